@@ -1,0 +1,7 @@
+"""fairskl: measure and mitigate group unfairness of deep image models, the scikit-learn way."""
+
+from fairskl.exceptions import FairnessWarning
+
+__version__ = "0.1.0"
+
+__all__ = ["FairnessWarning", "__version__"]

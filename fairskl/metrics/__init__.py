@@ -1,0 +1,37 @@
+"""Group fairness metrics, bootstrap reports and scorers, built on fairlearn's MetricFrame.
+
+See the :ref:`user guide <metrics>` for the formulas and the NaN policy.
+"""
+
+from fairskl.metrics._group_metrics import (
+    auc_by_group,
+    auc_difference,
+    demographic_parity_difference,
+    equalized_odds_difference,
+    equity_scaled_auc,
+    fpr_difference,
+    mse_by_group,
+    mse_difference,
+    tpr_difference,
+    worst_group_auc,
+)
+from fairskl.metrics._plot import plot_group_report
+from fairskl.metrics._report import group_report
+from fairskl.metrics._scorers import TradeoffRefit, make_fairness_scorer
+
+__all__ = [
+    "TradeoffRefit",
+    "auc_by_group",
+    "auc_difference",
+    "demographic_parity_difference",
+    "equalized_odds_difference",
+    "equity_scaled_auc",
+    "fpr_difference",
+    "group_report",
+    "make_fairness_scorer",
+    "mse_by_group",
+    "mse_difference",
+    "plot_group_report",
+    "tpr_difference",
+    "worst_group_auc",
+]

@@ -1,0 +1,471 @@
+"""Group disparities for binary classification and reconstruction, on fairlearn's MetricFrame.
+
+Every public function takes ``sensitive_features`` as a keyword (a 1-D array, a Series, or a
+DataFrame whose columns define intersectional groups), so it can be used in a scorer that receives
+``sensitive_features`` through scikit-learn's metadata routing.
+
+NaN policy: a disparity is NaN, with a :class:`~fairskl.FairnessWarning` naming the groups, when
+it cannot be computed over all groups — fewer than two groups are present, a category of a
+categorical sensitive feature has no row (e.g. in a cross-validation fold), or a group's metric is
+undefined (no positives for the TPR, no negatives for the FPR, one class for the AUC).
+"""
+
+import warnings
+
+import numpy as np
+from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
+from sklearn.metrics import accuracy_score, roc_auc_score
+
+from fairskl.exceptions import FairnessWarning
+from fairskl.metrics._validation import (
+    absent_categories,
+    binarize,
+    check_group_inputs,
+    check_scores,
+)
+
+__all__ = [
+    "auc_by_group",
+    "auc_difference",
+    "demographic_parity_difference",
+    "equalized_odds_difference",
+    "equity_scaled_auc",
+    "fpr_difference",
+    "mse_by_group",
+    "mse_difference",
+    "tpr_difference",
+    "worst_group_auc",
+]
+
+
+# Per-group metrics handed to MetricFrame: fairlearn's own, made NaN where they are undefined
+# (fairlearn returns 0.0 for the TPR of a group without positives, a silent number).
+def _tpr(y_true, y_pred):
+    return true_positive_rate(y_true, y_pred, pos_label=1) if y_true.any() else np.nan
+
+
+def _fpr(y_true, y_pred):
+    return false_positive_rate(y_true, y_pred, pos_label=1) if not y_true.all() else np.nan
+
+
+def _auc(y_true, y_score):
+    return roc_auc_score(y_true, y_score) if 0 < y_true.sum() < len(y_true) else np.nan
+
+
+def _mean_error(errors, _unused):
+    return float(np.mean(errors))
+
+
+#: name -> (per-group function, input kind, why it can be undefined)
+BASE_METRICS = {
+    "tpr": (_tpr, "label", "it has no positive samples in y_true"),
+    "fpr": (_fpr, "label", "it has no negative samples in y_true"),
+    "selection_rate": (selection_rate, "label", None),
+    "accuracy": (accuracy_score, "label", None),
+    "auc": (_auc, "score", "y_true holds only one class in it"),
+}
+
+
+def group_frame(metrics, y_true, y_pred, sensitive_features):
+    """A fairlearn MetricFrame of the named :data:`BASE_METRICS` on validated inputs."""
+    return MetricFrame(
+        metrics={name: BASE_METRICS[name][0] for name in metrics},
+        y_true=y_true,
+        y_pred=y_pred,
+        sensitive_features=sensitive_features,
+    )
+
+
+def _classification_frame(metrics, y_true, y_pred, sensitive_features, pos_label, kind):
+    frame = check_group_inputs(
+        y_true, y_pred, sensitive_features, y_pred_name="y_pred" if kind == "label" else "y_score"
+    )
+    y_true = binarize(y_true, name="y_true", pos_label=pos_label)
+    if kind == "label":
+        y_pred = binarize(y_pred, name="y_pred", pos_label=pos_label)
+    else:
+        y_pred = check_scores(y_pred)
+    return group_frame(metrics, y_true, y_pred, frame), frame
+
+
+def undefined_reason(mf, frame, metrics):
+    """Why a disparity over ``mf.by_group`` cannot be computed over all groups, or None."""
+    absent = absent_categories(frame)
+    if absent:
+        return f"group(s) {absent} of the categorical sensitive features have no sample here"
+    by_group = mf.by_group
+    if len(by_group) < 2:
+        return f"only one group ({by_group.index[0]!r}) is present, a disparity needs two"
+    for name in metrics:
+        undefined = by_group.index[by_group[name].isna()].tolist()
+        if undefined:
+            return f"{name} is undefined for group(s) {undefined} because {BASE_METRICS[name][2]}"
+    return None
+
+
+def _warn_nan(function_name, reason):
+    warnings.warn(
+        f"{function_name} is NaN: {reason}. Use group-stratified folds (e.g. StratifiedKFold on "
+        f"the label crossed with the group) or merge small groups.",
+        FairnessWarning,
+        stacklevel=3,
+    )
+    return np.nan
+
+
+def _difference(function_name, metrics, y_true, y_pred, sensitive_features, pos_label, kind):
+    mf, frame = _classification_frame(
+        metrics, y_true, y_pred, sensitive_features, pos_label, kind
+    )
+    reason = undefined_reason(mf, frame, metrics)
+    if reason:
+        return _warn_nan(function_name, reason)
+    return float(mf.difference(method="between_groups").max())
+
+
+def tpr_difference(y_true, y_pred, *, sensitive_features=None, pos_label=None):
+    """Largest gap in true positive rate (sensitivity) between two groups.
+
+    ``max_g TPR_g - min_g TPR_g``; 0 means equal opportunity. See the
+    :ref:`user guide <metrics>` for the NaN policy.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Binary ground truth (0/1, or any two labels with ``pos_label``).
+    y_pred : array-like of shape (n_samples,)
+        Binary predictions, in the same labels as ``y_true``.
+    sensitive_features : array-like, Series or DataFrame of shape (n_samples,) or (n_samples, k)
+        Group of each sample; several columns define intersectional groups.
+    pos_label : scalar, default=None
+        The positive class; required unless the labels are 0/1 or -1/1.
+
+    Returns
+    -------
+    float
+        The difference, or NaN with a :class:`~fairskl.FairnessWarning` when a group has no
+        positives or fewer than two groups are present.
+
+    See Also
+    --------
+    fairlearn.metrics.true_positive_rate_difference : fairlearn's version (0.0 for empty groups).
+
+    Examples
+    --------
+    >>> from fairskl.metrics import tpr_difference
+    >>> y_true = [1, 1, 0, 1, 1, 0]
+    >>> y_pred = [1, 1, 0, 1, 0, 1]
+    >>> tpr_difference(y_true, y_pred, sensitive_features=["a", "a", "a", "b", "b", "b"])
+    0.5
+    """
+    return _difference(
+        "tpr_difference", ["tpr"], y_true, y_pred, sensitive_features, pos_label, "label"
+    )
+
+
+def fpr_difference(y_true, y_pred, *, sensitive_features=None, pos_label=None):
+    """Largest gap in false positive rate between two groups: ``max_g FPR_g - min_g FPR_g``.
+
+    Parameters
+    ----------
+    y_true, y_pred, sensitive_features, pos_label
+        As in :func:`tpr_difference`.
+
+    Returns
+    -------
+    float
+        The difference, or NaN with a :class:`~fairskl.FairnessWarning` when a group has no
+        negatives or fewer than two groups are present.
+
+    Examples
+    --------
+    >>> from fairskl.metrics import fpr_difference
+    >>> fpr_difference([0, 0, 1, 0, 0, 1], [1, 0, 1, 0, 0, 1],
+    ...                sensitive_features=["a", "a", "a", "b", "b", "b"])
+    0.5
+    """
+    return _difference(
+        "fpr_difference", ["fpr"], y_true, y_pred, sensitive_features, pos_label, "label"
+    )
+
+
+def equalized_odds_difference(y_true, y_pred, *, sensitive_features=None, pos_label=None):
+    """The larger of the TPR gap and the FPR gap (fairlearn's ``agg="worst_case"``).
+
+    Parameters
+    ----------
+    y_true, y_pred, sensitive_features, pos_label
+        As in :func:`tpr_difference`.
+
+    Returns
+    -------
+    float
+        ``max(tpr_difference, fpr_difference)``, or NaN with a :class:`~fairskl.FairnessWarning`.
+
+    See Also
+    --------
+    fairlearn.metrics.equalized_odds_difference
+
+    Examples
+    --------
+    >>> from fairskl.metrics import equalized_odds_difference
+    >>> equalized_odds_difference([1, 0, 1, 0], [1, 1, 0, 0],
+    ...                           sensitive_features=["a", "a", "b", "b"])
+    1.0
+    """
+    return _difference(
+        "equalized_odds_difference",
+        ["tpr", "fpr"],
+        y_true,
+        y_pred,
+        sensitive_features,
+        pos_label,
+        "label",
+    )
+
+
+def demographic_parity_difference(y_true, y_pred, *, sensitive_features=None, pos_label=None):
+    """Largest gap in selection rate (share predicted positive) between two groups.
+
+    Parameters
+    ----------
+    y_true, y_pred, sensitive_features, pos_label
+        As in :func:`tpr_difference` (``y_true`` is only checked, as in fairlearn).
+
+    Returns
+    -------
+    float
+        ``max_g P(ŷ=1 | g) - min_g P(ŷ=1 | g)``, or NaN with a :class:`~fairskl.FairnessWarning`.
+
+    Examples
+    --------
+    >>> from fairskl.metrics import demographic_parity_difference
+    >>> demographic_parity_difference([1, 0, 1, 0], [1, 1, 0, 1],
+    ...                               sensitive_features=["a", "a", "b", "b"])
+    0.5
+    """
+    return _difference(
+        "demographic_parity_difference",
+        ["selection_rate"],
+        y_true,
+        y_pred,
+        sensitive_features,
+        pos_label,
+        "label",
+    )
+
+
+def auc_by_group(y_true, y_score, *, sensitive_features=None, pos_label=None):
+    """ROC AUC overall and in each group.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Binary ground truth.
+    y_score : array-like of shape (n_samples,)
+        Scores of the positive class (probabilities or decision values).
+    sensitive_features, pos_label
+        As in :func:`tpr_difference`.
+
+    Returns
+    -------
+    overall : float
+        AUC on all samples.
+    by_group : pandas.Series
+        AUC per group (NaN for a group holding one class only).
+
+    Examples
+    --------
+    >>> from fairskl.metrics import auc_by_group
+    >>> overall, by_group = auc_by_group([0, 1, 0, 1], [0.1, 0.9, 0.8, 0.3],
+    ...                                  sensitive_features=["a", "a", "b", "b"])
+    >>> overall, by_group.tolist()
+    (0.75, [1.0, 0.0])
+    """
+    mf, _ = _classification_frame(
+        ["auc"], y_true, y_score, sensitive_features, pos_label, "score"
+    )
+    return float(mf.overall["auc"]), mf.by_group["auc"]
+
+
+def _auc_summary(function_name, summary, y_true, y_score, sensitive_features, pos_label):
+    mf, frame = _classification_frame(
+        ["auc"], y_true, y_score, sensitive_features, pos_label, "score"
+    )
+    reason = undefined_reason(mf, frame, ["auc"])
+    if reason:
+        return _warn_nan(function_name, reason)
+    return float(summary(mf.overall["auc"], mf.by_group["auc"].to_numpy()))
+
+
+def auc_difference(y_true, y_score, *, sensitive_features=None, pos_label=None):
+    """Largest gap in ROC AUC between two groups: ``max_g AUC_g - min_g AUC_g``.
+
+    Parameters
+    ----------
+    y_true, y_score, sensitive_features, pos_label
+        As in :func:`auc_by_group`.
+
+    Returns
+    -------
+    float
+        The difference, or NaN with a :class:`~fairskl.FairnessWarning`.
+
+    Examples
+    --------
+    >>> from fairskl.metrics import auc_difference
+    >>> auc_difference([0, 1, 0, 1], [0.1, 0.9, 0.8, 0.3], sensitive_features=[0, 0, 1, 1])
+    1.0
+    """
+    return _auc_summary(
+        "auc_difference",
+        lambda overall, g: g.max() - g.min(),
+        y_true,
+        y_score,
+        sensitive_features,
+        pos_label,
+    )
+
+
+def worst_group_auc(y_true, y_score, *, sensitive_features=None, pos_label=None):
+    """The lowest ROC AUC of any group (higher is better).
+
+    Parameters
+    ----------
+    y_true, y_score, sensitive_features, pos_label
+        As in :func:`auc_by_group`.
+
+    Returns
+    -------
+    float
+        ``min_g AUC_g``, or NaN with a :class:`~fairskl.FairnessWarning`.
+
+    Examples
+    --------
+    >>> from fairskl.metrics import worst_group_auc
+    >>> worst_group_auc([0, 1, 0, 1], [0.1, 0.9, 0.4, 0.3], sensitive_features=[0, 0, 1, 1])
+    0.0
+    """
+    return _auc_summary(
+        "worst_group_auc",
+        lambda overall, g: g.min(),
+        y_true,
+        y_score,
+        sensitive_features,
+        pos_label,
+    )
+
+
+def equity_scaled_auc(y_true, y_score, *, sensitive_features=None, pos_label=None):
+    """Equity-scaled AUC: ``AUC / (1 + Σ_g |AUC_g − AUC|)`` (higher is better).
+
+    The overall AUC shrunk by the summed deviation of the group AUCs from it, as used by the
+    Harvard-GF glaucoma fairness benchmark.
+
+    Parameters
+    ----------
+    y_true, y_score, sensitive_features, pos_label
+        As in :func:`auc_by_group`.
+
+    Returns
+    -------
+    float
+        ES-AUC, or NaN with a :class:`~fairskl.FairnessWarning`.
+
+    References
+    ----------
+    Y. Luo et al., "Harvard Glaucoma Fairness: A Retinal Nerve Disease Dataset for Fairness
+    Learning and Fair Identity Normalization", IEEE TMI, 2024.
+
+    Examples
+    --------
+    >>> from fairskl.metrics import equity_scaled_auc
+    >>> round(equity_scaled_auc([0, 1, 0, 1, 0, 1], [0.1, 0.9, 0.8, 0.3, 0.2, 0.6],
+    ...                         sensitive_features=[0, 0, 1, 1, 1, 1]), 4)
+    0.5185
+    """
+    return _auc_summary(
+        "equity_scaled_auc",
+        lambda overall, g: overall / (1.0 + np.abs(g - overall).sum()),
+        y_true,
+        y_score,
+        sensitive_features,
+        pos_label,
+    )
+
+
+def mse_by_group(X_true, X_pred, *, sensitive_features=None):
+    """Mean squared reconstruction error per group.
+
+    Each sample's error is the mean of its squared differences over all its values (pixels and
+    channels); a group's error is the mean of its samples' errors.
+
+    Parameters
+    ----------
+    X_true, X_pred : array-like of shape (n_samples, ...)
+        Originals and reconstructions (e.g. N×C×H×W images), same shape.
+    sensitive_features : array-like, Series or DataFrame
+        Group of each sample, as in :func:`tpr_difference`.
+
+    Returns
+    -------
+    pandas.Series
+        MSE per group.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fairskl.metrics import mse_by_group
+    >>> X = np.zeros((4, 1, 2, 2))
+    >>> X_rec = X + np.array([0.1, 0.1, 0.3, 0.3])[:, None, None, None]
+    >>> mse_by_group(X, X_rec, sensitive_features=["light", "light", "dark", "dark"]).round(3)
+    sensitive_feature_0
+    dark     0.09
+    light    0.01
+    Name: mse, dtype: float64
+    """
+    return _mse_frame(X_true, X_pred, sensitive_features)[0].by_group["mse"]
+
+
+def _mse_frame(X_true, X_pred, sensitive_features):
+    frame = check_group_inputs(X_true, X_pred, sensitive_features, y_pred_name="X_pred")
+    X_true, X_pred = np.asarray(X_true, dtype=float), np.asarray(X_pred, dtype=float)
+    if X_true.shape != X_pred.shape:
+        raise ValueError(
+            f"X_true and X_pred must have the same shape, got {X_true.shape} and {X_pred.shape}."
+        )
+    errors = ((X_true - X_pred) ** 2).reshape(len(X_true), -1).mean(axis=1)
+    mf = MetricFrame(
+        metrics={"mse": _mean_error}, y_true=errors, y_pred=errors, sensitive_features=frame
+    )
+    return mf, frame
+
+
+def mse_difference(X_true, X_pred, *, sensitive_features=None):
+    """Largest gap in mean squared reconstruction error between two groups.
+
+    Parameters
+    ----------
+    X_true, X_pred, sensitive_features
+        As in :func:`mse_by_group`.
+
+    Returns
+    -------
+    float
+        ``max_g MSE_g - min_g MSE_g``, or NaN with a :class:`~fairskl.FairnessWarning` when
+        fewer than two groups are present.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fairskl.metrics import mse_difference
+    >>> X = np.zeros((4, 3))
+    >>> X_rec = X + np.array([0.1, 0.1, 0.3, 0.3])[:, None]
+    >>> round(mse_difference(X, X_rec, sensitive_features=[0, 0, 1, 1]), 3)
+    0.08
+    """
+    mf, frame = _mse_frame(X_true, X_pred, sensitive_features)
+    reason = undefined_reason(mf, frame, [])
+    if reason:
+        return _warn_nan("mse_difference", reason)
+    return float(mf.difference(method="between_groups")["mse"])

@@ -1,0 +1,331 @@
+"""Per-group report with vectorised bootstrap confidence intervals."""
+
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import check_random_state
+
+from fairskl.exceptions import FairnessWarning
+from fairskl.metrics._group_metrics import BASE_METRICS, group_frame, undefined_reason
+from fairskl.metrics._validation import binarize, check_group_inputs, check_scores
+
+__all__ = ["group_report"]
+
+LABEL_METRICS = ["tpr", "fpr", "selection_rate", "accuracy"]
+
+# Rows of the confusion matrix counted per group by the bootstrap: name -> f(y, y_hat).
+_CELLS = {
+    "n": lambda y, yh: np.ones_like(y),
+    "pos": lambda y, yh: y,
+    "neg": lambda y, yh: 1 - y,
+    "tp": lambda y, yh: y * yh,
+    "fp": lambda y, yh: (1 - y) * yh,
+    "pred_pos": lambda y, yh: yh,
+    "correct": lambda y, yh: (y == yh).astype(int),
+}
+# Base metric -> (numerator cell, denominator cell).
+_RATIOS = {
+    "tpr": ("tp", "pos"),
+    "fpr": ("fp", "neg"),
+    "selection_rate": ("pred_pos", "n"),
+    "accuracy": ("correct", "n"),
+}
+
+
+def group_report(
+    y_true,
+    y_pred_or_score,
+    *,
+    sensitive_features,
+    metrics=None,
+    threshold=0.5,
+    pos_label=None,
+    n_bootstrap=1000,
+    ci=0.95,
+    random_state=None,
+):
+    """Per-group metrics and disparities of a binary classifier, with bootstrap intervals.
+
+    Point estimates come from fairlearn's :class:`~fairlearn.metrics.MetricFrame`. Confidence
+    intervals are percentile intervals over ``n_bootstrap`` resamples of the rows (with
+    replacement, the whole data set at once, so group sizes vary as they would in a new sample).
+    The resamples are evaluated in a vectorised way — counts per group and a weighted
+    Mann–Whitney AUC — which gives the same numbers as a MetricFrame on each resample, about a
+    hundred times faster.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Binary ground truth (0/1, or two labels with ``pos_label``).
+    y_pred_or_score : array-like of shape (n_samples,)
+        Either binary predictions, or scores of the positive class (e.g. ``predict_proba(X)[:,
+        1]``). Scores are thresholded at ``threshold`` for the label metrics and also give the
+        AUC.
+    sensitive_features : array-like, Series or DataFrame
+        Group of each sample; several columns define intersectional groups.
+    metrics : list of str, default=None
+        Base metrics among ``"tpr"``, ``"fpr"``, ``"selection_rate"``, ``"accuracy"`` and
+        ``"auc"`` (scores only). ``None`` takes all that apply.
+    threshold : float, default=0.5
+        Scores ``>= threshold`` are predicted positive. Use 0 for decision-function values.
+    pos_label : scalar, default=None
+        The positive class when the labels are not 0/1.
+    n_bootstrap : int, default=1000
+        Number of bootstrap resamples; 0 skips the intervals.
+    ci : float, default=0.95
+        Coverage of the percentile intervals.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the resampling.
+
+    Returns
+    -------
+    report : pandas.DataFrame
+        Tidy table with columns ``metric``, ``kind`` (``"group"``, ``"overall"`` or
+        ``"disparity"``), ``group``, ``n``, ``value``, ``ci_low``, ``ci_high``. Disparity rows
+        are named like the functions of :mod:`fairskl.metrics` (``tpr_difference``,
+        ``equalized_odds_difference``, ``equity_scaled_auc``, …). A disparity that cannot be
+        computed over all groups is NaN, with a :class:`~fairskl.FairnessWarning`.
+
+    See Also
+    --------
+    plot_group_report : Bars with the intervals as whiskers.
+    fairlearn.metrics.MetricFrame : The per-group computation this builds on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fairskl.metrics import group_report
+    >>> rng = np.random.RandomState(0)
+    >>> y = rng.randint(0, 2, 200)
+    >>> score = np.clip(0.35 * y + rng.uniform(0, 0.65, 200), 0, 1)
+    >>> group = np.where(rng.uniform(size=200) < 0.5, "female", "male")
+    >>> report = group_report(y, score, sensitive_features=group, n_bootstrap=100,
+    ...                       random_state=0)
+    >>> report.query("metric == 'tpr'")[["kind", "group", "n"]]
+          kind    group    n
+    0    group   female  110
+    1    group     male   90
+    2  overall  overall  200
+    >>> sorted(report.query("kind == 'disparity'").metric)[:3]
+    ['accuracy_difference', 'auc_difference', 'demographic_parity_difference']
+    """
+    frame = check_group_inputs(
+        y_true, y_pred_or_score, sensitive_features, y_pred_name="y_pred_or_score"
+    )
+    if not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be an integer >= 0, got {n_bootstrap!r}.")
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must be in (0, 1), e.g. 0.95, got {ci!r}.")
+    y = binarize(y_true, name="y_true", pos_label=pos_label)
+    y_hat, score = _labels_and_scores(y_pred_or_score, threshold, pos_label)
+    metrics = _check_metrics(metrics, has_scores=score is not None)
+
+    label_metrics = [m for m in metrics if m != "auc"]
+    frames = {}
+    if label_metrics:
+        frames["label"] = group_frame(label_metrics, y, y_hat, frame)
+    if "auc" in metrics:
+        frames["score"] = group_frame(["auc"], y, score, frame)
+    any_mf = next(iter(frames.values()))
+    groups = any_mf.by_group.index
+    codes = _group_codes(frame, groups)
+    counts = np.bincount(codes, minlength=len(groups))
+
+    # point estimates: (n_groups + 1,) per base metric, the last entry overall
+    point = {}
+    for mf in frames.values():
+        for name in mf.by_group.columns:
+            point[name] = np.append(mf.by_group[name].to_numpy(float), mf.overall[name])
+    point_disp = _disparities(point)
+    for kind, mf in frames.items():
+        names = label_metrics if kind == "label" else ["auc"]
+        reason = undefined_reason(mf, frame, names)
+        if reason:
+            warnings.warn(
+                f"group_report: disparities of {names} are NaN: {reason}.",
+                FairnessWarning,
+                stacklevel=2,
+            )
+            for disparity in _DISPARITY_INPUTS:
+                if set(_DISPARITY_INPUTS[disparity]) & set(names):
+                    point_disp[disparity] = np.nan
+
+    boot, boot_disp = _bootstrap(y, y_hat, score, codes, len(groups), metrics, n_bootstrap,
+                                 check_random_state(random_state))
+    alpha = (1 - ci) / 2
+    labels = [_group_label(g, frame.columns) for g in groups] + ["overall"]
+    rows = []
+    for name in metrics:
+        low, high = _interval(boot.get(name), alpha, len(labels))
+        for j, label in enumerate(labels):
+            rows.append(
+                (name, "overall" if label == "overall" else "group", label,
+                 counts[j] if j < len(groups) else len(y), point[name][j], low[j], high[j])
+            )
+    for name, value in point_disp.items():
+        low, high = _interval(boot_disp.get(name), alpha, 1)
+        rows.append((name, "disparity", "between groups", len(y), value, low[0], high[0]))
+    return pd.DataFrame(
+        rows, columns=["metric", "kind", "group", "n", "value", "ci_low", "ci_high"]
+    )
+
+
+def _labels_and_scores(y_pred_or_score, threshold, pos_label):
+    values = np.asarray(y_pred_or_score)
+    if values.dtype.kind in "biuf" and set(np.unique(values).tolist()) <= {0, 1}:
+        return values.astype(int), None
+    if values.dtype.kind in "biuf" and pos_label is None:
+        score = check_scores(values, name="y_pred_or_score")
+        return (score >= threshold).astype(int), score
+    return binarize(values, name="y_pred_or_score", pos_label=pos_label), None
+
+
+def _check_metrics(metrics, *, has_scores):
+    available = LABEL_METRICS + (["auc"] if has_scores else [])
+    if metrics is None:
+        return available
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    unknown = [m for m in metrics if m not in BASE_METRICS]
+    if unknown:
+        raise ValueError(f"Unknown metric(s) {unknown}; choose among {list(BASE_METRICS)}.")
+    if "auc" in metrics and not has_scores:
+        raise ValueError(
+            "metrics=['auc', ...] needs scores, but y_pred_or_score holds 0/1 labels; pass "
+            "predict_proba(X)[:, 1] or decision_function(X) instead."
+        )
+    if not metrics:
+        raise ValueError(f"metrics is empty; choose among {available}.")
+    return metrics
+
+
+def _group_codes(frame, groups):
+    keys = pd.MultiIndex.from_frame(frame) if frame.shape[1] > 1 else frame.iloc[:, 0]
+    codes = groups.get_indexer(keys)
+    assert (codes >= 0).all(), "every row belongs to a MetricFrame group"
+    return codes
+
+
+def _group_label(group, columns):
+    if len(columns) == 1:
+        return str(group)
+    return ", ".join(f"{c}={v}" for c, v in zip(columns, group, strict=True))
+
+
+# Disparity -> the base metrics it is made of.
+_DISPARITY_INPUTS = {
+    "tpr_difference": ["tpr"],
+    "fpr_difference": ["fpr"],
+    "equalized_odds_difference": ["tpr", "fpr"],
+    "demographic_parity_difference": ["selection_rate"],
+    "accuracy_difference": ["accuracy"],
+    "auc_difference": ["auc"],
+    "worst_group_auc": ["auc"],
+    "equity_scaled_auc": ["auc"],
+}
+
+
+def _disparities(values):
+    """Disparities from per-group values (..., n_groups + 1), the last column overall.
+
+    A NaN group value makes the disparity NaN (np.max/np.min propagate it), as in the metrics.
+    """
+
+    def spread(name):
+        groups = values[name][..., :-1]
+        return groups.max(axis=-1) - groups.min(axis=-1)
+
+    out = {}
+    for name, inputs in _DISPARITY_INPUTS.items():
+        if not all(m in values for m in inputs):
+            continue
+        if name == "equalized_odds_difference":
+            out[name] = np.maximum(spread("tpr"), spread("fpr"))
+        elif name == "worst_group_auc":
+            out[name] = values["auc"][..., :-1].min(axis=-1)
+        elif name == "equity_scaled_auc":
+            auc = values["auc"]
+            deviation = np.abs(auc[..., :-1] - auc[..., -1:]).sum(axis=-1)
+            out[name] = auc[..., -1] / (1.0 + deviation)
+        else:
+            out[name] = spread(inputs[0])
+    return out
+
+
+def _bootstrap(y, y_hat, score, codes, n_groups, metrics, n_bootstrap, rng):
+    """Replicates of the base metrics and disparities over ``n_bootstrap`` resamples."""
+    if n_bootstrap == 0:
+        return {}, {}
+    n = len(y)
+    chunk = max(1, min(n_bootstrap, 4_000_000 // n))
+    parts = []
+    for start in range(0, n_bootstrap, chunk):
+        size = min(chunk, n_bootstrap - start)
+        parts.append(_replicates(_resample_weights(rng, n, size), y, y_hat, score, codes,
+                                 n_groups, metrics))
+    boot = {name: np.concatenate([p[name] for p in parts]) for name in metrics}
+    return boot, _disparities(boot)
+
+
+def _resample_weights(rng, n, size):
+    """How often each row is drawn in each of ``size`` resamples of ``n`` rows: (size, n)."""
+    idx = rng.randint(0, n, size=(size, n)) + n * np.arange(size)[:, None]
+    return np.bincount(idx.ravel(), minlength=size * n).reshape(size, n).astype(float)
+
+
+def _replicates(weights, y, y_hat, score, codes, n_groups, metrics):
+    """Base metrics per group (+ overall) for each row of ``weights``: name -> (B, G + 1).
+
+    Rates are ratios of weighted confusion-matrix cells, found with one matrix product. The AUC
+    is the weighted Mann–Whitney statistic (ties count one half), i.e. sklearn's ROC AUC on the
+    resample.
+    """
+    member = np.zeros((len(y), n_groups + 1))
+    member[np.arange(len(y)), codes] = 1.0
+    member[:, -1] = 1.0
+    cells = np.stack([f(y, y_hat) for f in _CELLS.values()], axis=1)  # (n, n_cells)
+    design = (member[:, :, None] * cells[:, None, :]).reshape(len(y), -1)
+    counts = (weights @ design).reshape(len(weights), n_groups + 1, len(_CELLS))
+    cell = dict(zip(_CELLS, np.moveaxis(counts, -1, 0), strict=True))
+    out = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name in metrics:
+            if name == "auc":
+                out[name] = np.stack(
+                    [_weighted_auc(weights, y, score, codes == g) for g in range(n_groups)]
+                    + [_weighted_auc(weights, y, score, slice(None))],
+                    axis=1,
+                )
+            else:
+                numerator, denominator = _RATIOS[name]
+                out[name] = np.where(
+                    cell[denominator] > 0, cell[numerator] / cell[denominator], np.nan
+                )
+    return out
+
+
+def _weighted_auc(weights, y, score, rows):
+    """ROC AUC of the rows ``rows`` under each row of ``weights`` (counts of a resample)."""
+    idx = np.arange(len(y))[rows]
+    order = idx[np.argsort(score[idx], kind="stable")]
+    sorted_score = score[order]
+    starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
+    w = weights[:, order]
+    positive = w * y[order]
+    negative = w - positive
+    pos_tied = np.add.reduceat(positive, starts, axis=1) if len(order) else positive
+    neg_tied = np.add.reduceat(negative, starts, axis=1) if len(order) else negative
+    neg_below = np.cumsum(neg_tied, axis=1) - neg_tied
+    numerator = (pos_tied * (neg_below + 0.5 * neg_tied)).sum(axis=1)
+    denominator = positive.sum(axis=1) * negative.sum(axis=1)
+    return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+
+
+def _interval(replicates, alpha, width):
+    if replicates is None:
+        return np.full(width, np.nan), np.full(width, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN bounds
+        low, high = np.nanquantile(replicates, [alpha, 1 - alpha], axis=0)
+    return np.atleast_1d(low), np.atleast_1d(high)
