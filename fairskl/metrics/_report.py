@@ -139,18 +139,21 @@ def group_report(
         for name in mf.by_group.columns:
             point[name] = np.append(mf.by_group[name].to_numpy(float), mf.overall[name])
     point_disp = _disparities(point)
-    for kind, mf in frames.items():
-        names = label_metrics if kind == "label" else ["auc"]
-        reason = undefined_reason(mf, frame, names)
-        if reason:
-            warnings.warn(
-                f"group_report: disparities of {names} are NaN: {reason}.",
-                FairnessWarning,
-                stacklevel=2,
-            )
-            for disparity in _DISPARITY_INPUTS:
-                if set(_DISPARITY_INPUTS[disparity]) & set(names):
-                    point_disp[disparity] = np.nan
+    reasons = {
+        name: reason
+        for mf in frames.values()
+        for name in mf.by_group.columns
+        if (reason := undefined_reason(mf, frame, [name]))
+    }
+    if reasons:
+        undefined = [d for d, inputs in _DISPARITY_INPUTS.items()
+                     if d in point_disp and set(inputs) & set(reasons)]
+        warnings.warn(
+            f"group_report: {undefined} are NaN: {'; '.join(dict.fromkeys(reasons.values()))}.",
+            FairnessWarning,
+            stacklevel=2,
+        )
+        point_disp.update(dict.fromkeys(undefined, np.nan))
 
     boot, boot_disp = _bootstrap(y, y_hat, score, codes, len(groups), metrics, n_bootstrap,
                                  check_random_state(random_state))

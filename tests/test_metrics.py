@@ -1,0 +1,285 @@
+"""fairskl.metrics against independent computations (NumPy by hand, fairlearn)."""
+
+import warnings
+
+import fairlearn.metrics as flm
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn
+from fairlearn.metrics import MetricFrame
+from sklearn.metrics import roc_auc_score
+
+from fairskl import FairnessWarning
+from fairskl.metrics import (
+    auc_by_group,
+    auc_difference,
+    demographic_parity_difference,
+    equalized_odds_difference,
+    equity_scaled_auc,
+    fpr_difference,
+    group_report,
+    mse_by_group,
+    mse_difference,
+    plot_group_report,
+    tpr_difference,
+    worst_group_auc,
+)
+from fairskl.metrics._report import _replicates
+
+
+def _data(n=600, seed=0):
+    rng = np.random.RandomState(seed)
+    sex = rng.choice(["female", "male"], n)
+    age = rng.choice(["<60", "60+", "80+"], n, p=[0.5, 0.3, 0.2])
+    y = rng.binomial(1, np.where(sex == "male", 0.5, 0.3))
+    score = np.clip(0.3 * y + 0.1 * (age == "60+") + rng.uniform(0, 0.7, n), 0, 1)
+    return y, score, (score >= 0.5).astype(int), sex, age
+
+
+def _by_hand(y, y_hat, score, groups):
+    """Per-group TPR, FPR, selection rate and AUC, written without fairskl or fairlearn."""
+    out = {}
+    for g in np.unique(groups):
+        m = groups == g
+        yt, yp, s = y[m], y_hat[m], score[m]
+        pos, neg = s[yt == 1], s[yt == 0]
+        pairs = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+        out[g] = {
+            "tpr": yp[yt == 1].mean(),
+            "fpr": yp[yt == 0].mean(),
+            "selection_rate": yp.mean(),
+            "accuracy": (yp == yt).mean(),
+            "auc": pairs.mean(),
+        }
+    return pd.DataFrame(out).T
+
+
+def _spread(col):
+    return col.max() - col.min()
+
+
+@pytest.mark.parametrize("kind", ["array", "series", "frame"])
+def test_disparities_match_numpy(kind):
+    y, score, y_hat, sex, age = _data()
+    if kind == "frame":
+        groups = np.char.add(np.char.add(sex.astype(str), "|"), age.astype(str))
+        A = pd.DataFrame({"sex": sex, "age": age}, index=np.arange(len(y)) * 7 + 3)
+        y_in = pd.Series(y, index=A.index)
+    else:
+        groups = sex
+        A = pd.Series(sex, name="sex", index=np.arange(len(y))[::-1]) if kind == "series" else sex
+        y_in = pd.Series(y, index=A.index) if kind == "series" else y
+    ref = _by_hand(y, y_hat, score, groups)
+    assert tpr_difference(y_in, y_hat, sensitive_features=A) == pytest.approx(_spread(ref.tpr))
+    assert fpr_difference(y_in, y_hat, sensitive_features=A) == pytest.approx(_spread(ref.fpr))
+    assert equalized_odds_difference(y_in, y_hat, sensitive_features=A) == pytest.approx(
+        max(_spread(ref.tpr), _spread(ref.fpr))
+    )
+    assert demographic_parity_difference(y_in, y_hat, sensitive_features=A) == pytest.approx(
+        _spread(ref.selection_rate)
+    )
+    assert auc_difference(y_in, score, sensitive_features=A) == pytest.approx(_spread(ref.auc))
+    assert worst_group_auc(y_in, score, sensitive_features=A) == pytest.approx(ref.auc.min())
+    overall = roc_auc_score(y, score)
+    es = overall / (1 + np.abs(ref.auc - overall).sum())
+    assert equity_scaled_auc(y_in, score, sensitive_features=A) == pytest.approx(es)
+    auc_all, auc_groups = auc_by_group(y_in, score, sensitive_features=A)
+    assert auc_all == pytest.approx(overall)
+    np.testing.assert_allclose(np.sort(auc_groups.to_numpy()), np.sort(ref.auc.to_numpy(float)))
+
+
+def test_disparities_agree_with_fairlearn_when_defined():
+    y, _, y_hat, sex, age = _data(seed=1)
+    A = pd.DataFrame({"sex": sex, "age": age})
+    for ours, theirs in [
+        (tpr_difference, flm.true_positive_rate_difference),
+        (fpr_difference, flm.false_positive_rate_difference),
+        (equalized_odds_difference, flm.equalized_odds_difference),
+        (demographic_parity_difference, flm.demographic_parity_difference),
+    ]:
+        assert ours(y, y_hat, sensitive_features=A) == pytest.approx(
+            theirs(y, y_hat, sensitive_features=A)
+        )
+
+
+def test_string_labels_need_pos_label():
+    y = np.array(["benign", "malignant", "malignant", "benign"])
+    y_hat = np.array(["benign", "malignant", "benign", "benign"])
+    A = [0, 0, 1, 1]
+    with pytest.raises(ValueError, match="pos_label"):
+        tpr_difference(y, y_hat, sensitive_features=A)
+    assert tpr_difference(y, y_hat, sensitive_features=A, pos_label="malignant") == 1.0
+
+
+def test_group_without_positives_is_nan_with_warning():
+    # fairlearn says TPR = 0 for group "b" (no positives); we refuse to make up a number.
+    y, y_hat, A = [1, 1, 0, 0, 0, 0], [1, 0, 0, 0, 1, 0], ["a", "a", "a", "b", "b", "b"]
+    with pytest.warns(FairnessWarning, match=r"tpr is undefined for group\(s\) \['b'\]"):
+        assert np.isnan(tpr_difference(y, y_hat, sensitive_features=A))
+    with pytest.warns(FairnessWarning, match="one class"):
+        assert np.isnan(auc_difference(y, [0.9, 0.1, 0.2, 0.3, 0.4, 0.5], sensitive_features=A))
+    # the FPR is defined in both groups, so no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fpr_difference(y, y_hat, sensitive_features=A) == pytest.approx(1 / 3)
+
+
+def test_single_group_and_absent_category_are_nan_with_warning():
+    with pytest.warns(FairnessWarning, match="only one group"):
+        assert np.isnan(tpr_difference([1, 0, 1], [1, 0, 0], sensitive_features=["a"] * 3))
+    A = pd.Series(pd.Categorical(["a", "a", "b", "b"], categories=["a", "b", "c"]))
+    with pytest.warns(FairnessWarning, match=r"\{'sensitive_feature_0': \['c'\]\}"):
+        assert np.isnan(fpr_difference([0, 1, 0, 1], [1, 1, 0, 1], sensitive_features=A))
+
+
+@pytest.mark.parametrize(
+    "y_kind, a_kind", [("series", "series"), ("series", "frame"), ("frame", "series")]
+)
+def test_misaligned_pandas_indexes_raise(y_kind, a_kind):
+    y = pd.Series([1, 0, 1, 0], index=[0, 1, 2, 3])
+    A = pd.Series(["a", "a", "b", "b"], index=[3, 2, 1, 0])
+    if a_kind == "frame":
+        A = A.to_frame("sex")
+    if y_kind == "frame":
+        y = y.to_frame("y")
+    with pytest.raises(ValueError, match="different indexes"):
+        tpr_difference(y, [1, 0, 1, 0], sensitive_features=A)
+
+
+def test_bad_inputs_have_clear_errors():
+    with pytest.raises(ValueError, match="sensitive_features is required"):
+        tpr_difference([1, 0], [1, 0])
+    with pytest.raises(ValueError, match=r"missing values in column\(s\) \['sex'\]"):
+        tpr_difference([1, 0], [1, 0], sensitive_features=pd.Series(["a", None], name="sex"))
+    with pytest.raises(ValueError, match="binary labels"):
+        tpr_difference([0, 1, 2], [0, 1, 1], sensitive_features=[0, 1, 1])
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        auc_difference([0, 1], [0.1, np.nan], sensitive_features=[0, 1])
+    with pytest.raises(ValueError, match="positive class only"):
+        auc_difference([0, 1], [[0.9, 0.1], [0.2, 0.8]], sensitive_features=[0, 1])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        tpr_difference([1, 0, 1], [1, 0], sensitive_features=[0, 1])
+
+
+def test_mse_by_group_matches_numpy():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(50, 3, 4, 4))
+    X_rec = X + rng.normal(scale=0.1, size=X.shape)
+    A = rng.choice(["light", "dark", "medium"], 50)
+    per_sample = ((X - X_rec) ** 2).mean(axis=(1, 2, 3))
+    expected = {g: per_sample[A == g].mean() for g in np.unique(A)}
+    got = mse_by_group(X, X_rec, sensitive_features=A)
+    assert got.to_dict() == pytest.approx(expected)
+    assert mse_difference(X, X_rec, sensitive_features=A) == pytest.approx(
+        max(expected.values()) - min(expected.values())
+    )
+    with pytest.raises(ValueError, match="same shape"):
+        mse_by_group(X, X_rec[:, :2], sensitive_features=A)
+
+
+# --- group_report -------------------------------------------------------------------------
+
+
+def test_group_report_point_values_match_numpy():
+    y, score, y_hat, sex, age = _data(seed=2)
+    A = pd.DataFrame({"sex": sex, "age": age})
+    report = group_report(y, score, sensitive_features=A, n_bootstrap=0)
+    groups = np.array([f"sex={s}, age={a}" for s, a in zip(sex, age, strict=True)])
+    ref = _by_hand(y, y_hat, score, groups)
+    rows = report[report.kind == "group"].set_index(["metric", "group"])
+    for metric in ["tpr", "fpr", "selection_rate", "accuracy", "auc"]:
+        for g in ref.index:
+            assert rows.loc[(metric, g), "value"] == pytest.approx(ref.loc[g, metric])
+            assert rows.loc[(metric, g), "n"] == (groups == g).sum()
+    disparity = report[report.kind == "disparity"].set_index("metric")["value"]
+    assert disparity["tpr_difference"] == pytest.approx(_spread(ref.tpr))
+    assert disparity["equalized_odds_difference"] == pytest.approx(
+        max(_spread(ref.tpr), _spread(ref.fpr))
+    )
+    assert disparity["equity_scaled_auc"] == pytest.approx(
+        equity_scaled_auc(y, score, sensitive_features=A)
+    )
+    overall = report[report.kind == "overall"].set_index("metric")["value"]
+    assert overall["auc"] == pytest.approx(roc_auc_score(y, score))
+    assert report[["ci_low", "ci_high"]].isna().all().all()
+
+
+def test_bootstrap_replicates_equal_metricframe_on_each_resample():
+    y, score, y_hat, sex, _ = _data(n=300, seed=3)
+    score = np.round(score, 1)  # ties, to check they count one half as in roc_auc_score
+    codes = (sex == "male").astype(int)
+    rng = np.random.RandomState(0)
+    idx = rng.randint(0, len(y), size=(5, len(y)))
+    weights = np.stack([np.bincount(i, minlength=len(y)) for i in idx]).astype(float)
+    metrics = ["tpr", "fpr", "selection_rate", "accuracy", "auc"]
+    got = _replicates(weights, y, y_hat, score, codes, 2, metrics)
+    fns = {
+        "tpr": flm.true_positive_rate,
+        "fpr": flm.false_positive_rate,
+        "selection_rate": flm.selection_rate,
+        "accuracy": sklearn.metrics.accuracy_score,
+    }
+    for b, i in enumerate(idx):
+        mf = MetricFrame(metrics=fns, y_true=y[i], y_pred=y_hat[i], sensitive_features=sex[i])
+        for name in fns:
+            np.testing.assert_allclose(got[name][b, :2], mf.by_group[name].to_numpy())
+            assert got[name][b, 2] == pytest.approx(mf.overall[name])
+        for g, code in [("female", 0), ("male", 1)]:
+            m = sex[i] == g
+            assert got["auc"][b, code] == pytest.approx(roc_auc_score(y[i][m], score[i][m]))
+        assert got["auc"][b, 2] == pytest.approx(roc_auc_score(y[i], score[i]))
+
+
+def test_group_report_intervals_are_reproducible_and_cover_the_estimate():
+    y, score, _, sex, _ = _data(n=2000, seed=4)
+    a = group_report(y, score, sensitive_features=sex, n_bootstrap=300, random_state=0)
+    b = group_report(y, score, sensitive_features=sex, n_bootstrap=300, random_state=0)
+    pd.testing.assert_frame_equal(a, b)
+    rows = a[a.kind != "disparity"]
+    assert (rows.ci_low <= rows.value).all() and (rows.value <= rows.ci_high).all()
+    # the interval of the overall TPR has about the binomial width
+    tpr = rows[(rows.metric == "tpr") & (rows.kind == "overall")].iloc[0]
+    p, n_pos = tpr.value, y.sum()
+    assert tpr.ci_high - tpr.ci_low == pytest.approx(2 * 1.96 * np.sqrt(p * (1 - p) / n_pos),
+                                                     rel=0.25)
+
+
+def test_group_report_labels_only_and_validation():
+    y, _, y_hat, sex, _ = _data(seed=5)
+    report = group_report(y, y_hat, sensitive_features=sex, n_bootstrap=10, random_state=0)
+    assert "auc" not in set(report.metric)
+    with pytest.raises(ValueError, match="needs scores"):
+        group_report(y, y_hat, sensitive_features=sex, metrics=["auc"])
+    with pytest.raises(ValueError, match="Unknown metric"):
+        group_report(y, y_hat, sensitive_features=sex, metrics=["recall"])
+    with pytest.raises(ValueError, match="n_bootstrap"):
+        group_report(y, y_hat, sensitive_features=sex, n_bootstrap=-1)
+    with pytest.raises(ValueError, match="ci must be"):
+        group_report(y, y_hat, sensitive_features=sex, ci=95)
+
+
+def test_group_report_warns_on_undefined_group_metric():
+    y = np.array([1, 1, 0, 0, 0, 0])
+    with pytest.warns(FairnessWarning, match="group_report"):
+        report = group_report(
+            y, np.array([0.9, 0.2, 0.1, 0.3, 0.6, 0.2]), sensitive_features=list("aaabbb"),
+            n_bootstrap=20, random_state=0,
+        )
+    disparity = report[report.kind == "disparity"].set_index("metric")["value"]
+    assert np.isnan(disparity["tpr_difference"]) and np.isnan(disparity["auc_difference"])
+    assert disparity["fpr_difference"] == pytest.approx(1 / 3)
+
+
+def test_plot_group_report_draws_bars_and_whiskers():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    y, score, _, sex, _ = _data(seed=6)
+    report = group_report(y, score, sensitive_features=sex, n_bootstrap=50, random_state=0)
+    axes = plot_group_report(report, metrics=["tpr", "auc"])
+    assert len(axes) == 2
+    assert len(axes[0].patches) == 3  # female, male, overall
+    assert "gap" in axes[0].get_title()
+    with pytest.raises(ValueError, match="not in the report"):
+        plot_group_report(report, metrics=["ppv"])
