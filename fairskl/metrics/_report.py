@@ -317,10 +317,13 @@ def _weighted_auc(weights, y, score, rows):
     w = weights[:, order]
     positive = w * y[order]
     negative = w - positive
-    pos_tied = np.add.reduceat(positive, starts, axis=1) if len(order) else positive
-    neg_tied = np.add.reduceat(negative, starts, axis=1) if len(order) else negative
-    neg_below = np.cumsum(neg_tied, axis=1) - neg_tied
-    numerator = (pos_tied * (neg_below + 0.5 * neg_tied)).sum(axis=1)
+    if len(starts) < len(order):  # tied scores: pool each block of ties first
+        positive_tied = np.add.reduceat(positive, starts, axis=1)
+        negative_tied = np.add.reduceat(negative, starts, axis=1)
+    else:
+        positive_tied, negative_tied = positive, negative
+    negative_below = np.cumsum(negative_tied, axis=1) - negative_tied
+    numerator = (positive_tied * (negative_below + 0.5 * negative_tied)).sum(axis=1)
     denominator = positive.sum(axis=1) * negative.sum(axis=1)
     return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
 
