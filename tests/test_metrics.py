@@ -283,3 +283,17 @@ def test_plot_group_report_draws_bars_and_whiskers():
     assert "gap" in axes[0].get_title()
     with pytest.raises(ValueError, match="not in the report"):
         plot_group_report(report, metrics=["ppv"])
+
+
+def test_empty_intersection_of_categories_is_nan_with_warning():
+    # every (sex, site) combination of the categories is a group; ("male", "B") has no sample
+    A = pd.DataFrame({
+        "sex": pd.Categorical(["female", "female", "male", "male", "female", "female"]),
+        "site": pd.Categorical(["A", "B", "A", "A", "A", "B"]),
+    })
+    X = np.arange(6.0)[:, None]
+    with pytest.warns(FairnessWarning, match=r"mse is undefined .*'male', 'B'.* no sample"):
+        assert np.isnan(mse_difference(X, X + 0.1, sensitive_features=A))
+    with pytest.warns(FairnessWarning, match="selection_rate is undefined .* no sample"):
+        assert np.isnan(demographic_parity_difference(
+            [0, 1, 0, 1, 1, 0], [0, 1, 1, 1, 0, 0], sensitive_features=A))

@@ -99,7 +99,8 @@ def undefined_reason(mf, frame, metrics):
     for name in metrics:
         undefined = by_group.index[by_group[name].isna()].tolist()
         if undefined:
-            return f"{name} is undefined for group(s) {undefined} because {BASE_METRICS[name][2]}"
+            why = BASE_METRICS.get(name, (None, None, None))[2] or "it has no sample"
+            return f"{name} is undefined for group(s) {undefined} because {why}"
     return None
 
 
@@ -465,7 +466,7 @@ def mse_difference(X_true, X_pred, *, sensitive_features=None):
     0.08
     """
     mf, frame = _mse_frame(X_true, X_pred, sensitive_features)
-    reason = undefined_reason(mf, frame, [])
+    reason = undefined_reason(mf, frame, ["mse"])
     if reason:
         return _warn_nan("mse_difference", reason)
     return float(mf.difference(method="between_groups")["mse"])
