@@ -1,5 +1,7 @@
 """Input checks shared by the group metrics, the report and the scorers."""
 
+import itertools
+
 import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_consistent_length
@@ -22,7 +24,7 @@ def check_same_index(**named):
         for name, obj in named.items()
         if isinstance(obj, pd.Series | pd.DataFrame)
     ]
-    for (name_a, idx_a), (name_b, idx_b) in zip(indexed, indexed[1:]):
+    for (name_a, idx_a), (name_b, idx_b) in itertools.pairwise(indexed):
         if not idx_a.equals(idx_b):
             raise ValueError(
                 f"{name_a} and {name_b} are pandas objects with different indexes "
