@@ -1,5 +1,6 @@
 """The ``fairskl`` command line."""
 
+import io
 import json
 import re
 import subprocess
@@ -98,3 +99,15 @@ def test_audit_missing_file_exits_2(tmp_path, capsys):
               "--group", "g"])
     assert exit_info.value.code == 2
     assert "nope.csv" in capsys.readouterr().err
+
+
+def test_audit_string_labels_with_pos_label(predictions, capsys):
+    path, frame = predictions
+    frame.assign(label=np.where(frame.label == 1, "malignant", "benign")).to_csv(path, index=False)
+    code = main(["audit", str(path), "--y-true", "label", "--score", "prob", "--group", "sex",
+                 "--pos-label", "malignant", "--bootstrap", "0", "--format", "csv"])
+    assert code == 0
+    report = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    expected = group_report(frame.label, frame.prob, sensitive_features=frame.sex,
+                            n_bootstrap=0)
+    pd.testing.assert_frame_equal(report, expected, check_dtype=False)

@@ -56,7 +56,7 @@ def test_bunch_format():
     assert np.issubdtype(s["age"].dtype, np.integer)
     assert s["age"].between(20, 89).all()
     assert ((s["age"] >= 60) == (s["age_group"] == "60+")).all()
-    assert np.issubdtype(s["skin_type"].dtype, np.integer)
+    assert list(s["skin_type"].cat.categories) == list(range(1, 7))
     assert set(s["skin_type"]) == set(range(1, 7))
 
 

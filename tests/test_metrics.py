@@ -86,7 +86,8 @@ def test_disparities_match_numpy(kind):
     assert equity_scaled_auc(y_in, score, sensitive_features=A) == pytest.approx(es)
     auc_all, auc_groups = auc_by_group(y_in, score, sensitive_features=A)
     assert auc_all == pytest.approx(overall)
-    np.testing.assert_allclose(np.sort(auc_groups.to_numpy()), np.sort(ref.auc.to_numpy(float)))
+    labels = ["|".join(map(str, k)) if isinstance(k, tuple) else k for k in auc_groups.index]
+    assert dict(zip(labels, auc_groups, strict=True)) == pytest.approx(ref.auc.to_dict())
 
 
 def test_disparities_agree_with_fairlearn_when_defined():
@@ -158,6 +159,12 @@ def test_bad_inputs_have_clear_errors():
         auc_difference([0, 1], [0.1, np.nan], sensitive_features=[0, 1])
     with pytest.raises(ValueError, match="positive class only"):
         auc_difference([0, 1], [[0.9, 0.1], [0.2, 0.8]], sensitive_features=[0, 1])
+    y, y_hat = pd.Series([1, 0, 1, 0]), pd.Series([1, 0, 1, 0], index=[3, 2, 1, 0])
+    with pytest.raises(ValueError, match="y_true and y_pred are pandas objects"):
+        tpr_difference(y, y_hat, sensitive_features=np.array([0, 0, 1, 1]))
+    with pytest.raises(ValueError, match="pos_label='mal' is not one of the labels"):
+        tpr_difference(["ben", "malignant"], ["ben", "ben"], sensitive_features=[0, 1],
+                       pos_label="mal")
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         tpr_difference([1, 0, 1], [1, 0], sensitive_features=[0, 1])
 
@@ -192,16 +199,20 @@ def test_group_report_point_values_match_numpy():
         for g in ref.index:
             assert rows.loc[(metric, g), "value"] == pytest.approx(ref.loc[g, metric])
             assert rows.loc[(metric, g), "n"] == (groups == g).sum()
-    disparity = report[report.kind == "disparity"].set_index("metric")["value"]
-    assert disparity["tpr_difference"] == pytest.approx(_spread(ref.tpr))
-    assert disparity["equalized_odds_difference"] == pytest.approx(
-        max(_spread(ref.tpr), _spread(ref.fpr))
-    )
-    assert disparity["equity_scaled_auc"] == pytest.approx(
-        equity_scaled_auc(y, score, sensitive_features=A)
-    )
     overall = report[report.kind == "overall"].set_index("metric")["value"]
     assert overall["auc"] == pytest.approx(roc_auc_score(y, score))
+    disparity = report[report.kind == "disparity"].set_index("metric")["value"]
+    expected = {
+        "tpr_difference": _spread(ref.tpr),
+        "fpr_difference": _spread(ref.fpr),
+        "equalized_odds_difference": max(_spread(ref.tpr), _spread(ref.fpr)),
+        "demographic_parity_difference": _spread(ref.selection_rate),
+        "accuracy_difference": _spread(ref.accuracy),
+        "auc_difference": _spread(ref.auc),
+        "worst_group_auc": ref.auc.min(),
+        "equity_scaled_auc": overall["auc"] / (1 + np.abs(ref.auc - overall["auc"]).sum()),
+    }
+    assert disparity.to_dict() == pytest.approx(expected)
     assert report[["ci_low", "ci_high"]].isna().all().all()
 
 
@@ -297,3 +308,41 @@ def test_empty_intersection_of_categories_is_nan_with_warning():
     with pytest.warns(FairnessWarning, match="selection_rate is undefined .* no sample"):
         assert np.isnan(demographic_parity_difference(
             [0, 1, 0, 1, 1, 0], [0, 1, 1, 1, 0, 0], sensitive_features=A))
+
+
+def test_expected_groups_detect_a_group_missing_from_plain_values():
+    y, y_hat, A = [1, 0, 1, 0], [1, 0, 0, 0], np.array(["a", "a", "b", "b"])
+    assert tpr_difference(y, y_hat, sensitive_features=A, expected_groups=["a", "b"]) == 1.0
+    with pytest.warns(FairnessWarning, match=r"\['c'\]"):
+        assert np.isnan(tpr_difference(y, y_hat, sensitive_features=A,
+                                       expected_groups=["a", "b", "c"]))
+    frame = pd.DataFrame({"sex": ["f", "f", "m", "m"], "site": ["A", "B", "A", "B"]})
+    with pytest.warns(FairnessWarning, match=r"'site': \['C'\]"):
+        assert np.isnan(group_report(
+            y, y_hat, sensitive_features=frame, n_bootstrap=0,
+            expected_groups={"site": ["A", "B", "C"]},
+        ).query("kind == 'disparity'").value).all()
+    with pytest.raises(ValueError, match=r"holds \['b'\], which expected_groups does not list"):
+        tpr_difference(y, y_hat, sensitive_features=A, expected_groups=["a"])
+    with pytest.raises(ValueError, match="must be a dict"):
+        tpr_difference(y, y_hat, sensitive_features=frame, expected_groups=["f", "m"])
+    with pytest.raises(ValueError, match=r"columns \['age'\]"):
+        tpr_difference(y, y_hat, sensitive_features=frame, expected_groups={"age": [1]})
+
+
+def test_group_report_scores_with_string_labels_and_pos_label():
+    y = np.array(["benign", "malignant"] * 50)
+    score = np.where(y == "malignant", 0.7, 0.3) + np.linspace(-0.25, 0.25, 100)
+    A = np.repeat(["a", "b"], 50)
+    report = group_report(y, score, sensitive_features=A, pos_label="malignant", n_bootstrap=0)
+    auc = report.query("metric == 'auc' and kind == 'overall'").value.item()
+    assert auc == pytest.approx(roc_auc_score(y == "malignant", score))
+
+
+def test_nan_disparity_has_no_interval():
+    A = pd.Series(pd.Categorical(list("aabbaabb"), categories=["a", "b", "c"]))
+    with pytest.warns(FairnessWarning):
+        report = group_report([1, 0, 1, 0, 1, 0, 1, 0], [0.9, 0.2, 0.4, 0.3, 0.8, 0.1, 0.6, 0.7],
+                              sensitive_features=A, n_bootstrap=50, random_state=0)
+    disparity = report.query("kind == 'disparity'")
+    assert disparity[["value", "ci_low", "ci_high"]].isna().all().all()

@@ -42,37 +42,58 @@ def _gap(values):
 
 
 def _expected_fold_scores(estimator, X, y, groups, cv):
-    """Per-fold TPR gap and AUC gap, by hand: fit on train, group-wise NumPy on test."""
+    """Every fairness score per fold, by hand: fit on train, group-wise NumPy on test."""
     X, y = np.asarray(X), np.asarray(y)
-    out = {"tpr_difference": [], "auc_difference": [], "auc": []}
+    out = {name: [] for name in ["auc", *SCORING_NAMES]}
     for train, test in cv.split(X, y):
         est = clone(estimator).fit(X[train], y[train])
-        y_hat, score, yt, g = est.predict(X[test]), est.predict_proba(X[test])[:, 1], y[test], \
-            groups[test]
-        tprs = [y_hat[(g == k) & (yt == 1)].mean() for k in np.unique(g)]
-        aucs = [roc_auc_score(yt[g == k], score[g == k]) for k in np.unique(g)]
-        out["tpr_difference"].append(-_gap(tprs))
+        y_hat, score = est.predict(X[test]), est.predict_proba(X[test])[:, 1]
+        yt, g = y[test], groups[test]
+        keys = np.unique(g)
+        tpr = [y_hat[(g == k) & (yt == 1)].mean() for k in keys]
+        fpr = [y_hat[(g == k) & (yt == 0)].mean() for k in keys]
+        sel = [y_hat[g == k].mean() for k in keys]
+        aucs = np.array([roc_auc_score(yt[g == k], score[g == k]) for k in keys])
+        auc = roc_auc_score(yt, score)
+        out["auc"].append(auc)
+        out["tpr_difference"].append(-_gap(tpr))
+        out["fpr_difference"].append(-_gap(fpr))
+        out["equalized_odds_difference"].append(-max(_gap(tpr), _gap(fpr)))
+        out["demographic_parity_difference"].append(-_gap(sel))
         out["auc_difference"].append(-_gap(aucs))
-        out["auc"].append(roc_auc_score(yt, score))
+        out["worst_group_auc"].append(aucs.min())  # higher is better: not negated
+        out["equity_scaled_auc"].append(auc / (1 + np.abs(aucs - auc).sum()))
     return {k: np.array(v) for k, v in out.items()}
 
 
-SCORING_NAMES = ["tpr_difference", "auc_difference"]
+SCORING_NAMES = [
+    "tpr_difference",
+    "fpr_difference",
+    "equalized_odds_difference",
+    "demographic_parity_difference",
+    "auc_difference",
+    "worst_group_auc",
+    "equity_scaled_auc",
+]
 
 
 def _scoring():
     return {"auc": "roc_auc", **{name: make_fairness_scorer(name) for name in SCORING_NAMES}}
 
 
+def _sensitive(A, kind):
+    """A as the given kind of input, and the group of each row as one string."""
+    if kind == "array":
+        return A["sex"].to_numpy(), A["sex"].to_numpy()
+    if kind == "series":
+        return A["sex"], A["sex"].to_numpy()
+    return A, (A["sex"] + "|" + A["age"]).to_numpy()
+
+
 @pytest.mark.parametrize("a_kind", ["array", "series", "frame"])
 def test_cross_validate_matches_by_hand(routing, a_kind):
     X, y, A = _data(index=np.arange(400) * 3 + 1000)  # a non-default index everywhere
-    if a_kind == "array":
-        A_in, groups = A["sex"].to_numpy(), A["sex"].to_numpy()
-    elif a_kind == "series":
-        A_in, groups = A["sex"], A["sex"].to_numpy()
-    else:
-        A_in, groups = A, (A["sex"] + "|" + A["age"]).to_numpy()
+    A_in, groups = _sensitive(A, a_kind)
     cv = KFold(4, shuffle=True, random_state=0)
     got = cross_validate(
         LogisticRegression(), X, y, cv=cv, scoring=_scoring(),
@@ -84,24 +105,28 @@ def test_cross_validate_matches_by_hand(routing, a_kind):
     assert (got["test_tpr_difference"] < 0).all()  # disparities are negated for search
 
 
-def test_grid_search_per_fold_scores_and_tradeoff_refit(routing):
-    X, y, A = _data(seed=1)
+@pytest.mark.parametrize("a_kind", ["array", "series", "frame"])
+def test_grid_search_per_fold_scores_and_tradeoff_refit(routing, a_kind):
+    X, y, A = _data(seed=1, index=np.arange(400)[::-1] + 10)
+    A_in, groups = _sensitive(A, a_kind)
     cv = KFold(3, shuffle=True, random_state=1)
     Cs = [1e-3, 1e-1, 10.0]
-    refit = TradeoffRefit("auc", "tpr_difference", max_disparity=0.2)
+    bound = 0.3 if a_kind == "frame" else 0.2  # intersectional groups have larger gaps
+    refit = TradeoffRefit("auc", "tpr_difference", max_disparity=bound)
     search = GridSearchCV(
         LogisticRegression(), {"C": Cs}, scoring=_scoring(), refit=refit, cv=cv,
         error_score="raise",
-    ).fit(X, y, sensitive_features=A["sex"])
+    ).fit(X, y, sensitive_features=A_in)
     res = search.cv_results_
     for i, C in enumerate(Cs):
-        expected = _expected_fold_scores(LogisticRegression(C=C), X, y, A["sex"].to_numpy(), cv)
+        expected = _expected_fold_scores(LogisticRegression(C=C), X, y, groups, cv)
         for name, values in expected.items():
             got = [res[f"split{k}_test_{name}"][i] for k in range(3)]
             np.testing.assert_allclose(got, values)
     # the refit rule, by hand on the same table
     gap, auc = -res["mean_test_tpr_difference"], res["mean_test_auc"]
-    ok = np.flatnonzero(gap <= 0.2)
+    ok = np.flatnonzero(gap <= bound)
+    assert 0 < len(ok) < len(Cs)  # the bound binds
     expected_best = ok[np.argmax(auc[ok])] if len(ok) else np.argmin(gap)
     assert search.best_index_ == expected_best
     assert search.best_estimator_.C == Cs[expected_best]
@@ -184,3 +209,40 @@ def test_tradeoff_refit_rules():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert "max_disparity=0.05" in repr(TradeoffRefit())
+
+
+def test_fold_without_positives_in_a_group_is_nan_with_warning(routing):
+    X, y, A = _data(seed=6)
+    sex = A["sex"].to_numpy()
+    test = np.flatnonzero((sex == "female") & (y.to_numpy() == 0))[:30]
+    test = np.r_[test, np.flatnonzero(sex == "male")[:30]]  # females in it: negatives only
+    split = [(np.setdiff1d(np.arange(len(y)), test), test)]
+    with pytest.warns(FairnessWarning, match=r"tpr is undefined for group\(s\) \['female'\]"):
+        got = cross_validate(LogisticRegression(), X, y, cv=split, error_score="raise",
+                             scoring={"tpr": make_fairness_scorer("tpr_difference"),
+                                      "fpr": make_fairness_scorer("fpr_difference")},
+                             params={"sensitive_features": sex})
+    assert np.isnan(got["test_tpr"][0]) and np.isfinite(got["test_fpr"][0])
+
+
+def test_expected_groups_through_the_scorer_for_plain_arrays(routing):
+    X, y, A = _data(seed=7)
+    sex = A["sex"].to_numpy()
+    only_females = np.flatnonzero(sex == "female")[:40]
+    split = [(np.setdiff1d(np.arange(len(y)), only_females), only_females)]
+    scorer = make_fairness_scorer("tpr_difference", expected_groups=["female", "male"])
+    with pytest.warns(FairnessWarning, match=r"\['male'\]"):
+        got = cross_validate(LogisticRegression(), X, y, cv=split, error_score="raise",
+                             scoring={"gap": scorer}, params={"sensitive_features": sex})
+    assert np.isnan(got["test_gap"][0])
+
+
+def test_routing_disabled_at_fit_time_fails_loudly():
+    # scikit-learn hands sensitive_features to the estimator's fit when routing is off; the
+    # search must not run silently without them (documented in the user guide).
+    X, y, A = _data(seed=8)
+    with sklearn.config_context(enable_metadata_routing=True):
+        scoring = {"gap": make_fairness_scorer("tpr_difference")}
+    with pytest.raises(ValueError, match="fits failed"):
+        GridSearchCV(LogisticRegression(), {"C": [1.0]}, scoring=scoring, refit=False,
+                     cv=3).fit(X, y, sensitive_features=A["sex"])

@@ -35,7 +35,7 @@ _SHADING = 0.08  # amplitude of a linear illumination gradient
 _NOISE_HALF_WIDTH = 0.025  # additive uniform pixel noise U(-w, w)
 
 _IRR_MEAN = (-1.3, 0.7)  # latent g ~ N(mean[y], 1); irregularity t = expit(g)
-_RADIUS = (0.14, 0.26)  # lesion mean radius R0 ~ U(.), times H
+_RADIUS = (0.14, 0.26)  # lesion semi-major axis R0 ~ U(.), times H
 _CENTER_SD = 0.05  # lesion centre offset ~ N(0, sd * H), clipped to +-2 sd
 _ASPECT = (0.75, 1.0)  # minor / major axis ratio ~ U(.)
 _HARMONICS = np.arange(2, 9)  # border harmonics k = 2..8
@@ -102,7 +102,7 @@ of the groups. The skin type is never associated with the label.
 **Lesion (carries the label).** A latent g ~ N({_IRR_MEAN[0]}, 1) if benign, N({_IRR_MEAN[1]}, 1)
 if malignant, gives the irregularity t = expit(g) in (0, 1). The two distributions overlap: t
 alone separates the classes with AUC Phi({_IRR_MEAN[1] - _IRR_MEAN[0]:.1f} / sqrt(2)) =
-{_IRR_AUC:.3f}, the best any classifier of the lesion can do. Mean radius R0 ~ U({_RADIUS[0]},
+{_IRR_AUC:.3f}, the best any classifier of the lesion can do. Semi-major axis R0 ~ U({_RADIUS[0]},
 {_RADIUS[1]}) * H; centre = image centre + N(0, {_CENTER_SD} * H) per axis, clipped to
 +-{2 * _CENTER_SD} * H; an ellipse of axis ratio ~ U({_ASPECT[0]}, {_ASPECT[1]}) at an orientation
 ~ U(0, pi). Its border in polar coordinates (r, theta) around the centre is the ellipse radius
@@ -147,6 +147,10 @@ U({_VIGNETTE_RADIUS[0]}, {_VIGNETTE_RADIUS[1]}) * H.
 
 **Noise.** Additive U(-{_NOISE_HALF_WIDTH}, {_NOISE_HALF_WIDTH}) per pixel and channel (quantised
 to 256 levels); the image is clipped to [0, 1].
+
+**Determinism.** A random_state fixes the labels, the attributes and every parameter above on any
+machine; the pixels are rendered in float32 with NumPy's vectorised exp/sin/cos, so they are
+bit-identical on one machine but may differ in the last bits between CPUs.
 
 A classifier trained on these images learns the lesion but, when bias > 0, also the hair and
 vignette shortcuts, which carry the group prior of malignancy: its true and false positive rates
@@ -477,7 +481,8 @@ def make_skin_lesions(
             ``["benign", "malignant"]``.
         sensitive : DataFrame of shape (n_samples, 4)
             Columns ``sex`` ("female"/"male", categorical), ``age`` (int years),
-            ``age_group`` ("<60"/"60+", categorical) and ``skin_type`` (Fitzpatrick 1-6, int).
+            ``age_group`` ("<60"/"60+", categorical) and ``skin_type`` (Fitzpatrick 1-6,
+            ordered categorical).
         frame : DataFrame or None
             If ``as_frame``, the target, the sensitive features and the latent parameters
             (irregularity, lesion_radius, center_x, center_y, aspect_ratio, orientation,
@@ -548,7 +553,10 @@ def make_skin_lesions(
             "age_group": pd.Categorical(
                 np.where(p["old"], "60+", "<60"), categories=["<60", "60+"]
             ),
-            "skin_type": p["skin_type"].astype(np.int64),
+            # categorical over all six types, so that metrics can tell a type missing from a
+            # cross-validation fold (see the NaN policy of fairskl.metrics)
+            "skin_type": pd.Categorical(p["skin_type"].astype(np.int64), categories=range(1, 7),
+                                        ordered=True),
         }
     )
     target = p["y"]

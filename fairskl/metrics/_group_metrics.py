@@ -76,9 +76,15 @@ def group_frame(metrics, y_true, y_pred, sensitive_features):
     )
 
 
-def _classification_frame(metrics, y_true, y_pred, sensitive_features, pos_label, kind):
+def _classification_frame(
+    metrics, y_true, y_pred, sensitive_features, pos_label, kind, expected_groups=None
+):
     frame = check_group_inputs(
-        y_true, y_pred, sensitive_features, y_pred_name="y_pred" if kind == "label" else "y_score"
+        y_true,
+        y_pred,
+        sensitive_features,
+        y_pred_name="y_pred" if kind == "label" else "y_score",
+        expected_groups=expected_groups,
     )
     y_true = binarize(y_true, name="y_true", pos_label=pos_label)
     if kind == "label":
@@ -114,9 +120,10 @@ def _warn_nan(function_name, reason):
     return np.nan
 
 
-def _difference(function_name, metrics, y_true, y_pred, sensitive_features, pos_label, kind):
+def _difference(function_name, metrics, y_true, y_pred, sensitive_features, pos_label, kind,
+                expected_groups):
     mf, frame = _classification_frame(
-        metrics, y_true, y_pred, sensitive_features, pos_label, kind
+        metrics, y_true, y_pred, sensitive_features, pos_label, kind, expected_groups
     )
     reason = undefined_reason(mf, frame, metrics)
     if reason:
@@ -124,7 +131,9 @@ def _difference(function_name, metrics, y_true, y_pred, sensitive_features, pos_
     return float(mf.difference(method="between_groups").max())
 
 
-def tpr_difference(y_true, y_pred, *, sensitive_features=None, pos_label=None):
+def tpr_difference(
+    y_true, y_pred, *, sensitive_features=None, pos_label=None, expected_groups=None
+):
     """Largest gap in true positive rate (sensitivity) between two groups.
 
     ``max_g TPR_g - min_g TPR_g``; 0 means equal opportunity. See the
@@ -140,6 +149,11 @@ def tpr_difference(y_true, y_pred, *, sensitive_features=None, pos_label=None):
         Group of each sample; several columns define intersectional groups.
     pos_label : scalar, default=None
         The positive class; required unless the labels are 0/1 or -1/1.
+    expected_groups : list or dict of lists, default=None
+        Every group that should be present (for several columns, ``{column: groups}``). A group
+        missing from the data (e.g. from a cross-validation fold) then makes the result NaN,
+        with a :class:`~fairskl.FairnessWarning`. Without it only categorical columns are
+        checked: plain values cannot tell that a group is missing.
 
     Returns
     -------
@@ -160,16 +174,19 @@ def tpr_difference(y_true, y_pred, *, sensitive_features=None, pos_label=None):
     0.5
     """
     return _difference(
-        "tpr_difference", ["tpr"], y_true, y_pred, sensitive_features, pos_label, "label"
+        "tpr_difference", ["tpr"], y_true, y_pred, sensitive_features, pos_label, "label",
+        expected_groups,
     )
 
 
-def fpr_difference(y_true, y_pred, *, sensitive_features=None, pos_label=None):
+def fpr_difference(
+    y_true, y_pred, *, sensitive_features=None, pos_label=None, expected_groups=None
+):
     """Largest gap in false positive rate between two groups: ``max_g FPR_g - min_g FPR_g``.
 
     Parameters
     ----------
-    y_true, y_pred, sensitive_features, pos_label
+    y_true, y_pred, sensitive_features, pos_label, expected_groups
         As in :func:`tpr_difference`.
 
     Returns
@@ -186,16 +203,19 @@ def fpr_difference(y_true, y_pred, *, sensitive_features=None, pos_label=None):
     0.5
     """
     return _difference(
-        "fpr_difference", ["fpr"], y_true, y_pred, sensitive_features, pos_label, "label"
+        "fpr_difference", ["fpr"], y_true, y_pred, sensitive_features, pos_label, "label",
+        expected_groups,
     )
 
 
-def equalized_odds_difference(y_true, y_pred, *, sensitive_features=None, pos_label=None):
+def equalized_odds_difference(
+    y_true, y_pred, *, sensitive_features=None, pos_label=None, expected_groups=None
+):
     """The larger of the TPR gap and the FPR gap (fairlearn's ``agg="worst_case"``).
 
     Parameters
     ----------
-    y_true, y_pred, sensitive_features, pos_label
+    y_true, y_pred, sensitive_features, pos_label, expected_groups
         As in :func:`tpr_difference`.
 
     Returns
@@ -222,15 +242,18 @@ def equalized_odds_difference(y_true, y_pred, *, sensitive_features=None, pos_la
         sensitive_features,
         pos_label,
         "label",
+        expected_groups,
     )
 
 
-def demographic_parity_difference(y_true, y_pred, *, sensitive_features=None, pos_label=None):
+def demographic_parity_difference(
+    y_true, y_pred, *, sensitive_features=None, pos_label=None, expected_groups=None
+):
     """Largest gap in selection rate (share predicted positive) between two groups.
 
     Parameters
     ----------
-    y_true, y_pred, sensitive_features, pos_label
+    y_true, y_pred, sensitive_features, pos_label, expected_groups
         As in :func:`tpr_difference` (``y_true`` is only checked, as in fairlearn).
 
     Returns
@@ -253,10 +276,13 @@ def demographic_parity_difference(y_true, y_pred, *, sensitive_features=None, po
         sensitive_features,
         pos_label,
         "label",
+        expected_groups,
     )
 
 
-def auc_by_group(y_true, y_score, *, sensitive_features=None, pos_label=None):
+def auc_by_group(
+    y_true, y_score, *, sensitive_features=None, pos_label=None, expected_groups=None
+):
     """ROC AUC overall and in each group.
 
     Parameters
@@ -265,7 +291,7 @@ def auc_by_group(y_true, y_score, *, sensitive_features=None, pos_label=None):
         Binary ground truth.
     y_score : array-like of shape (n_samples,)
         Scores of the positive class (probabilities or decision values).
-    sensitive_features, pos_label
+    sensitive_features, pos_label, expected_groups
         As in :func:`tpr_difference`.
 
     Returns
@@ -284,14 +310,16 @@ def auc_by_group(y_true, y_score, *, sensitive_features=None, pos_label=None):
     (0.75, [1.0, 0.0])
     """
     mf, _ = _classification_frame(
-        ["auc"], y_true, y_score, sensitive_features, pos_label, "score"
+        ["auc"], y_true, y_score, sensitive_features, pos_label, "score", expected_groups
     )
     return float(mf.overall["auc"]), mf.by_group["auc"]
 
 
-def _auc_summary(function_name, summary, y_true, y_score, sensitive_features, pos_label):
+def _auc_summary(
+    function_name, summary, y_true, y_score, sensitive_features, pos_label, expected_groups
+):
     mf, frame = _classification_frame(
-        ["auc"], y_true, y_score, sensitive_features, pos_label, "score"
+        ["auc"], y_true, y_score, sensitive_features, pos_label, "score", expected_groups
     )
     reason = undefined_reason(mf, frame, ["auc"])
     if reason:
@@ -299,12 +327,14 @@ def _auc_summary(function_name, summary, y_true, y_score, sensitive_features, po
     return float(summary(mf.overall["auc"], mf.by_group["auc"].to_numpy()))
 
 
-def auc_difference(y_true, y_score, *, sensitive_features=None, pos_label=None):
+def auc_difference(
+    y_true, y_score, *, sensitive_features=None, pos_label=None, expected_groups=None
+):
     """Largest gap in ROC AUC between two groups: ``max_g AUC_g - min_g AUC_g``.
 
     Parameters
     ----------
-    y_true, y_score, sensitive_features, pos_label
+    y_true, y_score, sensitive_features, pos_label, expected_groups
         As in :func:`auc_by_group`.
 
     Returns
@@ -325,15 +355,18 @@ def auc_difference(y_true, y_score, *, sensitive_features=None, pos_label=None):
         y_score,
         sensitive_features,
         pos_label,
+        expected_groups,
     )
 
 
-def worst_group_auc(y_true, y_score, *, sensitive_features=None, pos_label=None):
+def worst_group_auc(
+    y_true, y_score, *, sensitive_features=None, pos_label=None, expected_groups=None
+):
     """The lowest ROC AUC of any group (higher is better).
 
     Parameters
     ----------
-    y_true, y_score, sensitive_features, pos_label
+    y_true, y_score, sensitive_features, pos_label, expected_groups
         As in :func:`auc_by_group`.
 
     Returns
@@ -354,10 +387,13 @@ def worst_group_auc(y_true, y_score, *, sensitive_features=None, pos_label=None)
         y_score,
         sensitive_features,
         pos_label,
+        expected_groups,
     )
 
 
-def equity_scaled_auc(y_true, y_score, *, sensitive_features=None, pos_label=None):
+def equity_scaled_auc(
+    y_true, y_score, *, sensitive_features=None, pos_label=None, expected_groups=None
+):
     """Equity-scaled AUC: ``AUC / (1 + Σ_g |AUC_g − AUC|)`` (higher is better).
 
     The overall AUC shrunk by the summed deviation of the group AUCs from it, as used by the
@@ -365,7 +401,7 @@ def equity_scaled_auc(y_true, y_score, *, sensitive_features=None, pos_label=Non
 
     Parameters
     ----------
-    y_true, y_score, sensitive_features, pos_label
+    y_true, y_score, sensitive_features, pos_label, expected_groups
         As in :func:`auc_by_group`.
 
     Returns
@@ -392,10 +428,11 @@ def equity_scaled_auc(y_true, y_score, *, sensitive_features=None, pos_label=Non
         y_score,
         sensitive_features,
         pos_label,
+        expected_groups,
     )
 
 
-def mse_by_group(X_true, X_pred, *, sensitive_features=None):
+def mse_by_group(X_true, X_pred, *, sensitive_features=None, expected_groups=None):
     """Mean squared reconstruction error per group.
 
     Each sample's error is the mean of its squared differences over all its values (pixels and
@@ -405,8 +442,8 @@ def mse_by_group(X_true, X_pred, *, sensitive_features=None):
     ----------
     X_true, X_pred : array-like of shape (n_samples, ...)
         Originals and reconstructions (e.g. N×C×H×W images), same shape.
-    sensitive_features : array-like, Series or DataFrame
-        Group of each sample, as in :func:`tpr_difference`.
+    sensitive_features, expected_groups : array-like, Series or DataFrame; list or dict
+        Group of each sample and the groups to expect, as in :func:`tpr_difference`.
 
     Returns
     -------
@@ -425,11 +462,13 @@ def mse_by_group(X_true, X_pred, *, sensitive_features=None):
     light    0.01
     Name: mse, dtype: float64
     """
-    return _mse_frame(X_true, X_pred, sensitive_features)[0].by_group["mse"]
+    return _mse_frame(X_true, X_pred, sensitive_features, expected_groups)[0].by_group["mse"]
 
 
-def _mse_frame(X_true, X_pred, sensitive_features):
-    frame = check_group_inputs(X_true, X_pred, sensitive_features, y_pred_name="X_pred")
+def _mse_frame(X_true, X_pred, sensitive_features, expected_groups):
+    frame = check_group_inputs(
+        X_true, X_pred, sensitive_features, y_pred_name="X_pred", expected_groups=expected_groups
+    )
     X_true, X_pred = np.asarray(X_true, dtype=float), np.asarray(X_pred, dtype=float)
     if X_true.shape != X_pred.shape:
         raise ValueError(
@@ -442,12 +481,12 @@ def _mse_frame(X_true, X_pred, sensitive_features):
     return mf, frame
 
 
-def mse_difference(X_true, X_pred, *, sensitive_features=None):
+def mse_difference(X_true, X_pred, *, sensitive_features=None, expected_groups=None):
     """Largest gap in mean squared reconstruction error between two groups.
 
     Parameters
     ----------
-    X_true, X_pred, sensitive_features
+    X_true, X_pred, sensitive_features, expected_groups
         As in :func:`mse_by_group`.
 
     Returns
@@ -465,7 +504,7 @@ def mse_difference(X_true, X_pred, *, sensitive_features=None):
     >>> round(mse_difference(X, X_rec, sensitive_features=[0, 0, 1, 1]), 3)
     0.08
     """
-    mf, frame = _mse_frame(X_true, X_pred, sensitive_features)
+    mf, frame = _mse_frame(X_true, X_pred, sensitive_features, expected_groups)
     reason = undefined_reason(mf, frame, ["mse"])
     if reason:
         return _warn_nan("mse_difference", reason)

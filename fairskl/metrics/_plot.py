@@ -59,7 +59,9 @@ def plot_group_report(report, *, metrics=None, axes=None):
         rows = per_group[per_group["metric"] == name]
         x = np.arange(len(rows))
         values = rows["value"].to_numpy(float)
-        whiskers = np.abs(rows[["ci_low", "ci_high"]].to_numpy(float).T - values)
+        low, high = rows[["ci_low", "ci_high"]].to_numpy(float).T
+        # a percentile interval need not contain the estimate: clip rather than flip a whisker
+        whiskers = np.clip([values - low, high - values], 0, None)
         bars = ax.bar(x, values, color="C0", alpha=0.8)
         bars[-1].set_hatch("//")
         bars[-1].set_facecolor("0.75")

@@ -42,6 +42,7 @@ def group_report(
     metrics=None,
     threshold=0.5,
     pos_label=None,
+    expected_groups=None,
     n_bootstrap=1000,
     ci=0.95,
     random_state=None,
@@ -71,7 +72,11 @@ def group_report(
     threshold : float, default=0.5
         Scores ``>= threshold`` are predicted positive. Use 0 for decision-function values.
     pos_label : scalar, default=None
-        The positive class when the labels are not 0/1.
+        The positive class when the labels are not 0/1. Numeric values other than the labels
+        are always taken as scores.
+    expected_groups : list or dict of lists, default=None
+        Every group that should be present, as in :func:`tpr_difference`; a missing one makes
+        the disparities NaN, with a :class:`~fairskl.FairnessWarning`.
     n_bootstrap : int, default=1000
         Number of bootstrap resamples; 0 skips the intervals.
     ci : float, default=0.95
@@ -112,14 +117,15 @@ def group_report(
     ['accuracy_difference', 'auc_difference', 'demographic_parity_difference']
     """
     frame = check_group_inputs(
-        y_true, y_pred_or_score, sensitive_features, y_pred_name="y_pred_or_score"
+        y_true, y_pred_or_score, sensitive_features, y_pred_name="y_pred_or_score",
+        expected_groups=expected_groups,
     )
     if not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be an integer >= 0, got {n_bootstrap!r}.")
     if not 0 < ci < 1:
         raise ValueError(f"ci must be in (0, 1), e.g. 0.95, got {ci!r}.")
     y = binarize(y_true, name="y_true", pos_label=pos_label)
-    y_hat, score = _labels_and_scores(y_pred_or_score, threshold, pos_label)
+    y_hat, score = _labels_and_scores(y_pred_or_score, np.unique(y_true), threshold, pos_label)
     metrics = _check_metrics(metrics, has_scores=score is not None)
 
     label_metrics = [m for m in metrics if m != "auc"]
@@ -154,6 +160,8 @@ def group_report(
             stacklevel=2,
         )
         point_disp.update(dict.fromkeys(undefined, np.nan))
+    else:
+        undefined = []
 
     boot, boot_disp = _bootstrap(y, y_hat, score, codes, len(groups), metrics, n_bootstrap,
                                  check_random_state(random_state))
@@ -168,18 +176,19 @@ def group_report(
                  counts[j] if j < len(groups) else len(y), point[name][j], low[j], high[j])
             )
     for name, value in point_disp.items():
-        low, high = _interval(boot_disp.get(name), alpha, 1)
+        low, high = _interval(None if name in undefined else boot_disp.get(name), alpha, 1)
         rows.append((name, "disparity", "between groups", len(y), value, low[0], high[0]))
     return pd.DataFrame(
         rows, columns=["metric", "kind", "group", "n", "value", "ci_low", "ci_high"]
     )
 
 
-def _labels_and_scores(y_pred_or_score, threshold, pos_label):
+def _labels_and_scores(y_pred_or_score, labels, threshold, pos_label):
+    """0/1 predictions and, when the values are scores rather than labels, the scores."""
     values = np.asarray(y_pred_or_score)
-    if values.dtype.kind in "biuf" and set(np.unique(values).tolist()) <= {0, 1}:
-        return values.astype(int), None
-    if values.dtype.kind in "biuf" and pos_label is None:
+    observed = set(np.unique(values).tolist())
+    is_label = observed <= {0, 1} or (pos_label is not None and observed <= set(labels.tolist()))
+    if values.dtype.kind in "biuf" and not is_label:
         score = check_scores(values, name="y_pred_or_score")
         return (score >= threshold).astype(int), score
     return binarize(values, name="y_pred_or_score", pos_label=pos_label), None

@@ -175,8 +175,10 @@ class TradeoffRefit:
             return int(np.flatnonzero(ok)[np.argmax(performance[ok])])
         if np.isnan(gap).all():
             raise ValueError(
-                f"Every candidate has a NaN {self.disparity}; see the FairnessWarnings raised "
-                f"while scoring (a group missing from a fold, or without positives)."
+                f"Every candidate has a NaN {self.disparity}. See the warnings raised while "
+                f"scoring: a FairnessWarning (a group missing from a fold, or without "
+                f"positives), or scikit-learn's 'Scoring failed' (an error in the scorer, e.g. "
+                f"misaligned indexes; use error_score='raise' to see it as an error)."
             )
         best = int(np.nanargmin(gap))
         warnings.warn(

@@ -96,10 +96,15 @@ def binarize(y, *, name, pos_label=None):
                 f"class>; fairskl's classification metrics are binary."
             )
         return (y == 1).astype(int)
-    if len(values - {pos_label}) > 1:
+    if len(values) > 2:
         raise ValueError(
             f"{name} has more than two distinct values {sorted(values, key=str)[:5]}; the "
             f"classification metrics need binary labels."
+        )
+    if len(values) == 2 and pos_label not in values:
+        raise ValueError(
+            f"pos_label={pos_label!r} is not one of the labels of {name} "
+            f"{sorted(values, key=str)}; pass one of them (mind the type: 1 is not '1')."
         )
     return (y == pos_label).astype(int)
 
@@ -119,12 +124,47 @@ def check_scores(y_score, *, name="y_score"):
     return y_score
 
 
-def check_group_inputs(y_true, y_pred, sensitive_features, *, y_pred_name="y_pred"):
-    """Check index agreement and lengths; return the sensitive features as a DataFrame."""
-    check_same_index(y_true=y_true, sensitive_features=sensitive_features)
-    check_same_index(**{y_pred_name: y_pred, "sensitive_features": sensitive_features})
+def check_group_inputs(y_true, y_pred, sensitive_features, *, y_pred_name="y_pred",
+                       expected_groups=None):
+    """Check index agreement and lengths; return the sensitive features as a DataFrame.
+
+    With ``expected_groups`` the columns become categoricals over the expected values, so that a
+    group absent from the data (a cross-validation fold) is detected rather than skipped.
+    """
+    check_same_index(
+        y_true=y_true, **{y_pred_name: y_pred}, sensitive_features=sensitive_features
+    )
     frame = as_sensitive_frame(sensitive_features)
     check_consistent_length(y_true, y_pred, frame)
+    if expected_groups is not None:
+        frame = _with_expected_groups(frame, expected_groups)
+    return frame
+
+
+def _with_expected_groups(frame, expected_groups):
+    if not isinstance(expected_groups, dict):
+        if frame.shape[1] != 1:
+            raise ValueError(
+                f"expected_groups must be a dict {{column: groups}} for several sensitive "
+                f"columns {list(frame.columns)}, got {type(expected_groups).__name__}."
+            )
+        expected_groups = {frame.columns[0]: expected_groups}
+    unknown = set(expected_groups) - set(frame.columns)
+    if unknown:
+        raise ValueError(
+            f"expected_groups names columns {sorted(unknown, key=str)} that sensitive_features "
+            f"does not have; its columns are {list(frame.columns)}."
+        )
+    frame = frame.copy()
+    for column, groups in expected_groups.items():
+        groups = list(groups)
+        extra = set(frame[column].unique()) - set(groups)
+        if extra:
+            raise ValueError(
+                f"sensitive_features column {column!r} holds {sorted(extra, key=str)}, which "
+                f"expected_groups does not list ({groups}); add them to expected_groups."
+            )
+        frame[column] = pd.Categorical(frame[column], categories=groups)
     return frame
 
 
