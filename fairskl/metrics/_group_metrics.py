@@ -120,15 +120,58 @@ def _warn_nan(function_name, reason):
     return np.nan
 
 
-def _difference(function_name, metrics, y_true, y_pred, sensitive_features, pos_label, kind,
-                expected_groups):
+#: disparity -> the base metrics it is computed from
+DISPARITY_INPUTS = {
+    "tpr_difference": ["tpr"],
+    "fpr_difference": ["fpr"],
+    "equalized_odds_difference": ["tpr", "fpr"],
+    "demographic_parity_difference": ["selection_rate"],
+    "accuracy_difference": ["accuracy"],
+    "auc_difference": ["auc"],
+    "worst_group_auc": ["auc"],
+    "equity_scaled_auc": ["auc"],
+}
+
+
+def disparities(values):
+    """The disparities of :data:`DISPARITY_INPUTS` from per-group values.
+
+    ``values`` maps base metrics to arrays (..., n_groups + 1) whose last column is the overall
+    value, so the same formulas serve one estimate and a stack of bootstrap replicates. A NaN
+    group value makes the disparity NaN (np.max/np.min propagate it).
+    """
+
+    def spread(name):
+        groups = values[name][..., :-1]
+        return groups.max(axis=-1) - groups.min(axis=-1)
+
+    out = {}
+    for name, inputs in DISPARITY_INPUTS.items():
+        if not all(m in values for m in inputs):
+            continue
+        if name == "equalized_odds_difference":
+            out[name] = np.maximum(spread("tpr"), spread("fpr"))
+        elif name == "worst_group_auc":
+            out[name] = values["auc"][..., :-1].min(axis=-1)
+        elif name == "equity_scaled_auc":  # AUC / (1 + sum_g |AUC_g - AUC|)
+            auc = values["auc"]
+            out[name] = auc[..., -1] / (1.0 + np.abs(auc[..., :-1] - auc[..., -1:]).sum(axis=-1))
+        else:
+            out[name] = spread(inputs[0])
+    return out
+
+
+def _disparity(name, y_true, y_pred, sensitive_features, pos_label, expected_groups):
+    inputs = DISPARITY_INPUTS[name]
+    kind = "score" if inputs == ["auc"] else "label"
     mf, frame = _classification_frame(
-        metrics, y_true, y_pred, sensitive_features, pos_label, kind, expected_groups
+        inputs, y_true, y_pred, sensitive_features, pos_label, kind, expected_groups
     )
-    reason = undefined_reason(mf, frame, metrics)
+    reason = undefined_reason(mf, frame, inputs)
     if reason:
-        return _warn_nan(function_name, reason)
-    return float(mf.difference(method="between_groups").max())
+        return _warn_nan(name, reason)
+    values = {m: np.append(mf.by_group[m].to_numpy(float), mf.overall[m]) for m in inputs}
+    return float(disparities(values)[name])
 
 
 def tpr_difference(
@@ -173,9 +216,8 @@ def tpr_difference(
     >>> tpr_difference(y_true, y_pred, sensitive_features=["a", "a", "a", "b", "b", "b"])
     0.5
     """
-    return _difference(
-        "tpr_difference", ["tpr"], y_true, y_pred, sensitive_features, pos_label, "label",
-        expected_groups,
+    return _disparity(
+        "tpr_difference", y_true, y_pred, sensitive_features, pos_label, expected_groups
     )
 
 
@@ -202,9 +244,8 @@ def fpr_difference(
     ...                sensitive_features=["a", "a", "a", "b", "b", "b"])
     0.5
     """
-    return _difference(
-        "fpr_difference", ["fpr"], y_true, y_pred, sensitive_features, pos_label, "label",
-        expected_groups,
+    return _disparity(
+        "fpr_difference", y_true, y_pred, sensitive_features, pos_label, expected_groups
     )
 
 
@@ -234,15 +275,8 @@ def equalized_odds_difference(
     ...                           sensitive_features=["a", "a", "b", "b"])
     1.0
     """
-    return _difference(
-        "equalized_odds_difference",
-        ["tpr", "fpr"],
-        y_true,
-        y_pred,
-        sensitive_features,
-        pos_label,
-        "label",
-        expected_groups,
+    return _disparity(
+        "equalized_odds_difference", y_true, y_pred, sensitive_features, pos_label, expected_groups
     )
 
 
@@ -268,21 +302,17 @@ def demographic_parity_difference(
     ...                               sensitive_features=["a", "a", "b", "b"])
     0.5
     """
-    return _difference(
+    return _disparity(
         "demographic_parity_difference",
-        ["selection_rate"],
         y_true,
         y_pred,
         sensitive_features,
         pos_label,
-        "label",
         expected_groups,
     )
 
 
-def auc_by_group(
-    y_true, y_score, *, sensitive_features=None, pos_label=None, expected_groups=None
-):
+def auc_by_group(y_true, y_score, *, sensitive_features=None, pos_label=None, expected_groups=None):
     """ROC AUC overall and in each group.
 
     Parameters
@@ -315,18 +345,6 @@ def auc_by_group(
     return float(mf.overall["auc"]), mf.by_group["auc"]
 
 
-def _auc_summary(
-    function_name, summary, y_true, y_score, sensitive_features, pos_label, expected_groups
-):
-    mf, frame = _classification_frame(
-        ["auc"], y_true, y_score, sensitive_features, pos_label, "score", expected_groups
-    )
-    reason = undefined_reason(mf, frame, ["auc"])
-    if reason:
-        return _warn_nan(function_name, reason)
-    return float(summary(mf.overall["auc"], mf.by_group["auc"].to_numpy()))
-
-
 def auc_difference(
     y_true, y_score, *, sensitive_features=None, pos_label=None, expected_groups=None
 ):
@@ -348,14 +366,8 @@ def auc_difference(
     >>> auc_difference([0, 1, 0, 1], [0.1, 0.9, 0.8, 0.3], sensitive_features=[0, 0, 1, 1])
     1.0
     """
-    return _auc_summary(
-        "auc_difference",
-        lambda overall, g: g.max() - g.min(),
-        y_true,
-        y_score,
-        sensitive_features,
-        pos_label,
-        expected_groups,
+    return _disparity(
+        "auc_difference", y_true, y_score, sensitive_features, pos_label, expected_groups
     )
 
 
@@ -380,14 +392,8 @@ def worst_group_auc(
     >>> worst_group_auc([0, 1, 0, 1], [0.1, 0.9, 0.4, 0.3], sensitive_features=[0, 0, 1, 1])
     0.0
     """
-    return _auc_summary(
-        "worst_group_auc",
-        lambda overall, g: g.min(),
-        y_true,
-        y_score,
-        sensitive_features,
-        pos_label,
-        expected_groups,
+    return _disparity(
+        "worst_group_auc", y_true, y_score, sensitive_features, pos_label, expected_groups
     )
 
 
@@ -421,14 +427,8 @@ def equity_scaled_auc(
     ...                         sensitive_features=[0, 0, 1, 1, 1, 1]), 4)
     0.5185
     """
-    return _auc_summary(
-        "equity_scaled_auc",
-        lambda overall, g: overall / (1.0 + np.abs(g - overall).sum()),
-        y_true,
-        y_score,
-        sensitive_features,
-        pos_label,
-        expected_groups,
+    return _disparity(
+        "equity_scaled_auc", y_true, y_score, sensitive_features, pos_label, expected_groups
     )
 
 

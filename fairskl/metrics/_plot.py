@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from fairskl.metrics._group_metrics import DISPARITY_INPUTS
+
 __all__ = ["plot_group_report"]
 
 
@@ -70,7 +72,7 @@ def plot_group_report(report, *, metrics=None, axes=None):
         ax.set_xticks(x, rows["group"], rotation=30, ha="right")
         ax.set_ylim(0, 1.05)
         title = name
-        key = "demographic_parity_difference" if name == "selection_rate" else f"{name}_difference"
+        key = next((d for d, inputs in DISPARITY_INPUTS.items() if inputs == [name]), None)
         if key in differences.index:
             d = differences.loc[key]
             title += f"\ngap {d['value']:.3f} [{d['ci_low']:.3f}, {d['ci_high']:.3f}]"

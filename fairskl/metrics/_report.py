@@ -8,7 +8,13 @@ import pandas as pd
 from sklearn.utils import check_random_state
 
 from fairskl.exceptions import FairnessWarning
-from fairskl.metrics._group_metrics import BASE_METRICS, group_frame, undefined_reason
+from fairskl.metrics._group_metrics import (
+    BASE_METRICS,
+    DISPARITY_INPUTS,
+    disparities,
+    group_frame,
+    undefined_reason,
+)
 from fairskl.metrics._validation import binarize, check_group_inputs, check_scores
 
 __all__ = ["group_report"]
@@ -144,7 +150,7 @@ def group_report(
     for mf in frames.values():
         for name in mf.by_group.columns:
             point[name] = np.append(mf.by_group[name].to_numpy(float), mf.overall[name])
-    point_disp = _disparities(point)
+    point_disp = disparities(point)
     reasons = {
         name: reason
         for mf in frames.values()
@@ -152,7 +158,7 @@ def group_report(
         if (reason := undefined_reason(mf, frame, [name]))
     }
     if reasons:
-        undefined = [d for d, inputs in _DISPARITY_INPUTS.items()
+        undefined = [d for d, inputs in DISPARITY_INPUTS.items()
                      if d in point_disp and set(inputs) & set(reasons)]
         warnings.warn(
             f"group_report: {undefined} are NaN: {'; '.join(dict.fromkeys(reasons.values()))}.",
@@ -225,46 +231,6 @@ def _group_label(group, columns):
     return ", ".join(f"{c}={v}" for c, v in zip(columns, group, strict=True))
 
 
-# Disparity -> the base metrics it is made of.
-_DISPARITY_INPUTS = {
-    "tpr_difference": ["tpr"],
-    "fpr_difference": ["fpr"],
-    "equalized_odds_difference": ["tpr", "fpr"],
-    "demographic_parity_difference": ["selection_rate"],
-    "accuracy_difference": ["accuracy"],
-    "auc_difference": ["auc"],
-    "worst_group_auc": ["auc"],
-    "equity_scaled_auc": ["auc"],
-}
-
-
-def _disparities(values):
-    """Disparities from per-group values (..., n_groups + 1), the last column overall.
-
-    A NaN group value makes the disparity NaN (np.max/np.min propagate it), as in the metrics.
-    """
-
-    def spread(name):
-        groups = values[name][..., :-1]
-        return groups.max(axis=-1) - groups.min(axis=-1)
-
-    out = {}
-    for name, inputs in _DISPARITY_INPUTS.items():
-        if not all(m in values for m in inputs):
-            continue
-        if name == "equalized_odds_difference":
-            out[name] = np.maximum(spread("tpr"), spread("fpr"))
-        elif name == "worst_group_auc":
-            out[name] = values["auc"][..., :-1].min(axis=-1)
-        elif name == "equity_scaled_auc":
-            auc = values["auc"]
-            deviation = np.abs(auc[..., :-1] - auc[..., -1:]).sum(axis=-1)
-            out[name] = auc[..., -1] / (1.0 + deviation)
-        else:
-            out[name] = spread(inputs[0])
-    return out
-
-
 def _bootstrap(y, y_hat, score, codes, n_groups, metrics, n_bootstrap, rng):
     """Replicates of the base metrics and disparities over ``n_bootstrap`` resamples."""
     if n_bootstrap == 0:
@@ -277,7 +243,7 @@ def _bootstrap(y, y_hat, score, codes, n_groups, metrics, n_bootstrap, rng):
         parts.append(_replicates(_resample_weights(rng, n, size), y, y_hat, score, codes,
                                  n_groups, metrics))
     boot = {name: np.concatenate([p[name] for p in parts]) for name in metrics}
-    return boot, _disparities(boot)
+    return boot, disparities(boot)
 
 
 def _resample_weights(rng, n, size):
