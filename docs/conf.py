@@ -59,3 +59,16 @@ html_theme_options = {
     "show_toc_level": 2,
 }
 html_show_sourcelink = False
+
+
+# scikit-learn generates set_*_request methods (metadata routing) on estimators whose fit or
+# score take extra arguments; their docstrings link into scikit-learn's own glossary, and they
+# are documented there. Leave them out of our class pages.
+def _skip_request_methods(app, what, name, obj, skip, options):
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return skip
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_request_methods)

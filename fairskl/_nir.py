@@ -1,8 +1,25 @@
 """Neuron Incidence Redistribution (NIR): the penalty on penultimate-layer neuron incidence."""
 
-import torch
+import copy
+import numbers
 
-__all__ = ["nir_penalty"]
+import numpy as np
+import torch
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
+from skorch import NeuralNetClassifier
+from skorch.callbacks import PassthroughScoring
+from skorch.utils import to_numpy
+from torch import nn
+
+from fairskl._backbones import NIRNetwork, build_network
+
+__all__ = ["NIRClassifier", "nir_penalty"]
 
 NORMALIZATIONS = ("mean", None)
 
@@ -78,3 +95,250 @@ def nir_penalty(features, probabilities, *, normalize="mean", eps=1e-8):
     if normalize == "mean":
         incidence = incidence / (incidence.abs().mean(dim=1, keepdim=True) + eps)
     return incidence.var(dim=1, unbiased=False).mean()
+
+
+class NIRClassifier(NeuralNetClassifier):
+    """Image (or tabular) classifier trained with the NIR fairness regulariser.
+
+    A skorch :class:`~skorch.classifier.NeuralNetClassifier` whose loss is the cross-entropy plus
+    ``lambda_nir`` times :func:`nir_penalty` of each batch (skorch's ``RegularizedNet`` pattern).
+    The penalty spreads the probability-weighted incidence of the penultimate neurons; it needs
+    no demographic labels, so ``fit`` never sees sensitive features — route them to fairness
+    scorers instead (:func:`~fairskl.metrics.make_fairness_scorer`). See the
+    :ref:`user guide <nir>` for the equations.
+
+    The network has one logit per class (softmax cross-entropy; for two classes this is the
+    same model as one sigmoid output).
+
+    Parameters
+    ----------
+    backbone : str or torch.nn.Module, default="resnet18"
+        A torchvision classification model by name (its classifier is replaced by a linear
+        head sized from the data, its first convolution adapted to the number of channels),
+        ``"mlp"`` for 2-D tabular X, or a module whose ``forward`` returns
+        ``(logits, penultimate)``.
+    lambda_nir : float, default=0.1
+        Weight λ ≥ 0 of the NIR penalty; 0 gives the plain classifier.
+    weights : None, str or path-like, default=None
+        Initial weights of a torchvision backbone: None (random), ``"DEFAULT"`` or a weights
+        enum name such as ``"IMAGENET1K_V1"`` (downloaded by torchvision), or the path of a
+        local ``state_dict`` of that torchvision model.
+    nir_normalize : {"mean", None}, default="mean"
+        Passed to :func:`nir_penalty` as ``normalize``.
+    hidden_sizes : tuple of int, default=(64, 64)
+        Hidden layers of the ``"mlp"`` backbone.
+    random_state : int or None, default=None
+        Seeds torch when the module is initialised, so weights and batch order are reproducible.
+    criterion, optimizer, lr, max_epochs, batch_size, train_split, device, verbose, callbacks
+        As in skorch; defaults: cross-entropy, Adam, 1e-3, 10, 64, no validation split.
+    **kwargs
+        Any other skorch parameter (``iterator_train__shuffle``, ``module__*`` …).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels, in the order of ``predict_proba``'s columns.
+    n_features_in_ : int
+        Number of values per sample (C·H·W for images).
+    module_ : NIRNetwork
+        The fitted network.
+    history_ : skorch History
+        Per epoch ``train_loss`` (= ``train_ce`` + λ ``train_nir``), ``train_ce``,
+        ``train_nir`` and, with a validation split, their ``valid_`` counterparts.
+
+    References
+    ----------
+    .. [1] Shoby, Palmer, Kurian, "Neuron Incidence Redistribution (NIR) for Fairness in
+       Medical Image Classification", arXiv:2605.19393, 2026.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fairskl import NIRClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 5)).astype("float32")
+    >>> y = np.where(X[:, 0] > 0, "malignant", "benign")
+    >>> clf = NIRClassifier("mlp", lr=1e-2, max_epochs=20, random_state=0, verbose=0)
+    >>> clf.fit(X, y).classes_.tolist()
+    ['benign', 'malignant']
+    >>> bool(clf.score(X, y) > 0.9)
+    True
+    >>> {"train_ce", "train_nir", "train_loss"} <= set(clf.history[-1])
+    True
+    """
+
+    def __init__(
+        self,
+        backbone="resnet18",
+        *,
+        lambda_nir=0.1,
+        weights=None,
+        nir_normalize="mean",
+        hidden_sizes=(64, 64),
+        random_state=None,
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=10,
+        batch_size=64,
+        train_split=None,
+        iterator_train__shuffle=True,
+        **kwargs,
+    ):
+        # a user nn.Module must be stored before skorch's __init__: afterwards skorch only lets
+        # torch modules be set inside initialize_module
+        self.backbone = backbone
+        super().__init__(
+            module=NIRNetwork,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            iterator_train__shuffle=iterator_train__shuffle,
+            **kwargs,
+        )
+        self.lambda_nir = lambda_nir
+        self.weights = weights
+        self.nir_normalize = nir_normalize
+        self.hidden_sizes = hidden_sizes
+        self.random_state = random_state
+
+    def _get_param_names(self):
+        # the module is built from `backbone` at fit time; it is not a parameter of its own
+        return [name for name in super()._get_param_names() if name != "module"]
+
+    # -- skorch hooks --------------------------------------------------------------------------
+
+    def initialize_module(self):
+        if self.random_state is not None:
+            torch.manual_seed(self.random_state)
+        if isinstance(self.backbone, nn.Module):
+            self.module_ = copy.deepcopy(self.backbone)  # a fresh copy per fit, like clone
+        else:
+            self.module_ = build_network(
+                self.backbone, weights=self.weights, input_shape=self.input_shape_,
+                n_classes=len(self.classes_), hidden_sizes=self.hidden_sizes,
+            )
+        return self
+
+    def get_default_callbacks(self):
+        callbacks = list(super().get_default_callbacks())
+        extra = [
+            (name, PassthroughScoring(name=name, on_train=name.startswith("train")))
+            for name in ("train_ce", "train_nir", "valid_ce", "valid_nir")
+        ]
+        return callbacks[:-1] + extra + callbacks[-1:]  # print_log stays last
+
+    def infer(self, x, **fit_params):
+        output = super().infer(x, **fit_params)
+        if not (isinstance(output, tuple) and len(output) == 2):
+            raise TypeError(
+                f"The module must return (logits, penultimate) for NIR, got "
+                f"{type(output).__name__}. Wrap your backbone so that forward returns both, e.g. "
+                f"'features = self.body(x); return self.head(features), features'."
+            )
+        return output
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        logits, features = y_pred
+        ce = super().get_loss(logits, y_true, X=X, training=training)
+        probabilities = torch.softmax(logits, dim=1)
+        if self.lambda_nir == 0:
+            with torch.no_grad():
+                nir = nir_penalty(features, probabilities, normalize=self.nir_normalize)
+            loss = ce
+        else:
+            nir = nir_penalty(features, probabilities, normalize=self.nir_normalize)
+            loss = ce + self.lambda_nir * nir
+        if not torch.isfinite(loss):
+            epoch, batch = len(self.history), len(self.history[-1]["batches"]) + 1
+            raise RuntimeError(
+                f"NIRClassifier: the loss became {loss.item()} in epoch {epoch}, batch {batch} "
+                f"(cross-entropy {ce.item():.4g}, NIR {nir.item():.4g}). Lower lr or "
+                f"lambda_nir, or check X for extreme values."
+            )
+        prefix = "train" if training else "valid"
+        self.history.record_batch(f"{prefix}_ce", ce.item())
+        self.history.record_batch(f"{prefix}_nir", nir.item())
+        return loss
+
+    # -- scikit-learn API ----------------------------------------------------------------------
+
+    def fit(self, X, y, **fit_params):
+        """Fit the network on images N×C×H×W (float, or uint8 scaled by 1/255) or 2-D X."""
+        if (
+            not isinstance(self.lambda_nir, numbers.Real)
+            or not np.isfinite(self.lambda_nir)
+            or self.lambda_nir < 0
+        ):
+            raise ValueError(
+                f"lambda_nir must be a finite number >= 0 (0 = no NIR penalty), got "
+                f"{self.lambda_nir!r}."
+            )
+        if self.nir_normalize not in NORMALIZATIONS:
+            raise ValueError(
+                f"nir_normalize must be one of {NORMALIZATIONS}, got {self.nir_normalize!r}."
+            )
+        X = self._check_X(X, reset=True)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
+        self.label_encoder_ = LabelEncoder().fit(y)
+        if len(self.label_encoder_.classes_) < 2:
+            raise ValueError(
+                f"y has a single class {self.label_encoder_.classes_.tolist()}; a classifier "
+                f"needs at least two."
+            )
+        self.classes = None
+        return super().fit(X, self.label_encoder_.transform(y).astype(np.int64), **fit_params)
+
+    @property
+    def classes_(self):
+        return self.label_encoder_.classes_
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``."""
+        return super().predict_proba(self._check_X(X))
+
+    def predict(self, X):
+        """The most probable label of each sample."""
+        if isinstance(X, torch.utils.data.Dataset):
+            # skorch's own scoring (valid_acc) compares with the encoded targets it holds
+            return super().predict(X)
+        proba = self.predict_proba(X)  # checks that the classifier is fitted
+        return self.classes_[proba.argmax(axis=1)]
+
+    def decision_function(self, X):
+        """The logits: (n_samples,) logit of ``classes_[1]`` for two classes, else one column
+        per class."""
+        logits = to_numpy(self.forward(self._check_X(X), training=False)[0])
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
+
+    def penultimate(self, X):
+        """The penultimate activations (after global pooling): (n_samples, n_neurons)."""
+        return to_numpy(self.forward(self._check_X(X), training=False)[1])
+
+    def _check_X(self, X, reset=False):
+        if not reset:
+            check_is_fitted(self, "label_encoder_")
+        if isinstance(X, torch.utils.data.Dataset):  # skorch's validation data, already checked
+            return X
+        X = np.asarray(X)
+        if X.dtype == np.uint8:
+            X = X.astype(np.float32) / 255.0
+        X = check_array(X, dtype=np.float32, allow_nd=True, input_name="X")
+        if X.ndim not in (2, 4):
+            raise ValueError(
+                f"X must be images N×C×H×W or tabular N×F, got an array of shape {X.shape}. "
+                f"Add a channel axis to grey images: X[:, None]."
+            )
+        if reset:
+            self.input_shape_ = X.shape[1:]
+            self.n_features_in_ = int(np.prod(X.shape[1:]))
+        elif X.shape[1:] != self.input_shape_:
+            raise ValueError(
+                f"X has samples of shape {X.shape[1:]}, but the classifier was fitted on "
+                f"{self.input_shape_}."
+            )
+        return X

@@ -1,0 +1,132 @@
+"""Networks for NIRClassifier: a torchvision model or an MLP, split into body and head.
+
+The body returns the penultimate features (after global pooling); a linear head maps them to one
+logit per class. Pretrained weights are loaded only when the user asks for them: a torchvision
+weights name (which downloads to torch's cache) or the path of a local state_dict.
+"""
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class NIRNetwork(nn.Module):
+    """``forward(X) -> (logits, penultimate)``: a feature body and a linear head."""
+
+    def __init__(self, body, n_features, n_classes):
+        super().__init__()
+        self.body = body
+        self.head = nn.Linear(n_features, n_classes)
+
+    def forward(self, X):
+        features = self.body(X)
+        return self.head(features), features
+
+
+class MLPBody(nn.Sequential):
+    """Linear-ReLU layers for tabular data; the last hidden layer is the penultimate one."""
+
+    def __init__(self, n_inputs, hidden_sizes=(64, 64)):
+        layers, width = [], n_inputs
+        for size in hidden_sizes:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        super().__init__(*layers)
+
+
+def build_network(backbone, *, weights, input_shape, n_classes, hidden_sizes=(64, 64)):
+    """An :class:`NIRNetwork` for images (torchvision ``backbone``) or tabular data ("mlp")."""
+    if len(input_shape) == 1:
+        if backbone != "mlp":
+            raise ValueError(
+                f"X is 2-D (tabular, {input_shape[0]} features) but backbone={backbone!r} is an "
+                f"image model; use backbone='mlp' for tabular data, or pass images N×C×H×W."
+            )
+        if weights is not None:
+            raise ValueError(f"weights={weights!r} has no meaning for backbone='mlp'; use None.")
+        body = MLPBody(input_shape[0], hidden_sizes)
+        return NIRNetwork(body, hidden_sizes[-1], n_classes)
+    if backbone == "mlp":
+        raise ValueError(
+            f"backbone='mlp' is for 2-D tabular X, but X has images of shape {input_shape}; use "
+            f"an image model such as 'resnet18'."
+        )
+    body = _torchvision_model(backbone, weights)
+    n_features = _drop_classifier(body, backbone)
+    _adapt_input_channels(body, input_shape[0], backbone)
+    return NIRNetwork(body, n_features, n_classes)
+
+
+def _torchvision_model(name, weights):
+    import torchvision
+
+    available = torchvision.models.list_models(module=torchvision.models)
+    if name not in available:
+        raise ValueError(
+            f"backbone={name!r} is not a torchvision classification model; choose among e.g. "
+            f"'resnet18', 'resnet50', 'densenet121', 'efficientnet_b0', 'mlp' (tabular), or pass "
+            f"an nn.Module whose forward returns (logits, penultimate)."
+        )
+    if weights is None or _is_path(weights):
+        model = torchvision.models.get_model(name, weights=None)
+        if weights is not None:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            try:
+                model.load_state_dict(state)
+            except RuntimeError as error:
+                raise ValueError(
+                    f"weights={str(weights)!r} is not a state_dict of torchvision's {name!r} "
+                    f"({error}). Save one with torch.save(model.state_dict(), path)."
+                ) from error
+        return model
+    enum = torchvision.models.get_model_weights(name)
+    try:
+        resolved = enum.DEFAULT if weights == "DEFAULT" else enum[weights]
+    except KeyError:
+        raise ValueError(
+            f"weights={weights!r} is neither a path to an existing file nor a weights name of "
+            f"{name!r}; choose None, 'DEFAULT', one of {[w.name for w in enum]}, or a local "
+            f"state_dict path."
+        ) from None
+    return torchvision.models.get_model(name, weights=resolved)  # downloads once, to torch's cache
+
+
+def _is_path(weights):
+    return isinstance(weights, os.PathLike) or (
+        isinstance(weights, str) and (Path(weights).exists() or os.sep in weights)
+    )
+
+
+def _drop_classifier(model, name):
+    """Replace the last Linear layer (the ImageNet classifier) by Identity; return its width."""
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"backbone {name!r} has no Linear classifier to replace.")
+    parent, _, child = linears[-1].rpartition(".")
+    owner = model.get_submodule(parent) if parent else model
+    n_features = getattr(owner, child).in_features
+    setattr(owner, child, nn.Identity())
+    return n_features
+
+
+def _adapt_input_channels(model, in_channels, name):
+    """Give the first convolution ``in_channels`` inputs (its RGB filters averaged)."""
+    convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError(f"backbone {name!r} has no Conv2d input layer.")
+    parent, _, child = convs[0].rpartition(".")
+    owner = model.get_submodule(parent) if parent else model
+    conv = getattr(owner, child)
+    if conv.in_channels == in_channels:
+        return
+    new = nn.Conv2d(
+        in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+        conv.dilation, conv.groups, conv.bias is not None, conv.padding_mode,
+    )
+    with torch.no_grad():
+        new.weight.copy_(conv.weight.mean(dim=1, keepdim=True).expand_as(new.weight))
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    setattr(owner, child, new)

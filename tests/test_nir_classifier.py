@@ -1,0 +1,226 @@
+"""NIRClassifier: the estimator around nir_penalty."""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+import sklearn
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from skorch import NeuralNetClassifier
+from torch import nn
+
+from fairskl import NIRClassifier, nir_penalty
+from fairskl._backbones import build_network
+from fairskl.metrics import TradeoffRefit, make_fairness_scorer
+
+
+def _tabular(n=200, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    group = rng.randint(0, 2, n)
+    y = (X[:, 0] + X[:, 1] * group + 0.3 * rng.normal(size=n) > 0).astype(int)
+    return X, y, group
+
+
+def _mlp(**kwargs):
+    params = dict(backbone="mlp", lr=1e-2, max_epochs=3, batch_size=32, random_state=0,
+                  verbose=0)
+    return NIRClassifier(**{**params, **kwargs})
+
+
+def test_tabular_fit_predict_with_string_labels():
+    X, y, _ = _tabular()
+    labels = np.array(["benign", "malignant"])[y]
+    clf = _mlp(max_epochs=20).fit(X, labels)
+    assert clf.classes_.tolist() == ["benign", "malignant"]
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+    logit = clf.decision_function(X)
+    np.testing.assert_allclose(1 / (1 + np.exp(-logit)), proba[:, 1], rtol=1e-4, atol=1e-6)
+    assert clf.score(X, labels) > 0.85
+    assert clf.penultimate(X).shape == (len(X), 64)
+    assert clf.n_features_in_ == 6
+
+
+def test_multiclass():
+    X, _, _ = _tabular(300)
+    y = np.digitize(X[:, 0], [-0.5, 0.5])  # three classes
+    clf = _mlp(max_epochs=10).fit(X, y)
+    assert clf.predict_proba(X).shape == (300, 3)
+    assert clf.decision_function(X).shape == (300, 3)
+
+
+def test_history_records_ce_and_nir_separately():
+    X, y, _ = _tabular()
+    clf = _mlp(lambda_nir=0.5).fit(X, y)
+    for row in clf.history:
+        assert row["train_loss"] == pytest.approx(row["train_ce"] + 0.5 * row["train_nir"],
+                                                  rel=1e-5)
+    with_valid = _mlp(train_split=lambda ds, y=None: (ds, ds)).fit(X, y)
+    assert {"valid_ce", "valid_nir", "valid_loss"} <= set(with_valid.history[-1])
+
+
+class _LogitsOnly(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, X):
+        return self.net(X)[0]
+
+
+def test_lambda_zero_gives_exactly_the_plain_classifier():
+    X, y, _ = _tabular()
+    torch.manual_seed(0)
+    network = build_network("mlp", weights=None, input_shape=(6,), n_classes=2)
+    nir = NIRClassifier(copy.deepcopy(network), lambda_nir=0, lr=1e-2, max_epochs=3,
+                        batch_size=32, random_state=0, verbose=0).fit(X, y)
+    torch.manual_seed(0)
+    plain = NeuralNetClassifier(
+        _LogitsOnly(copy.deepcopy(network)), criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam, lr=1e-2, max_epochs=3, batch_size=32, train_split=None,
+        iterator_train__shuffle=True, verbose=0,
+    ).fit(X, y)
+    ours = list(nir.module_.parameters())
+    theirs = list(plain.module_.parameters())
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # and a positive lambda changes them
+    other = NIRClassifier(copy.deepcopy(network), lambda_nir=1.0, lr=1e-2, max_epochs=3,
+                          batch_size=32, random_state=0, verbose=0).fit(X, y)
+    assert not torch.equal(next(other.module_.parameters()), ours[0])
+
+
+def test_lambda_lowers_the_nir_statistic():
+    X, y, _ = _tabular(400)
+    stats = {}
+    for lam in [0.0, 1.0]:
+        clf = _mlp(lambda_nir=lam, max_epochs=15).fit(X, y)
+        h, p = clf.penultimate(X), clf.predict_proba(X)
+        stats[lam] = nir_penalty(torch.tensor(h), torch.tensor(p)).item()
+    assert stats[1.0] < 0.7 * stats[0.0]
+
+
+def test_images_any_channels_and_uint8():
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, size=(48, 1, 16, 16)).astype(np.uint8)
+    y = np.r_[np.zeros(24), np.ones(24)].astype(int)
+    clf = NIRClassifier("resnet18", max_epochs=1, batch_size=16, random_state=0,
+                        verbose=0).fit(X, y)
+    assert clf.module_.body.conv1.in_channels == 1
+    np.testing.assert_allclose(clf.predict_proba(X), clf.predict_proba(X / 255.0), rtol=1e-4,
+                               atol=1e-5)
+    assert clf.penultimate(X).shape == (48, 512)
+    with pytest.raises(ValueError, match=r"fitted on \(1, 16, 16\)"):
+        clf.predict(np.zeros((2, 3, 16, 16), np.float32))
+
+
+def test_weights_from_a_local_state_dict(tmp_path):
+    import torchvision
+
+    torch.manual_seed(1)
+    reference = torchvision.models.resnet18(weights=None)
+    path = tmp_path / "resnet18.pth"
+    torch.save(reference.state_dict(), path)
+    X = np.random.RandomState(0).uniform(size=(8, 3, 16, 16)).astype(np.float32)
+    clf = NIRClassifier("resnet18", weights=str(path), max_epochs=1, lr=0.0, verbose=0,
+                        random_state=0)
+    clf.fit(X, np.r_[np.zeros(4), np.ones(4)].astype(int))
+    torch.testing.assert_close(clf.module_.body.layer1[0].conv1.weight,
+                               reference.layer1[0].conv1.weight)
+    with pytest.raises(ValueError, match="is not a state_dict of torchvision's 'resnet34'"):
+        NIRClassifier("resnet34", weights=str(path), verbose=0).fit(X, np.r_[[0] * 4, [1] * 4])
+    with pytest.raises(ValueError, match="neither a path to an existing file nor a weights name"):
+        NIRClassifier("resnet18", weights="IMAGENET_V9", verbose=0).fit(X, np.r_[[0] * 4, [1] * 4])
+
+
+class _TupleModule(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(6, 8), nn.ReLU())
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, X):
+        h = self.body(X)
+        return self.head(h), h
+
+
+def test_user_modules():
+    X, y, _ = _tabular()
+    clf = NIRClassifier(_TupleModule(), max_epochs=2, verbose=0, random_state=0).fit(X, y)
+    assert clf.penultimate(X).shape == (len(X), 8)
+    with pytest.raises(TypeError, match=r"must return \(logits, penultimate\)"):
+        NIRClassifier(nn.Linear(6, 2), max_epochs=1, verbose=0).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, X, y, error, match",
+    [
+        ({"lambda_nir": -1}, None, None, ValueError, "lambda_nir must be a finite number >= 0"),
+        ({"lambda_nir": np.inf}, None, None, ValueError, "lambda_nir must be a finite number"),
+        ({"nir_normalize": "l2"}, None, None, ValueError, "nir_normalize must be one of"),
+        ({}, None, np.zeros(200, int), ValueError, "single class"),
+        ({}, np.full((200, 6), np.nan, np.float32), None, ValueError, "NaN"),
+        ({}, np.zeros((200, 3, 4), np.float32), None, ValueError, r"N×C×H×W or tabular N×F"),
+        ({"backbone": "resnet18"}, None, None, ValueError, "backbone='mlp' for tabular"),
+        ({"backbone": "resnet_999"}, np.zeros((200, 3, 8, 8), np.float32), None, ValueError,
+         "not a torchvision classification model"),
+    ],
+)
+def test_bad_inputs(params, X, y, error, match):
+    X0, y0, _ = _tabular()
+    clf = _mlp(**params)
+    with pytest.raises(error, match=match):
+        clf.fit(X0 if X is None else X, y0 if y is None else y)
+
+
+def test_nan_loss_names_epoch_and_batch():
+    X, y, _ = _tabular()
+    with pytest.raises(RuntimeError, match=r"loss became nan in epoch 1, batch [2-9]"):
+        _mlp(lr=1e30).fit(X, y)  # the first step throws the weights to infinity
+
+
+def test_sklearn_api_clone_pickle_and_save_params(tmp_path):
+    X, y, _ = _tabular()
+    clf = _mlp(lambda_nir=0.3)
+    params = clf.get_params()
+    assert params["lambda_nir"] == 0.3 and params["backbone"] == "mlp"
+    assert clone(clf).set_params(lambda_nir=0.01).lambda_nir == 0.01
+    with pytest.raises(sklearn.exceptions.NotFittedError):
+        clf.predict(X)
+    clf.fit(X, y)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(restored.predict_proba(X), clf.predict_proba(X))
+    clf.save_params(f_params=tmp_path / "params.pt")
+    fresh = _mlp(lambda_nir=0.3).fit(X, y[::-1].copy())  # initialised, other weights
+    fresh.load_params(f_params=tmp_path / "params.pt")
+    np.testing.assert_allclose(fresh.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
+
+
+def test_pipeline_and_grid_search_over_lambda_with_fairness_scorers():
+    X, y, group = _tabular(300)
+    pipe = make_pipeline(StandardScaler(), _mlp(max_epochs=5))
+    assert pipe.fit(X, y).score(X, y) > 0.7
+    with sklearn.config_context(enable_metadata_routing=True):
+        search = GridSearchCV(
+            _mlp(max_epochs=5), {"lambda_nir": [0.0, 0.1, 1.0]}, cv=3, error_score="raise",
+            scoring={"auc": "roc_auc", "tpr_difference": make_fairness_scorer("tpr_difference")},
+            refit=TradeoffRefit("auc", "tpr_difference", max_disparity=1.0),
+        ).fit(X, y, sensitive_features=group)
+    assert search.best_params_["lambda_nir"] in (0.0, 0.1, 1.0)
+    assert np.isfinite(search.cv_results_["mean_test_tpr_difference"]).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda():
+    X, y, _ = _tabular()
+    clf = _mlp(device="cuda").fit(X, y)
+    assert next(clf.module_.parameters()).is_cuda
+    assert clf.predict_proba(X).shape == (len(X), 2)
