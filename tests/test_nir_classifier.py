@@ -224,3 +224,28 @@ def test_cuda():
     clf = _mlp(device="cuda").fit(X, y)
     assert next(clf.module_.parameters()).is_cuda
     assert clf.predict_proba(X).shape == (len(X), 2)
+
+
+@pytest.mark.slow
+def test_on_synthetic_lesions_plain_cnn_has_a_gap_and_nir_lowers_its_statistic():
+    from fairskl.datasets import make_skin_lesions
+    from fairskl.metrics import tpr_difference
+
+    data = make_skin_lesions(2200, 32, bias=3.0, random_state=0)
+    X, y, age = data.images, data.target, data.sensitive["age_group"].to_numpy()
+    train, test = slice(0, 1500), slice(1500, None)
+    stats, gaps = {}, {}
+    for lam in [0.0, 1.0]:
+        clf = NIRClassifier("resnet18", lambda_nir=lam, max_epochs=3, random_state=0,
+                            verbose=0).fit(X[train], y[train])
+        proba = clf.predict_proba(X[test])
+        # the NIR statistic, recomputed by hand: squared CV of each class's incidence
+        h = clf.penultimate(X[test])
+        cv2 = []
+        for c in range(2):
+            m = (proba[:, c:c + 1] * h).sum(axis=0) / proba[:, c].sum()
+            cv2.append(m.var() / np.abs(m).mean() ** 2)
+        stats[lam] = np.mean(cv2)
+        gaps[lam] = tpr_difference(y[test], proba[:, 1] >= 0.5, sensitive_features=age[test])
+    assert gaps[0.0] > 0.1, (stats, gaps)  # the planted bias shows in a plain CNN
+    assert stats[1.0] < 0.5 * stats[0.0]  # NIR spreads the incidence
