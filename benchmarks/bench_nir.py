@@ -1,0 +1,74 @@
+"""Per-epoch fit time of NIRClassifier vs the same network without the penalty, side by side.
+
+Three fits of the same ResNet-18 on the same synthetic images, interleaved and repeated:
+NIRClassifier(lambda_nir=0.1), NIRClassifier(lambda_nir=0) and a plain skorch
+NeuralNetClassifier whose module returns the logits only. Targets: NIR overhead <= 5%.
+
+    python benchmarks/bench_nir.py [--n-samples 1000] [--image-size 32] [--repeats 3]
+"""
+
+import argparse
+import copy
+
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from torch import nn
+
+from fairskl import NIRClassifier
+from fairskl._backbones import build_network
+from fairskl.datasets import make_skin_lesions
+
+
+class LogitsOnly(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, X):
+        return self.net(X)[0]
+
+
+def epoch_time(net, X, y):
+    net.fit(X, y)
+    return float(np.median([row["dur"] for row in net.history]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-samples", type=int, default=1000)
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+
+    data = make_skin_lesions(args.n_samples, args.image_size, bias=2.0, random_state=0)
+    X, y = data.images, data.target
+    torch.manual_seed(0)
+    network = build_network("resnet18", weights=None, input_shape=X.shape[1:], n_classes=2)
+    common = dict(max_epochs=args.epochs, batch_size=64, lr=1e-3, device=args.device, verbose=0)
+    makers = {
+        "nir_lambda_0.1": lambda: NIRClassifier(copy.deepcopy(network), lambda_nir=0.1, **common),
+        "nir_lambda_0": lambda: NIRClassifier(copy.deepcopy(network), lambda_nir=0.0, **common),
+        "plain_skorch": lambda: NeuralNetClassifier(
+            LogitsOnly(copy.deepcopy(network)), criterion=nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam, train_split=None, iterator_train__shuffle=True,
+            **common),
+    }
+    times = {name: [] for name in makers}
+    for _ in range(args.repeats):  # interleaved, so drifts of the machine hit all alike
+        for name, make in makers.items():
+            times[name].append(epoch_time(make(), X, y))
+    seconds = {name: float(np.median(t)) for name, t in times.items()}
+    print(f"ResNet-18, {args.n_samples} images {args.image_size}x{args.image_size}, "
+          f"device={args.device}, median seconds per epoch over {args.repeats} x {args.epochs}:")
+    for name, value in seconds.items():
+        print(f"  {name:16s} {value:.3f} s")
+    nir = seconds["nir_lambda_0.1"]
+    print(f"ratio nir_vs_plain_epoch_time = {nir / seconds['plain_skorch']:.3f} (target <= 1.05)")
+    print(f"ratio nir_vs_lambda0_epoch_time = {nir / seconds['nir_lambda_0']:.3f} (target <= 1.05)")
+
+
+if __name__ == "__main__":
+    main()
