@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 import torch
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_array,
     check_consistent_length,
@@ -206,8 +207,12 @@ class NIRClassifier(NeuralNetClassifier):
         self.random_state = random_state
 
     def _get_param_names(self):
-        # the module is built from `backbone` at fit time; it is not a parameter of its own
-        return [name for name in super()._get_param_names() if name != "module"]
+        # the module is built from `backbone` at fit time, so it is not a parameter of its own;
+        # skorch's private bookkeeping (e.g. _params_to_validate) is not one either
+        return [
+            name for name in super()._get_param_names()
+            if name != "module" and not name.startswith("_")
+        ]
 
     # -- skorch hooks --------------------------------------------------------------------------
 
@@ -268,6 +273,21 @@ class NIRClassifier(NeuralNetClassifier):
 
     def fit(self, X, y, **fit_params):
         """Fit the network on images N×C×H×W (float, or uint8 scaled by 1/255) or 2-D X."""
+        X, y = self._prepare(X, y)
+        return super().fit(X, y, **fit_params)
+
+    def partial_fit(self, X, y, classes=None, **fit_params):
+        """Train for ``max_epochs`` more epochs (initialising first if needed)."""
+        if "_routing_method" in fit_params:  # called by skorch's fit, with prepared data
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        if self.initialized_ and hasattr(self, "label_encoder_"):
+            X, y = self._check_X(X), self.label_encoder_.transform(column_or_1d(y))
+        else:
+            X, y = self._prepare(X, y, classes)
+        return super().partial_fit(X, y, classes=classes, **fit_params)
+
+    def _prepare(self, X, y, classes=None):
+        """Validate the parameters and the data; encode the labels (data-dependent state)."""
         if (
             not isinstance(self.lambda_nir, numbers.Real)
             or not np.isfinite(self.lambda_nir)
@@ -284,14 +304,15 @@ class NIRClassifier(NeuralNetClassifier):
         X = self._check_X(X, reset=True)
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
-        self.label_encoder_ = LabelEncoder().fit(y)
+        check_classification_targets(y)
+        self.label_encoder_ = LabelEncoder().fit(y if classes is None else classes)
         if len(self.label_encoder_.classes_) < 2:
             raise ValueError(
-                f"y has a single class {self.label_encoder_.classes_.tolist()}; a classifier "
-                f"needs at least two."
+                f"y has one class {self.label_encoder_.classes_.tolist()}; a classifier needs "
+                f"at least two."
             )
         self.classes = None
-        return super().fit(X, self.label_encoder_.transform(y).astype(np.int64), **fit_params)
+        return X, self.label_encoder_.transform(y).astype(np.int64)
 
     @property
     def classes_(self):
@@ -324,10 +345,10 @@ class NIRClassifier(NeuralNetClassifier):
             check_is_fitted(self, "label_encoder_")
         if isinstance(X, torch.utils.data.Dataset):  # skorch's validation data, already checked
             return X
-        X = np.asarray(X)
-        if X.dtype == np.uint8:
-            X = X.astype(np.float32) / 255.0
+        is_uint8 = getattr(X, "dtype", None) == np.uint8
         X = check_array(X, dtype=np.float32, allow_nd=True, input_name="X")
+        if is_uint8:
+            X /= 255.0
         if X.ndim not in (2, 4):
             raise ValueError(
                 f"X must be images N×C×H×W or tabular N×F, got an array of shape {X.shape}. "
@@ -338,7 +359,8 @@ class NIRClassifier(NeuralNetClassifier):
             self.n_features_in_ = int(np.prod(X.shape[1:]))
         elif X.shape[1:] != self.input_shape_:
             raise ValueError(
-                f"X has samples of shape {X.shape[1:]}, but the classifier was fitted on "
-                f"{self.input_shape_}."
+                f"X has {int(np.prod(X.shape[1:]))} features, but NIRClassifier is expecting "
+                f"{self.n_features_in_} features as input (samples of shape {X.shape[1:]} "
+                f"instead of {self.input_shape_})."
             )
         return X

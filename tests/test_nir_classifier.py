@@ -11,6 +11,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 from skorch import NeuralNetClassifier
 from torch import nn
 
@@ -118,7 +119,7 @@ def test_images_any_channels_and_uint8():
     np.testing.assert_allclose(clf.predict_proba(X), clf.predict_proba(X / 255.0), rtol=1e-4,
                                atol=1e-5)
     assert clf.penultimate(X).shape == (48, 512)
-    with pytest.raises(ValueError, match=r"fitted on \(1, 16, 16\)"):
+    with pytest.raises(ValueError, match=r"expecting 256 features .* instead of \(1, 16, 16\)"):
         clf.predict(np.zeros((2, 3, 16, 16), np.float32))
 
 
@@ -166,7 +167,7 @@ def test_user_modules():
         ({"lambda_nir": -1}, None, None, ValueError, "lambda_nir must be a finite number >= 0"),
         ({"lambda_nir": np.inf}, None, None, ValueError, "lambda_nir must be a finite number"),
         ({"nir_normalize": "l2"}, None, None, ValueError, "nir_normalize must be one of"),
-        ({}, None, np.zeros(200, int), ValueError, "single class"),
+        ({}, None, np.zeros(200, int), ValueError, "one class"),
         ({}, np.full((200, 6), np.nan, np.float32), None, ValueError, "NaN"),
         ({}, np.zeros((200, 3, 4), np.float32), None, ValueError, r"N×C×H×W or tabular N×F"),
         ({"backbone": "resnet18"}, None, None, ValueError, "backbone='mlp' for tabular"),
@@ -249,3 +250,16 @@ def test_on_synthetic_lesions_plain_cnn_has_a_gap_and_nir_lowers_its_statistic()
         gaps[lam] = tpr_difference(y[test], proba[:, 1] >= 0.5, sensitive_features=age[test])
     assert gaps[0.0] > 0.1, (stats, gaps)  # the planted bias shows in a plain CNN
     assert stats[1.0] < 0.5 * stats[0.0]  # NIR spreads the incidence
+
+
+@parametrize_with_checks(
+    [NIRClassifier("mlp", lr=1e-2, max_epochs=5, random_state=0, verbose=0)],
+    expected_failed_checks=lambda est: {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_; "
+            "every skorch estimator fails this check"
+        ),
+    },
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
