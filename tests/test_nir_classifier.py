@@ -263,3 +263,20 @@ def test_on_synthetic_lesions_plain_cnn_has_a_gap_and_nir_lowers_its_statistic()
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_early_stopping_on_validation_auc_as_in_the_paper():
+    from skorch.callbacks import EarlyStopping, EpochScoring
+    from skorch.dataset import ValidSplit
+
+    X, y, _ = _tabular(300)
+    labels = np.array(["benign", "malignant"])[y]
+    clf = _mlp(
+        max_epochs=50, train_split=ValidSplit(0.25, stratified=True, random_state=0),
+        callbacks=[EpochScoring("roc_auc", lower_is_better=False, name="valid_auc"),
+                   EarlyStopping(monitor="valid_auc", lower_is_better=False, patience=3)],
+    ).fit(X, labels)
+    aucs = clf.history[:, "valid_auc"]
+    assert len(aucs) < 50 and max(aucs) > 0.8
+    assert {"valid_ce", "valid_nir", "valid_acc"} <= set(clf.history[-1])
+    assert clf.history[-1]["valid_acc"] > 0.6  # skorch's accuracy compares encoded labels
