@@ -23,6 +23,7 @@ from fairskl._backbones import NIRNetwork, build_network
 __all__ = ["NIRClassifier", "nir_penalty"]
 
 NORMALIZATIONS = ("mean", None)
+PRECISIONS = ("float32", "bf16")
 
 
 def nir_penalty(features, probabilities, *, normalize="mean", eps=1e-8):
@@ -126,6 +127,9 @@ class NIRClassifier(NeuralNetClassifier):
         local ``state_dict`` of that torchvision model.
     nir_normalize : {"mean", None}, default="mean"
         Passed to :func:`nir_penalty` as ``normalize``.
+    precision : {"float32", "bf16"}, default="float32"
+        ``"bf16"`` runs the network's forward pass under :func:`torch.autocast` with bfloat16
+        (on CPU and CUDA); the losses and the outputs stay float32.
     hidden_sizes : tuple of int, default=(64, 64)
         Hidden layers of the ``"mlp"`` backbone.
     random_state : int or None, default=None
@@ -175,6 +179,7 @@ class NIRClassifier(NeuralNetClassifier):
         lambda_nir=0.1,
         weights=None,
         nir_normalize="mean",
+        precision="float32",
         hidden_sizes=(64, 64),
         random_state=None,
         criterion=nn.CrossEntropyLoss,
@@ -203,6 +208,7 @@ class NIRClassifier(NeuralNetClassifier):
         self.lambda_nir = lambda_nir
         self.weights = weights
         self.nir_normalize = nir_normalize
+        self.precision = precision
         self.hidden_sizes = hidden_sizes
         self.random_state = random_state
 
@@ -237,14 +243,16 @@ class NIRClassifier(NeuralNetClassifier):
         return callbacks[:-1] + extra + callbacks[-1:]  # print_log stays last
 
     def infer(self, x, **fit_params):
-        output = super().infer(x, **fit_params)
+        device_type = torch.device(self.device).type
+        with torch.autocast(device_type, torch.bfloat16, enabled=self.precision == "bf16"):
+            output = super().infer(x, **fit_params)
         if not (isinstance(output, tuple) and len(output) == 2):
             raise TypeError(
                 f"The module must return (logits, penultimate) for NIR, got "
                 f"{type(output).__name__}. Wrap your backbone so that forward returns both, e.g. "
                 f"'features = self.body(x); return self.head(features), features'."
             )
-        return output
+        return tuple(o.float() for o in output)  # loss, penalty and outputs in float32
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         logits, features = y_pred
@@ -301,6 +309,8 @@ class NIRClassifier(NeuralNetClassifier):
             raise ValueError(
                 f"nir_normalize must be one of {NORMALIZATIONS}, got {self.nir_normalize!r}."
             )
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
         X = self._check_X(X, reset=True)
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)

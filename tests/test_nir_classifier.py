@@ -167,6 +167,7 @@ def test_user_modules():
         ({"lambda_nir": -1}, None, None, ValueError, "lambda_nir must be a finite number >= 0"),
         ({"lambda_nir": np.inf}, None, None, ValueError, "lambda_nir must be a finite number"),
         ({"nir_normalize": "l2"}, None, None, ValueError, "nir_normalize must be one of"),
+        ({"precision": "fp16"}, None, None, ValueError, "precision must be one of"),
         ({}, None, np.zeros(200, int), ValueError, "one class"),
         ({}, np.full((200, 6), np.nan, np.float32), None, ValueError, "NaN"),
         ({}, np.zeros((200, 3, 4), np.float32), None, ValueError, r"N×C×H×W or tabular N×F"),
@@ -280,3 +281,13 @@ def test_early_stopping_on_validation_auc_as_in_the_paper():
     assert len(aucs) < 50 and max(aucs) > 0.8
     assert {"valid_ce", "valid_nir", "valid_acc"} <= set(clf.history[-1])
     assert clf.history[-1]["valid_acc"] > 0.6  # skorch's accuracy compares encoded labels
+
+
+def test_bf16_precision_trains_and_returns_float32():
+    X, y, _ = _tabular(300)
+    full = _mlp(max_epochs=10).fit(X, y)
+    half = _mlp(max_epochs=10, precision="bf16").fit(X, y)
+    proba = half.predict_proba(X)
+    assert proba.dtype == np.float32 and half.penultimate(X).dtype == np.float32
+    assert half.score(X, y) > full.score(X, y) - 0.05  # same accuracy within bf16 noise
+    assert not np.allclose(proba, full.predict_proba(X))  # bf16 really ran
