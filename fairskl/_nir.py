@@ -133,7 +133,10 @@ class NIRClassifier(NeuralNetClassifier):
     hidden_sizes : tuple of int, default=(64, 64)
         Hidden layers of the ``"mlp"`` backbone.
     random_state : int or None, default=None
-        Seeds torch when the module is initialised, so weights and batch order are reproducible.
+        Seeds torch when the module is initialised, so the weights of a named backbone and the
+        batch order are reproducible. A user module is deep-copied as it is, so every fit (and
+        every grid-search candidate) starts from the weights it had when constructed: seed
+        torch before constructing it.
     criterion, optimizer, lr, max_epochs, batch_size, train_split, device, verbose, callbacks
         As in skorch; defaults: cross-entropy, Adam, 1e-3, 10, 64, no validation split.
     **kwargs
@@ -251,6 +254,12 @@ class NIRClassifier(NeuralNetClassifier):
                 f"The module must return (logits, penultimate) for NIR, got "
                 f"{type(output).__name__}. Wrap your backbone so that forward returns both, e.g. "
                 f"'features = self.body(x); return self.head(features), features'."
+            )
+        if output[0].ndim != 2 or output[0].shape[1] != len(self.classes_):
+            raise ValueError(
+                f"The module returns logits of shape {tuple(output[0].shape)}, but there are "
+                f"{len(self.classes_)} classes {self.classes_.tolist()}: it needs one logit per "
+                f"class, shape (batch, {len(self.classes_)})."
             )
         return tuple(o.float() for o in output)  # loss, penalty and outputs in float32
 

@@ -159,6 +159,10 @@ def test_user_modules():
     assert clf.penultimate(X).shape == (len(X), 8)
     with pytest.raises(TypeError, match=r"must return \(logits, penultimate\)"):
         NIRClassifier(nn.Linear(6, 2), max_epochs=1, verbose=0).fit(X, y)
+    three_logits = _TupleModule()
+    three_logits.head = nn.Linear(8, 3)
+    with pytest.raises(ValueError, match=r"logits of shape \(32, 3\), but there are 2 classes"):
+        NIRClassifier(three_logits, max_epochs=1, batch_size=32, verbose=0).fit(X, y)
 
 
 @pytest.mark.parametrize(
