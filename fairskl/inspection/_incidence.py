@@ -7,7 +7,7 @@ import pandas as pd
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
-from fairskl.metrics._validation import as_sensitive_frame, check_same_index
+from fairskl.metrics._validation import as_sensitive_frame, check_1d, check_same_index
 
 __all__ = ["NeuronIncidenceDisplay", "neuron_incidence"]
 
@@ -143,13 +143,7 @@ def neuron_incidence(estimator, X, *, sensitive_features, y=None, top_k=5):
     n_samples = len(proba)
     lengths = {"penultimate(X)": len(features), "sensitive_features": len(groups)}
     if y is not None:
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D, got an array of shape {y.shape}.")
-        if pd.isna(y).any():
-            raise ValueError("y contains missing values; drop those rows from every input.")
+        y = check_1d(y, name="y")
         lengths["y"] = len(y)
     wrong = {name: n for name, n in lengths.items() if n != n_samples}
     if wrong:

@@ -75,18 +75,24 @@ def as_sensitive_frame(sensitive_features):
     return frame
 
 
-def binarize(y, *, name, pos_label=None):
-    """Return ``y`` as an int array of 0/1, with 1 for ``pos_label``.
-
-    Without ``pos_label`` the values must already be {0, 1}, {False, True} or {-1, 1}.
-    """
+def check_1d(y, *, name):
+    """``y`` as a 1-D array without missing values (an (n, 1) column is flattened)."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y.ravel()
     if y.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got an array of shape {y.shape}.")
     if pd.isna(y).any():
-        raise ValueError(f"{name} contains missing values; drop or impute them first.")
+        raise ValueError(f"{name} contains missing values; drop those rows from every input.")
+    return y
+
+
+def binarize(y, *, name, pos_label=None):
+    """Return ``y`` as an int array of 0/1, with 1 for ``pos_label``.
+
+    Without ``pos_label`` the values must already be {0, 1}, {False, True} or {-1, 1}.
+    """
+    y = check_1d(y, name=name)
     values = set(np.unique(y).tolist())
     if pos_label is None:
         if not values <= {0, 1} and values != {-1, 1}:
