@@ -1,6 +1,19 @@
-"""Experiments: baseline models and studies of their group fairness."""
+"""Experiments: baseline models, the representation study and the figures of the studies."""
 
 from fairskl.experiments._audit import run_baseline_audit
 from fairskl.experiments._baseline import make_baseline_cnn
+from fairskl.experiments._plots import (
+    plot_error_by_label,
+    plot_prevalence,
+    plot_representation_study,
+)
+from fairskl.experiments._representation import representation_study
 
-__all__ = ["make_baseline_cnn", "run_baseline_audit"]
+__all__ = [
+    "make_baseline_cnn",
+    "plot_error_by_label",
+    "plot_prevalence",
+    "plot_representation_study",
+    "representation_study",
+    "run_baseline_audit",
+]

@@ -1,0 +1,422 @@
+"""The representation study: per-group scores of models trained on different group mixes.
+
+The protocol of López-Pérez et al. (2025), after Larrazabal et al. (2020), for any estimator:
+for each repeat, a test set of ``n_test_per_group`` samples per group is drawn without
+replacement; for each training mix, ``n_train`` samples are drawn *with replacement* from the
+remaining samples with the mix's group shares; a clone is fitted and scored on each group's test
+samples. Each finished (repeat, mix) cell can be checkpointed, so an interrupted run resumes.
+"""
+
+import json
+import numbers
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.base import clone, is_classifier
+from sklearn.metrics import get_scorer, recall_score
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils.parallel import Parallel, delayed
+
+from fairskl._io import write_text
+
+__all__ = ["representation_study"]
+
+RESULT_COLUMNS = ["repeat", "mix", "group", "train_share", "metric", "value"]
+
+
+def reconstruction_mse(estimator, X, y=None):
+    """Per-sample mean squared reconstruction error (``reconstruct`` or a transform round trip)."""
+    if hasattr(estimator, "reconstruct"):
+        X_rec = estimator.reconstruct(X)
+    else:
+        X_rec = estimator.inverse_transform(estimator.transform(X))
+    X, X_rec = np.asarray(X, dtype=float), np.asarray(X_rec, dtype=float)
+    return ((X - X_rec) ** 2).reshape(len(X), -1).mean(axis=1)
+
+
+def latent_std(estimator, X, y=None):
+    """Per-sample mean posterior standard deviation (the estimator's ``latent_std``)."""
+    return np.asarray(estimator.latent_std(X), dtype=float)
+
+
+def _tpr(estimator, X, y):
+    return recall_score(y, estimator.predict(X))
+
+
+def _fpr(estimator, X, y):
+    y_pred = estimator.predict(X)
+    negatives = np.asarray(y) == estimator.classes_[0]
+    return float(np.mean(y_pred[negatives] != estimator.classes_[0])) if negatives.any() else np.nan
+
+
+#: Study scorers by name; other strings go to :func:`sklearn.metrics.get_scorer`.
+STUDY_SCORERS = {
+    "reconstruction_mse": reconstruction_mse,
+    "latent_std": latent_std,
+    "tpr": _tpr,
+    "fpr": _fpr,
+}
+
+
+def representation_study(
+    estimator,
+    X,
+    y=None,
+    *,
+    groups,
+    train_mixes=((1, 0), (0.5, 0.5), (0, 1)),
+    n_train=1668,
+    n_test_per_group=500,
+    n_repeats=10,
+    scoring=None,
+    random_state=None,
+    n_jobs=None,
+    checkpoint_dir=None,
+    return_samples=False,
+    verbose=1,
+):
+    """Score clones of an estimator per group after training on different group mixes.
+
+    The protocol of the VAE fairness study (after Larrazabal et al. 2020), for any estimator
+    (see :ref:`representation_study`). For each repeat ``r``:
+
+    1. draw a test set of ``n_test_per_group`` samples of each group, without replacement;
+    2. for each mix ``(s_1, ..., s_G)`` of ``train_mixes``, draw ``round(s_g * n_train)`` samples
+       of group ``g`` *with replacement* from the samples outside the test set, fit a
+       :func:`~sklearn.base.clone` and score it on each group's test samples.
+
+    The draws of repeat ``r`` and mix ``m`` depend only on ``(random_state, r, m)``, so cells
+    can run in any order, in parallel, or be resumed from ``checkpoint_dir``.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Unfitted estimator, e.g. a :class:`~fairskl.PerceptualVAE` or a classifier. If it has a
+        ``random_state`` parameter, each cell sets it to a seed derived from ``random_state``.
+    X : array-like of shape (n_samples, ...)
+        Samples (e.g. N×C×H×W images). Indexed with :func:`sklearn.utils._safe_indexing`.
+    y : array-like of shape (n_samples,), default=None
+        Labels for supervised estimators; None for unsupervised ones.
+    groups : array-like of shape (n_samples,)
+        Group of each sample, e.g. ``"light"`` / ``"dark"``. Missing values are an error: subset
+        ``X`` to the groups you compare. The group order is the categories' order for a
+        categorical, otherwise the sorted unique values.
+    train_mixes : sequence of tuples of float, default=((1, 0), (0.5, 0.5), (0, 1))
+        Group shares of each training set, in the group order, each summing to 1.
+    n_train : int, default=1668
+        Size of each training set (the study's).
+    n_test_per_group : int, default=500
+        Test samples per group (the study's).
+    n_repeats : int, default=10
+        Repeats of the whole protocol, each with a new test set.
+    scoring : str, callable, list or dict, default=None
+        What to measure on each group's test samples. A callable ``scorer(estimator, X, y)``
+        returns a number, or an array of per-sample values whose mean is the group's value.
+        Strings: ``"reconstruction_mse"`` and ``"latent_std"`` (per-sample), ``"tpr"``,
+        ``"fpr"``, or any name of :func:`sklearn.metrics.get_scorer`. None means
+        ``["reconstruction_mse", "latent_std"]`` for an estimator with ``latent_std``,
+        ``["roc_auc", "tpr", "fpr"]`` for a classifier and ``["reconstruction_mse"]`` otherwise.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the draws and of the fits. Must be an int with ``checkpoint_dir``.
+    n_jobs : int, default=None
+        Cells fitted in parallel with :class:`sklearn.utils.parallel.Parallel` (so any joblib
+        backend, e.g. Dask, runs them).
+    checkpoint_dir : str or path-like, default=None
+        Folder where each finished cell is saved atomically; a rerun with the same arguments
+        loads the saved cells and fits only the missing ones. Other arguments than before (or
+        other data) raise an error rather than mixing two studies. More repeats than before
+        extend the study.
+    return_samples : bool, default=False
+        Also return the per-sample values of per-sample scorers.
+    verbose : int, default=1
+        0 is silent; 1 shows a progress bar over the cells.
+
+    Returns
+    -------
+    results : pandas.DataFrame
+        One row per (repeat, mix, group, metric) with columns ``repeat``, ``mix`` (a label such
+        as ``"50% light / 50% dark"``, ordered categorical), ``group``, ``train_share``,
+        ``metric`` and ``value``.
+    samples : pandas.DataFrame
+        Only with ``return_samples``: ``repeat``, ``mix``, ``group``, ``sample`` (position in
+        ``X``), ``metric`` and ``value``.
+
+    See Also
+    --------
+    plot_representation_study : Boxplots of the results by group and training mix.
+
+    References
+    ----------
+    .. [1] M. López-Pérez, S. Hauberg, A. Feragen, "Are generative models fair? A study of racial
+       bias in dermatological image generation", arXiv:2501.11752, 2025.
+    .. [2] A. J. Larrazabal et al., "Gender imbalance in medical imaging datasets produces biased
+       classifiers for computer-aided diagnosis", PNAS 117(23), 2020.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from sklearn.decomposition import PCA
+    >>> from fairskl.experiments import representation_study
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(size=(60, 5)), 3 * rng.normal(size=(60, 5))])
+    >>> groups = pd.Categorical(np.repeat(["light", "dark"], 60), categories=["light", "dark"])
+    >>> results = representation_study(
+    ...     PCA(n_components=2), X, groups=groups, train_mixes=[(1, 0), (0, 1)],
+    ...     n_train=40, n_test_per_group=20, n_repeats=3, random_state=0, verbose=0)
+    >>> results.pivot_table(index="mix", columns="group", values="value", observed=True,
+    ...                     sort=False).round(2)
+    group                 light  dark
+    mix
+    100% light / 0% dark   0.61  4.91
+    0% light / 100% dark   0.93  4.75
+    """
+    n_samples = _n_samples(X)
+    group_codes, names = _check_groups(groups, n_samples)
+    mixes = _check_mixes(train_mixes, names)
+    for name, value, low in [("n_train", n_train, 1), ("n_test_per_group", n_test_per_group, 1),
+                             ("n_repeats", n_repeats, 1)]:
+        if not isinstance(value, numbers.Integral) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
+    counts = np.bincount(group_codes, minlength=len(names))
+    small = {n: int(c) for n, c in zip(names, counts, strict=True) if c <= n_test_per_group}
+    if small:
+        raise ValueError(
+            f"Each group needs more than n_test_per_group={n_test_per_group} samples (the test "
+            f"set, plus at least one to train on), but {small} have fewer. Lower "
+            f"n_test_per_group or add samples."
+        )
+    if y is not None and len(y) != n_samples:
+        raise ValueError(f"y has {len(y)} samples but X has {n_samples}.")
+    scorers = _check_scoring(scoring, estimator, y)
+    if checkpoint_dir is not None and not isinstance(random_state, numbers.Integral):
+        raise ValueError(
+            f"checkpoint_dir needs an int random_state so that a resumed run draws the same "
+            f"samples, got random_state={random_state!r}."
+        )
+    seed = (int(random_state) if isinstance(random_state, numbers.Integral)
+            else int(check_random_state(random_state).randint(2**31 - 1)))
+
+    labels = [_mix_label(mix, names) for mix in mixes]
+    cells = [(r, m) for r in range(n_repeats) for m in range(len(mixes))]
+    done = {}
+    folder = None
+    if checkpoint_dir is not None:
+        folder = Path(checkpoint_dir)
+        config = dict(
+            estimator=repr(estimator), n_samples=n_samples, X=joblib.hash(X),
+            groups=joblib.hash(group_codes), group_names=[str(n) for n in names],
+            y=None if y is None else joblib.hash(np.asarray(y)), train_mixes=mixes.tolist(),
+            n_train=int(n_train), n_test_per_group=int(n_test_per_group), random_state=seed,
+            scoring=sorted(scorers), return_samples=bool(return_samples),
+        )
+        done = _load_checkpoints(folder, config)
+    todo = [cell for cell in cells if cell not in done]
+
+    jobs = (
+        delayed(_run_cell)(
+            estimator, X, y, group_codes, names, mixes[m], labels[m], r, m, seed,
+            int(n_train), int(n_test_per_group), scorers, return_samples, folder,
+        )
+        for r, m in todo
+    )
+    bar = _progress(len(cells), len(cells) - len(todo), verbose)
+    for cell, frames in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
+        done[cell] = frames
+        bar.update()
+    bar.close()
+
+    results = _collect([done[cell][0] for cell in cells], labels, names)
+    if not return_samples:
+        return results
+    return results, _collect([done[cell][1] for cell in cells], labels, names)
+
+
+def _run_cell(estimator, X, y, group_codes, names, mix, label, r, m, seed, n_train,
+              n_test_per_group, scorers, return_samples, folder):
+    test_by_group, train = _draw(group_codes, len(names), mix, r, m, seed, n_train,
+                                 n_test_per_group)
+    fitted = clone(estimator)
+    if "random_state" in fitted.get_params(deep=False):
+        fitted.set_params(random_state=int(np.random.SeedSequence([seed, r, m]).generate_state(1)[0]
+                                           % (2**31 - 1)))
+    X_train = _safe_indexing(X, train)
+    if y is None:
+        fitted.fit(X_train)
+    else:
+        fitted.fit(X_train, _safe_indexing(y, train))
+
+    rows, sample_rows = [], []
+    for g, test in enumerate(test_by_group):
+        X_test = _safe_indexing(X, test)
+        y_test = None if y is None else _safe_indexing(y, test)
+        for metric, scorer in scorers.items():
+            value = np.asarray(scorer(fitted, X_test, y_test), dtype=float)
+            if value.ndim == 1 and len(value) == len(test):
+                if return_samples:
+                    sample_rows.append(pd.DataFrame(dict(
+                        repeat=r, mix=label, group=names[g], sample=test, metric=metric,
+                        value=value)))
+                value = value.mean()
+            elif value.ndim != 0:
+                raise ValueError(
+                    f"scorer {metric!r} returned shape {value.shape}; expected a number or one "
+                    f"value per test sample ({len(test)})."
+                )
+            rows.append((r, label, names[g], float(mix[g]), metric, float(value)))
+    results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    samples = (pd.concat(sample_rows, ignore_index=True) if sample_rows
+               else pd.DataFrame(columns=["repeat", "mix", "group", "sample", "metric", "value"]))
+    if folder is not None:
+        write_text(folder / f"cell_r{r:04d}_m{m:02d}.csv", results.to_csv(index=False))
+        if return_samples:
+            write_text(folder / f"cell_r{r:04d}_m{m:02d}.samples.csv",
+                       samples.to_csv(index=False))
+    return (r, m), (results, samples)
+
+
+def _draw(group_codes, n_groups, mix, r, m, seed, n_train, n_test_per_group):
+    """Test indices per group (repeat ``r``) and training indices (repeat ``r``, mix ``m``)."""
+    rng = np.random.default_rng([seed, r])
+    test_by_group, rest = [], []
+    for g in range(n_groups):
+        members = np.flatnonzero(group_codes == g)
+        test = np.sort(rng.choice(members, n_test_per_group, replace=False))
+        test_by_group.append(test)
+        rest.append(np.setdiff1d(members, test))
+    rng = np.random.default_rng([seed, r, 1 + m])
+    train = np.concatenate([
+        rng.choice(rest[g], size, replace=True) if size else np.empty(0, dtype=int)
+        for g, size in enumerate(_split_sizes(mix, n_train))
+    ])
+    return test_by_group, rng.permutation(train)
+
+
+def _split_sizes(mix, n):
+    """Integer sizes proportional to ``mix`` that sum to ``n`` (largest remainder)."""
+    exact = np.asarray(mix, dtype=float) * n
+    sizes = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - sizes), kind="stable")
+    sizes[order[: n - sizes.sum()]] += 1
+    return sizes
+
+
+def _n_samples(X):
+    try:
+        return len(X)
+    except TypeError:
+        raise TypeError(f"X must be array-like with a length, got {type(X).__name__}.") from None
+
+
+def _check_groups(groups, n_samples):
+    series = pd.Series(groups).reset_index(drop=True)
+    if len(series) != n_samples:
+        raise ValueError(f"groups has {len(series)} values but X has {n_samples} samples.")
+    if series.isna().any():
+        raise ValueError(
+            f"groups has {int(series.isna().sum())} missing values. Subset X (and y) to the "
+            f"groups you compare, e.g. mask = groups.isin(['light', 'dark'])."
+        )
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        categorical = series.cat.remove_unused_categories()
+    else:
+        categorical = series.astype(pd.CategoricalDtype(sorted(series.unique())))
+    names = list(categorical.cat.categories)
+    if len(names) < 2:
+        raise ValueError(f"groups needs at least 2 distinct groups, got {names}.")
+    return categorical.cat.codes.to_numpy(), names
+
+
+def _check_mixes(train_mixes, names):
+    try:
+        mixes = np.asarray(train_mixes, dtype=float)
+    except (TypeError, ValueError):
+        mixes = None
+    if mixes is None or mixes.ndim != 2 or mixes.shape[1] != len(names) or len(mixes) == 0:
+        raise ValueError(
+            f"train_mixes must be a list of tuples of {len(names)} shares, one per group in the "
+            f"order {names}, got {train_mixes!r}."
+        )
+    if (mixes < 0).any() or not np.allclose(mixes.sum(axis=1), 1):
+        raise ValueError(f"Each mix of train_mixes must be >= 0 and sum to 1, got {train_mixes!r}.")
+    return mixes
+
+
+def _check_scoring(scoring, estimator, y):
+    if scoring is None:
+        if hasattr(estimator, "latent_std"):
+            scoring = ["reconstruction_mse", "latent_std"]
+        elif is_classifier(estimator):
+            scoring = ["roc_auc", "tpr", "fpr"]
+        else:
+            scoring = ["reconstruction_mse"]
+    if isinstance(scoring, str) or callable(scoring):
+        scoring = [scoring]
+    if not isinstance(scoring, dict):
+        scoring = {s if isinstance(s, str) else getattr(s, "__name__", f"score_{i}"): s
+                   for i, s in enumerate(scoring)}
+    scorers = {}
+    for name, scorer in scoring.items():
+        if isinstance(scorer, str):
+            scorer = STUDY_SCORERS.get(scorer) or get_scorer(scorer)
+        if not callable(scorer):
+            raise ValueError(f"scoring[{name!r}] must be a string or a callable, got {scorer!r}.")
+        if y is None and name in ("tpr", "fpr", "roc_auc"):
+            raise ValueError(f"scoring {name!r} needs labels: pass y.")
+        scorers[name] = scorer
+    return scorers
+
+
+def _mix_label(mix, names):
+    return " / ".join(f"{share:.0%} {name}" for share, name in zip(mix, names, strict=True))
+
+
+def _load_checkpoints(folder, config):
+    """Saved cells of an earlier run with the same config; raises if the config differs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path = folder / "config.json"
+    if config_path.exists():
+        saved = json.loads(config_path.read_text(encoding="utf-8"))
+        changed = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
+        if changed:
+            raise ValueError(
+                f"checkpoint_dir {str(folder)!r} holds a study with other {changed}. Use a new "
+                f"checkpoint_dir, or delete this one to start over."
+            )
+    else:
+        write_text(config_path, json.dumps(config, indent=1))
+    done = {}
+    for path in sorted(folder.glob("cell_r*_m*.csv")):
+        if path.name.endswith(".samples.csv"):
+            continue
+        r, m = (int(part[1:]) for part in path.stem.split("_")[1:])
+        samples_path = path.with_suffix(".samples.csv")
+        if config["return_samples"] and not samples_path.exists():
+            continue  # refit: its samples were not saved
+        results = pd.read_csv(path)
+        samples = pd.read_csv(samples_path) if config["return_samples"] else None
+        done[(r, m)] = (results, samples)
+    return done
+
+
+def _collect(frames, labels, names):
+    """Concatenate cell frames; the same dtypes whether a cell was fitted or loaded from CSV."""
+    frames = [f for f in frames if f is not None and len(f)]
+    if not frames:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    out = pd.concat(frames, ignore_index=True)
+    out["mix"] = pd.Categorical(out["mix"], categories=labels, ordered=True)
+    by_text = {str(name): name for name in names}
+    out["group"] = out["group"].astype(str).map(by_text)
+    out["metric"] = out["metric"].astype(str)
+    out["value"] = out["value"].astype(float)
+    return out
+
+
+def _progress(total, initial, verbose):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="representation study (repeat x mix)",
+                unit="fit", disable=not verbose)
