@@ -1,4 +1,4 @@
-"""Networks for NIRClassifier: a torchvision model or an MLP, split into body and head.
+"""Networks for NIRClassifier: a torchvision model, a small CNN or an MLP, as body and head.
 
 The body returns the penultimate features (after global pooling); a linear head maps them to one
 logit per class. Pretrained weights are loaded only when the user asks for them: a torchvision
@@ -36,6 +36,24 @@ class MLPBody(nn.Sequential):
         super().__init__(*layers)
 
 
+class SmallCNNBody(nn.Sequential):
+    """Three conv-BN-ReLU blocks (16, 32, 64 channels), max-pooling between, global average.
+
+    A fast body for small images on a CPU (the studies' ``--scale small``); its 64 penultimate
+    features follow a ReLU, so they are non-negative as the incidence analysis assumes.
+    """
+
+    def __init__(self, in_channels, widths=(16, 32, 64)):
+        layers, width = [], in_channels
+        for i, out in enumerate(widths):
+            layers += [nn.Conv2d(width, out, 3, padding=1, bias=False), nn.BatchNorm2d(out),
+                       nn.ReLU()]
+            if i < len(widths) - 1:
+                layers.append(nn.MaxPool2d(2))
+            width = out
+        super().__init__(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
 def build_network(backbone, *, weights, input_shape, n_classes, hidden_sizes=(64, 64)):
     """An :class:`NIRNetwork` for images (torchvision ``backbone``) or tabular data ("mlp")."""
     if len(input_shape) == 1:
@@ -53,6 +71,11 @@ def build_network(backbone, *, weights, input_shape, n_classes, hidden_sizes=(64
             f"backbone='mlp' is for 2-D tabular X, but X has images of shape {input_shape}; use "
             f"an image model such as 'resnet18'."
         )
+    if backbone == "small_cnn":
+        if weights is not None:
+            raise ValueError(f"weights={weights!r}: backbone='small_cnn' has no pretrained "
+                             f"weights; use None, or a torchvision backbone such as 'resnet18'.")
+        return NIRNetwork(SmallCNNBody(input_shape[0]), 64, n_classes)
     body = _torchvision_model(backbone, weights)
     n_features = _drop_classifier(body, backbone)
     _adapt_input_channels(body, input_shape[0], backbone)

@@ -123,6 +123,19 @@ def test_images_any_channels_and_uint8():
         clf.predict(np.zeros((2, 3, 16, 16), np.float32))
 
 
+def test_small_cnn_backbone():
+    rng = np.random.RandomState(0)
+    X = rng.rand(40, 1, 16, 16).astype(np.float32)
+    y = np.r_[np.zeros(20), np.ones(20)].astype(int)
+    clf = NIRClassifier("small_cnn", max_epochs=1, batch_size=16, random_state=0,
+                        verbose=0).fit(X, y)
+    assert clf.module_.body[0].in_channels == 1
+    features = clf.penultimate(X)
+    assert features.shape == (40, 64) and (features >= 0).all()
+    with pytest.raises(ValueError, match="'small_cnn' has no pretrained weights"):
+        NIRClassifier("small_cnn", weights="DEFAULT", verbose=0).fit(X, y)
+
+
 def test_weights_from_a_local_state_dict(tmp_path):
     import torchvision
 
