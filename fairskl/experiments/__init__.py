@@ -2,6 +2,7 @@
 
 from fairskl.experiments._audit import run_baseline_audit
 from fairskl.experiments._baseline import make_baseline_cnn
+from fairskl.experiments._lambda import lambda_study, plot_lambda_tradeoff
 from fairskl.experiments._plots import (
     plot_error_by_label,
     plot_prevalence,
@@ -10,8 +11,10 @@ from fairskl.experiments._plots import (
 from fairskl.experiments._representation import representation_study
 
 __all__ = [
+    "lambda_study",
     "make_baseline_cnn",
     "plot_error_by_label",
+    "plot_lambda_tradeoff",
     "plot_prevalence",
     "plot_representation_study",
     "representation_study",

@@ -1,0 +1,77 @@
+"""The λ study: folds, per-fold numbers checked by hand, the choice of λ, its figure."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+
+from fairskl import NIRClassifier
+from fairskl.experiments import lambda_study, plot_lambda_tradeoff
+
+
+def _data(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    A = pd.Series(rng.choice(["a", "b"], n), name="group")
+    y = rng.integers(0, 2, n)
+    X = (rng.normal(size=(n, 6)) + y[:, None] * (1 + (A == "a").to_numpy()[:, None])).astype(
+        np.float32)
+    patients = np.arange(n) // 2  # two rows per patient
+    return X, y, A, patients
+
+
+def _tpr(y, pred):
+    return np.mean(pred[y == 1] == 1)
+
+
+def test_lambda_study_numbers_folds_and_choice():
+    X, y, A, patients = _data()
+    net = NIRClassifier("mlp", hidden_sizes=(16,), max_epochs=3, verbose=0)
+    study = lambda_study(net, X, y, sensitive_features=A, lambdas=[0, 0.5], cv=3,
+                         groups=patients, seeds=[0, 1], max_disparity=1.0, verbose=0)
+    assert set(study.folds) == {0, 1}
+    for folds in study.folds.values():
+        tests = np.concatenate([test for _, test in folds])
+        assert np.array_equal(np.sort(tests), np.arange(len(y)))
+        for train, test in folds:
+            assert not np.isin(patients[test], patients[train]).any()
+    # 2 lambdas x 2 seeds x 3 folds x 4 metrics, gaps reported as positive numbers.
+    assert len(study.results) == 48
+    gaps = study.results[study.results.metric.str.endswith("difference")]["value"]
+    assert (gaps >= 0).all()
+    # One fold recomputed by hand.
+    train, test = study.folds[1][2]
+    model = clone(net).set_params(lambda_nir=0.5, random_state=1).fit(X[train], y[train])
+    pred = model.predict(X[test])
+    by_group = [_tpr(y[test][A[test] == g], pred[A[test] == g]) for g in ["a", "b"]]
+    got = study.results.query("lambda_nir == 0.5 and seed == 1 and fold == 2 and "
+                              "metric == 'tpr_difference'")["value"].item()
+    assert got == pytest.approx(abs(by_group[0] - by_group[1]))
+    summary = study.summary.set_index(["lambda_nir", "metric"])
+    expected = study.results.groupby(["lambda_nir", "metric"])["value"].agg(["mean", "std"])
+    np.testing.assert_allclose(summary[["mean", "std"]], expected)
+    assert (summary["n"] == 6).all()
+    # max_disparity=1.0 accepts every λ: the best mean AUC wins.
+    means = summary["mean"].xs("auc", level="metric")
+    assert study.best_lambda == means.idxmax()
+    assert set(study.estimators) == {0.0, study.best_lambda}
+    assert all(hasattr(est, "module_") for est in study.estimators.values())
+
+    ax = plot_lambda_tradeoff(study.summary, best_lambda=study.best_lambda)
+    star = ax.get_lines()[-1]
+    assert star.get_xdata()[0] == pytest.approx(
+        summary.loc[(study.best_lambda, "tpr_difference"), "mean"])
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(lambdas=[-1]), ValueError, "numbers >= 0"),
+    (dict(cv=1), ValueError, "cv must be an int >= 2"),
+    (dict(disparity="auc"), ValueError, "disparity must be"),
+    (dict(estimator=LogisticRegression()), TypeError, "lambda_nir parameter"),
+])
+def test_bad_input(kwargs, error, match):
+    X, y, A, _ = _data(40)
+    args = dict(estimator=NIRClassifier("mlp", verbose=0), X=X, y=y, sensitive_features=A,
+                verbose=0)
+    with pytest.raises(error, match=match):
+        lambda_study(**{**args, **kwargs})
