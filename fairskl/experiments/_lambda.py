@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import sklearn
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_validate
 from sklearn.utils import Bunch
+from sklearn.utils.parallel import Parallel, delayed
+from tqdm.auto import tqdm
 
 from fairskl.metrics import TradeoffRefit, make_fairness_scorer
 
@@ -41,12 +43,14 @@ def lambda_study(
     """Cross-validate an NIR classifier along a grid of λ with fairness scorers.
 
     For each seed, the folds are stratified by label × sensitive group (and grouped by
-    ``groups``, e.g. patient or lesion ids, so that no group is on both sides), and a
-    :class:`~sklearn.model_selection.GridSearchCV` over ``lambda_nir`` scores every fold on the
-    AUC, the TPR and FPR gaps and the equity-scaled AUC, with ``sensitive_features`` routed to
-    the scorers (the classifier never sees them). The λ with the best mean AUC among those whose
-    mean ``disparity`` is at most ``max_disparity`` is chosen with
-    :class:`~fairskl.metrics.TradeoffRefit`. See :ref:`nir` for choosing λ.
+    ``groups``, e.g. patient or lesion ids, so that no group is on both sides). Every
+    (seed, λ, fold) is fitted with :func:`~sklearn.model_selection.cross_validate` and scored on
+    the AUC, the TPR and FPR gaps and the equity-scaled AUC, with ``sensitive_features`` routed
+    to the scorers (the classifier never sees them); this is what a
+    :class:`~sklearn.model_selection.GridSearchCV` over ``lambda_nir`` computes, as one flat
+    list of fits that :class:`sklearn.utils.parallel.Parallel` can spread over workers. The λ
+    with the best mean AUC among those whose mean ``disparity`` is at most ``max_disparity`` is
+    chosen with :class:`~fairskl.metrics.TradeoffRefit`. See :ref:`nir` for choosing λ.
 
     Parameters
     ----------
@@ -74,9 +78,9 @@ def lambda_study(
         Refit the λ=0 model (when in the grid) and the chosen one on all of ``X``, e.g. for
         :class:`~fairskl.inspection.NeuronIncidenceDisplay` before and after.
     n_jobs : int, default=None
-        Parallel fits of each search (:class:`~sklearn.model_selection.GridSearchCV`).
+        Fits run in parallel by :class:`sklearn.utils.parallel.Parallel` (any joblib backend).
     verbose : int, default=1
-        0 is silent; 1 prints one line per seed.
+        0 is silent; 1 shows a progress bar over the fits.
 
     Returns
     -------
@@ -106,7 +110,7 @@ def lambda_study(
     if "lambda_nir" not in estimator.get_params():
         raise TypeError(f"lambda_study needs an estimator with a lambda_nir parameter "
                         f"(NIRClassifier), got {type(estimator).__name__}.")
-    lambdas = [float(lam) for lam in lambdas]
+    lambdas, seeds = [float(lam) for lam in lambdas], list(seeds)
     if not lambdas or any(not lam >= 0 for lam in lambdas):
         raise ValueError(f"lambdas must be a non-empty list of numbers >= 0, got {lambdas!r}.")
     if disparity not in ("tpr_difference", "fpr_difference"):
@@ -121,28 +125,30 @@ def lambda_study(
     strata = pd.Series(y.astype(str)) + "|" + A.astype(str).agg("|".join, axis=1)
     sensitive = A.iloc[:, 0] if A.shape[1] == 1 else A
 
-    rows, all_folds = [], {}
+    all_folds = {}
+    for seed in seeds:
+        splitter = (StratifiedGroupKFold(cv, shuffle=True, random_state=seed)
+                    if groups is not None
+                    else StratifiedKFold(cv, shuffle=True, random_state=seed))
+        all_folds[seed] = list(splitter.split(np.zeros(len(y)), strata, groups))
+    jobs = [(seed, lam, k) for seed in seeds for lam in lambdas for k in range(cv)]
+    rows = []
     with sklearn.config_context(enable_metadata_routing=True):
         scoring = {name: make_fairness_scorer(s) if s != "roc_auc" else s
                    for name, (s, _) in METRICS.items()}
-        for seed in seeds:
-            if verbose:
-                print(f"lambda study: seed {seed}, {cv} folds x {len(lambdas)} lambdas")
-            splitter = (StratifiedGroupKFold(cv, shuffle=True, random_state=seed)
-                        if groups is not None
-                        else StratifiedKFold(cv, shuffle=True, random_state=seed))
-            folds = all_folds[seed] = list(splitter.split(np.zeros(len(y)), strata, groups))
-            model = clone(estimator)
-            if "random_state" in model.get_params():
-                model.set_params(random_state=seed)
-            search = GridSearchCV(model, {"lambda_nir": lambdas}, scoring=scoring, cv=folds,
-                                  refit=False, n_jobs=n_jobs, error_score="raise")
-            search.fit(X, y, sensitive_features=sensitive)
-            for name, (_, is_gap) in METRICS.items():
-                for k in range(cv):
-                    values = search.cv_results_[f"split{k}_test_{name}"]
-                    rows += [(lam, seed, k, name, -v if is_gap else v)
-                             for lam, v in zip(lambdas, values, strict=True)]
+        bar = tqdm(total=len(jobs), desc="lambda study (seed x lambda x fold)", unit="fit",
+                   disable=not verbose)
+        for (seed, lam, k), scores in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_fit_fold)(estimator, X, y, sensitive, all_folds[seed][k], seed, lam,
+                               scoring, (seed, lam, k))
+            for seed, lam, k in jobs
+        ):
+            rows += [(lam, seed, k, name, -scores[f"test_{name}"][0] if is_gap
+                      else scores[f"test_{name}"][0]) for name, (_, is_gap) in METRICS.items()]
+            bar.update()
+        bar.close()
+    rows.sort(key=lambda row: (lambdas.index(row[0]), seeds.index(row[1]), row[2],
+                               list(METRICS).index(row[3])))
     results = pd.DataFrame(rows, columns=["lambda_nir", "seed", "fold", "metric", "value"])
     summary = (results.groupby(["lambda_nir", "metric"])["value"]
                .agg(mean="mean", std="std", n="count").reset_index())
@@ -159,6 +165,16 @@ def lambda_study(
             estimators[lam] = model.fit(X, y)
     return Bunch(results=results, summary=summary, best_lambda=best, estimators=estimators,
                  folds=all_folds)
+
+
+def _fit_fold(estimator, X, y, sensitive, fold, seed, lam, scoring, key):
+    """Fit one (seed, λ, fold) and score it; routing carries ``sensitive`` to the scorers."""
+    model = clone(estimator).set_params(lambda_nir=lam)
+    if "random_state" in model.get_params():
+        model.set_params(random_state=seed)
+    scores = cross_validate(model, X, y, cv=[fold], scoring=scoring, error_score="raise",
+                            params={"sensitive_features": sensitive})
+    return key, scores
 
 
 def plot_lambda_tradeoff(summary, *, disparity="tpr_difference", performance="auc",
