@@ -29,7 +29,7 @@ def main(argv=None):
         return 2
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
         parser.exit(2, f"fairskl {args.command}: error: {error}\n")
 
 
@@ -79,6 +79,40 @@ def _parser():
     audit.add_argument("--format", choices=["text", "csv", "json"], default="text")
     audit.add_argument("--out", metavar="FILE", help="write here instead of standard output")
     audit.set_defaults(run=_run_audit)
+
+    reproduce = sub.add_parser(
+        "reproduce",
+        help="run one of the two studies end to end and write a report next to the paper's",
+        description="Reproduce a study: 'nir' (NIR's lambda study and held-out audit) or "
+        "'vae-fairness' (the VAE representation study). --data synthetic needs no download.",
+    )
+    studies = reproduce.add_subparsers(dest="study", metavar="STUDY", required=True)
+    for name, data_choices, help_text in [
+        ("nir", ["synthetic", "ham10000", "harvard-gf"], "NIR: lambda study, held-out audit"),
+        ("vae-fairness", ["synthetic", "fitzpatrick17k"], "VAE: per-group error by mix"),
+    ]:
+        study = studies.add_parser(name, help=help_text, description=help_text)
+        study.add_argument("--data", choices=data_choices, default="synthetic")
+        study.add_argument("--data-home", metavar="DIR",
+                           help="root of the real data sets (default: $FAIRSKL_DATA or "
+                           "~/fairskl_data)")
+        study.add_argument("--scale", choices=["small", "paper"], default="small",
+                           help="small: minutes on a CPU; paper: the full protocol, for a GPU")
+        study.add_argument("--out", default=f"results/{name}",
+                           help="output folder (default: %(default)s)")
+        study.add_argument("--device", default="cpu", help="cpu or cuda")
+        study.add_argument("--random-state", type=int, default=0)
+        what = study.add_mutually_exclusive_group()
+        what.add_argument("--resume", action="store_true",
+                          help="continue the run saved in --out")
+        what.add_argument("--overwrite", action="store_true", help="replace --out")
+        study.add_argument("--quiet", action="store_true", help="print only where the report is")
+        if name == "nir":
+            study.add_argument("--attribute", choices=["age", "sex", "race"], default="age")
+        else:
+            study.add_argument("--perceptual-weights", metavar="PATH",
+                               help="local VGG19 state_dict (.pth) or a torchvision weights name")
+        study.set_defaults(run=_run_reproduce)
     return parser
 
 
@@ -146,6 +180,22 @@ def _run_demo(args):
         device=args.device, verbose=0 if args.quiet else 1,
     )
     print(f"report: {result.paths['report']}")
+    return 0
+
+
+def _run_reproduce(args):
+    from fairskl.experiments import reproduce_nir, reproduce_vae_fairness
+
+    common = dict(data=args.data, data_home=args.data_home, scale=args.scale,
+                  device=args.device, resume=args.resume, overwrite=args.overwrite,
+                  random_state=args.random_state, verbose=0 if args.quiet else 1)
+    if args.study == "nir":
+        path = reproduce_nir(args.out, attribute=args.attribute, **common)
+    else:
+        path = reproduce_vae_fairness(args.out, perceptual_weights=args.perceptual_weights,
+                                      **common)
+    if args.quiet:
+        print(f"report: {path}")
     return 0
 
 

@@ -9,6 +9,7 @@ from fairskl.experiments._plots import (
     plot_representation_study,
 )
 from fairskl.experiments._representation import representation_study
+from fairskl.experiments._reproduce import reproduce_nir, reproduce_vae_fairness
 
 __all__ = [
     "lambda_study",
@@ -18,5 +19,7 @@ __all__ = [
     "plot_prevalence",
     "plot_representation_study",
     "representation_study",
+    "reproduce_nir",
+    "reproduce_vae_fairness",
     "run_baseline_audit",
 ]

@@ -1,0 +1,94 @@
+"""`fairskl reproduce`: both studies at a tiny scale, their reports, resume and refusals."""
+
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from fairskl.cli import main
+from fairskl.experiments import _representation, _reproduce
+
+TINY_NIR = dict(n_samples=400, image_size=16, max_epochs=2, lambdas=(0.0, 1.0), cv=2,
+                n_bootstrap=50)
+TINY_VAE = dict(n_samples=900, image_size=32, channel_width=8, latent_channels=4, max_epochs=1,
+                n_train=60, n_test_per_group=20, n_repeats=2)
+
+
+@pytest.mark.slow
+def test_reproduce_nir_writes_the_report_and_resumes(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "nir"
+    _reproduce.reproduce_nir(out, scale=TINY_NIR, verbose=0)
+    names = {p.name for p in out.iterdir()}
+    assert {"report.md", "report.html", "lambda_study.csv", "heldout.csv", "config.json",
+            "lambda_tradeoff.png", "incidence_before.png", "incidence_after.png",
+            "groups_before.png", "groups_after.png"} <= names
+    text = (out / "report.md").read_text()
+    assert "TPR gap by age" in text and "torch 2." in text and "Wall time" in text
+    study = pd.read_csv(out / "lambda_study.csv")
+    assert len(study) == 2 * 2 * 4  # lambdas x folds x metrics
+
+    # A rerun without --resume or --overwrite is refused before any work.
+    with pytest.raises(SystemExit) as exit_:
+        main(["reproduce", "nir", "--out", str(out), "--quiet"])
+    assert exit_.value.code == 2
+    assert "--resume" in capsys.readouterr().err
+
+    # --resume reuses the saved lambda study.
+    def no_study(*args, **kwargs):
+        raise AssertionError("the lambda study ran again")
+
+    monkeypatch.setattr("fairskl.experiments.lambda_study", no_study)
+    _reproduce.reproduce_nir(out, scale=TINY_NIR, resume=True, verbose=0)
+    assert_frame_equal(pd.read_csv(out / "lambda_study.csv"), study)
+    with pytest.raises(ValueError, match=r"other \['attribute'\]"):
+        _reproduce.reproduce_nir(out, scale=TINY_NIR, attribute="sex", resume=True, verbose=0)
+
+
+@pytest.mark.slow
+def test_reproduce_vae_resumes_to_the_same_tables(tmp_path, monkeypatch):
+    full = tmp_path / "full"
+    _reproduce.reproduce_vae_fairness(full, scale=TINY_VAE, verbose=0)
+    assert {"report.md", "report.html", "results.csv", "samples.csv", "by_mix.png",
+            "prevalence.png", "error_by_label.png"} <= {p.name for p in full.iterdir()}
+    assert "MSE < 0.07" in (full / "report.md").read_text()
+
+    # Kill the run after 3 of its 6 cells, then resume it.
+    run_cell, calls = _representation._run_cell, []
+
+    def dies_after_three(*args, **kwargs):
+        if len(calls) == 3:
+            raise KeyboardInterrupt("killed")
+        calls.append(1)
+        return run_cell(*args, **kwargs)
+
+    part = tmp_path / "part"
+    monkeypatch.setattr(_representation, "_run_cell", dies_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        _reproduce.reproduce_vae_fairness(part, scale=TINY_VAE, verbose=0)
+    assert len(list((part / "checkpoints").glob("cell_*.samples.csv"))) == 3
+    calls.clear()
+    monkeypatch.setattr(_representation, "_run_cell", run_cell)
+    _reproduce.reproduce_vae_fairness(part, scale=TINY_VAE, resume=True, verbose=0)
+    for name in ["results.csv", "samples.csv"]:
+        assert (part / name).read_text() == (full / name).read_text()
+
+
+def test_missing_real_data_is_reported_before_any_work(tmp_path, capsys):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_:
+        main(["reproduce", "nir", "--data", "ham10000", "--data-home", str(tmp_path / "none"),
+              "--out", str(out)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "HAM10000" in err or "ham10000" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["reproduce", "nir", "--attribute", "race"], "not available for data='synthetic'"),
+    (["reproduce", "vae-fairness", "--resume", "--overwrite"], "not allowed with"),
+])
+def test_bad_arguments_exit_2(argv, match, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    assert match in capsys.readouterr().err
