@@ -12,8 +12,11 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,docs]'
 	touch $(STAMP)
 
+# The main job: both studies on the synthetic default at --scale small (--resume: a second call
+# reuses what the first finished).
 demo: $(STAMP)
-	$(VENV)/bin/fairskl demo
+	$(VENV)/bin/fairskl reproduce nir --out results/nir --resume
+	$(VENV)/bin/fairskl reproduce vae-fairness --out results/vae-fairness --resume
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest

@@ -1,16 +1,21 @@
 """Sphinx configuration of the fairskl documentation.
 
 Build with ``make docs`` (``sphinx-build -W --keep-going -b html docs docs/_build/html``). The
-build needs no network: there is no intersphinx yet, and MathJax is only loaded by the reader's
-browser.
+build needs no network: the intersphinx inventories are written from the installed packages
+(``_inventories.py``), and MathJax is only loaded by the reader's browser.
 """
 
 import os
+import sys
+from pathlib import Path
 
 # sphinx-gallery runs the examples in this process; never open a window.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import fairskl  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _inventories import intersphinx_mapping as _offline_inventories  # noqa: E402
 
 project = "fairskl"
 author = "The fairskl developers"
@@ -21,6 +26,7 @@ version = ".".join(release.split(".")[:2])
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
@@ -40,6 +46,9 @@ autodoc_typehints = "none"  # numpydoc's Parameters section is the single source
 # autodoc's :members: instead.
 numpydoc_show_class_members = False
 
+# -- intersphinx: links to scikit-learn, fairlearn, skorch, torch and torchvision -----------------
+intersphinx_mapping = _offline_inventories(Path(__file__).parent / "_build" / "_inventories")
+
 # -- sphinx-gallery ------------------------------------------------------------------------------
 # Every examples/plot_*.py is run during the build; one that raises fails the build.
 sphinx_gallery_conf = {
@@ -49,6 +58,8 @@ sphinx_gallery_conf = {
     # "Gallery examples" on each API page (the minigallery directive of the templates)
     "doc_module": ("fairskl",),
     "backreferences_dir": "generated/backreferences",
+    # link the names used in the examples' code to their API pages, ours and the others'
+    "reference_url": {"fairskl": None},
 }
 
 # -- HTML ----------------------------------------------------------------------------------------
