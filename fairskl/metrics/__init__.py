@@ -17,7 +17,11 @@ from fairskl.metrics._group_metrics import (
 )
 from fairskl.metrics._plot import plot_group_report
 from fairskl.metrics._report import group_report
-from fairskl.metrics._scorers import TradeoffRefit, make_fairness_scorer
+from fairskl.metrics._scorers import (
+    TradeoffRefit,
+    make_fairness_scorer,
+    make_reconstruction_scorer,
+)
 
 __all__ = [
     "TradeoffRefit",
@@ -29,6 +33,7 @@ __all__ = [
     "fpr_difference",
     "group_report",
     "make_fairness_scorer",
+    "make_reconstruction_scorer",
     "mse_by_group",
     "mse_difference",
     "plot_group_report",

@@ -6,12 +6,15 @@ import warnings
 
 import numpy as np
 import sklearn
+from fairlearn.metrics import MetricFrame
 from sklearn.metrics import make_scorer
+from sklearn.metrics._scorer import _Scorer
 
 from fairskl.exceptions import FairnessWarning
 from fairskl.metrics import _group_metrics as gm
+from fairskl.metrics._validation import check_group_inputs
 
-__all__ = ["TradeoffRefit", "make_fairness_scorer"]
+__all__ = ["TradeoffRefit", "make_fairness_scorer", "make_reconstruction_scorer"]
 
 _SCORES = ("decision_function", "predict_proba")
 
@@ -107,6 +110,140 @@ def make_fairness_scorer(metric, *, greater_is_better=None, response_method=None
         **kwargs,
     )
     return scorer.set_score_request(sensitive_features=True)
+
+
+def _group_errors(errors, sensitive_features, expected_groups):
+    """MetricFrame of the mean per-sample error of each group, and the checked groups."""
+    errors = np.asarray(errors, dtype=float).ravel()
+    frame = check_group_inputs(
+        errors, errors, sensitive_features, y_pred_name="errors", expected_groups=expected_groups
+    )
+    mf = MetricFrame(
+        metrics={"mse": gm._mean_error}, y_true=errors, y_pred=errors, sensitive_features=frame
+    )
+    return mf, frame
+
+
+def reconstruction_mse_difference(y_true, scores, *, sensitive_features, expected_groups=None):
+    """Largest gap in mean reconstruction MSE between two groups, from ``score_samples``
+    (negative per-sample MSE); ``y_true`` is ignored (None for an unsupervised model)."""
+    mf, frame = _group_errors(-np.asarray(scores, float), sensitive_features, expected_groups)
+    reason = gm.undefined_reason(mf, frame, ["mse"])
+    if reason:
+        return gm._warn_nan("reconstruction_mse_difference", reason)
+    return float(mf.difference(method="between_groups")["mse"])
+
+
+def worst_group_mse(y_true, scores, *, sensitive_features, expected_groups=None):
+    """Largest mean reconstruction MSE of a group, from ``score_samples`` (negative
+    per-sample MSE); ``y_true`` is ignored."""
+    mf, _ = _group_errors(-np.asarray(scores, float), sensitive_features, expected_groups)
+    return float(mf.group_max()["mse"])
+
+
+def reconstruction_mse_ratio(y_true, scores, *, sensitive_features, expected_groups=None):
+    """Largest over smallest mean reconstruction MSE of the groups (>= 1), from
+    ``score_samples``; ``y_true`` is ignored."""
+    mf, frame = _group_errors(-np.asarray(scores, float), sensitive_features, expected_groups)
+    reason = gm.undefined_reason(mf, frame, ["mse"])
+    if reason:
+        return gm._warn_nan("reconstruction_mse_ratio", reason)
+    by_group = mf.by_group["mse"]
+    return float(by_group.max() / by_group.min())
+
+
+#: name -> (metric of (y_true, -per-sample MSE), greater_is_better)
+RECONSTRUCTION_METRICS = {
+    "mse_difference": (reconstruction_mse_difference, False),
+    "worst_group_mse": (worst_group_mse, False),
+    "mse_ratio": (reconstruction_mse_ratio, False),
+}
+
+
+def make_reconstruction_scorer(metric="mse_difference", **kwargs):
+    """Make a scorer of per-group reconstruction error, with ``sensitive_features`` routed.
+
+    For autoencoders such as :class:`~fairskl.PerceptualVAE`, which have no ``y``: the scorer
+    calls the estimator's ``score_samples`` (the negative reconstruction MSE of each sample),
+    groups the errors by ``sensitive_features`` with fairlearn's
+    :class:`~fairlearn.metrics.MetricFrame`, and returns the negated metric, so that higher
+    is better for ``cross_validate`` and ``GridSearchCV``. It is a scikit-learn scorer
+    (``make_scorer(..., response_method="score_samples")``) that requests
+    ``sensitive_features``: with metadata routing enabled, ``cross_validate(vae, X,
+    params={"sensitive_features": A})`` or ``GridSearchCV(...).fit(X, sensitive_features=A)``
+    hand each test fold's groups to it. A group's error is the mean of its samples' errors, as
+    in :func:`mse_by_group`.
+
+    Parameters
+    ----------
+    metric : {"mse_difference", "worst_group_mse", "mse_ratio"}, default="mse_difference"
+        The largest gap between the groups' mean MSEs (as :func:`mse_difference`), the largest
+        group MSE, or the largest over the smallest group MSE.
+    **kwargs
+        Passed to the metric on every call (``expected_groups``).
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y=None, sensitive_features=...)``; e.g. ``-gap``.
+
+    Raises
+    ------
+    RuntimeError
+        When scikit-learn's metadata routing is disabled.
+
+    See Also
+    --------
+    mse_by_group, mse_difference : The same errors from images and reconstructions.
+
+    Examples
+    --------
+    >>> import numpy as np, sklearn
+    >>> from sklearn.decomposition import PCA
+    >>> from sklearn.model_selection import cross_validate
+    >>> from fairskl.metrics import make_reconstruction_scorer
+    >>> class PCAWithErrors(PCA):  # any estimator with score_samples = -per-sample error
+    ...     def score_samples(self, X):
+    ...         return -((self.inverse_transform(self.transform(X)) - X) ** 2).mean(axis=1)
+    >>> rng = np.random.RandomState(0)
+    >>> A = np.tile([0, 1], 50)
+    >>> X = rng.normal(size=(100, 5)) * np.where(A[:, None] == 1, 3.0, 1.0)
+    >>> with sklearn.config_context(enable_metadata_routing=True):
+    ...     cv = cross_validate(PCAWithErrors(2), X, cv=2,
+    ...                         scoring={"gap": make_reconstruction_scorer("mse_difference")},
+    ...                         params={"sensitive_features": A})
+    >>> bool((cv["test_gap"] < 0).all())  # -gap: group 1 is reconstructed worse
+    True
+    """
+    if not sklearn.get_config()["enable_metadata_routing"]:
+        raise RuntimeError(
+            "make_reconstruction_scorer needs scikit-learn's metadata routing to pass "
+            "sensitive_features to the scorer inside cross_validate and GridSearchCV. Call "
+            "sklearn.set_config(enable_metadata_routing=True) first (or build the scorer inside "
+            "sklearn.config_context(enable_metadata_routing=True))."
+        )
+    if metric not in RECONSTRUCTION_METRICS:
+        raise ValueError(
+            f"Unknown reconstruction metric {metric!r}; choose among "
+            f"{list(RECONSTRUCTION_METRICS)}."
+        )
+    function, greater_is_better = RECONSTRUCTION_METRICS[metric]
+    scorer = _UnsupervisedScorer(
+        function, 1 if greater_is_better else -1, kwargs, response_method="score_samples"
+    )
+    return scorer.set_score_request(sensitive_features=True)
+
+
+class _UnsupervisedScorer(_Scorer):
+    """scikit-learn's scorer (``make_scorer``), with ``y`` optional: ``cross_validate`` and
+    ``GridSearchCV`` call a scorer without ``y`` when fitted without one. Everything else —
+    metadata requests, response caching, repr — is scikit-learn's."""
+
+    def __call__(self, estimator, X, y_true=None, **kwargs):
+        return super().__call__(estimator, X, y_true, **kwargs)
+
+    def _score(self, method_caller, estimator, X, y_true=None, **kwargs):
+        return super()._score(method_caller, estimator, X, y_true, **kwargs)
 
 
 def _named(metric):

@@ -1,0 +1,150 @@
+"""PerceptualVAE: estimator overhead, achieved FLOP/s, perceptual-loss cost and bf16, side by side.
+
+1. ``PerceptualVAE.fit`` vs a hand-written PyTorch loop over the same module, loss and data
+   (fastest epoch of interleaved repeats). Target: ratio <= 1.05.
+2. Achieved FLOP/s of one training step (FLOPs counted by ``torch.utils.flop_counter``) as a
+   fraction of a 2048×2048 float32 matmul on the same machine. Aim: >= 0.6 on CPU.
+3. Training images/s at 64×64 (the study's architecture) with and without the perceptual loss.
+4. ``precision="bf16"`` (autocast, channels-last) vs float32 at the study's configuration:
+   step-time speed-up (target >= 2) and reconstruction MSE after the same short training
+   (target: within 5%).
+
+    python benchmarks/bench_vae.py [--repeats 3] [--device cpu]
+"""
+
+import argparse
+import copy
+import time
+import warnings
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from fairskl import PerceptualVAE
+from fairskl._perceptual import PerceptualLoss
+from fairskl._vae import ResidualVAE
+from fairskl.datasets import make_skin_lesions
+
+warnings.filterwarnings("ignore", message="perceptual_weights=None")
+
+
+def vae_loss(module, criterion, x, beta=1.0, weight=1.0):
+    reconstruction, mu, log_var = module(x)
+    kl = -0.5 * torch.mean(1 + log_var - mu.pow(2) - log_var.exp())
+    loss = F.mse_loss(reconstruction, x) + beta * kl
+    if weight:
+        loss = loss + weight * criterion(reconstruction, x)
+    return loss
+
+
+def hand_written_epoch(module, criterion, X, batch_size, lr):
+    """One epoch of plain PyTorch: shuffled batches, Adam, the same loss."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    X = torch.as_tensor(X) * 2 - 1
+    module.train()
+    start = time.perf_counter()
+    for index in torch.randperm(len(X)).split(batch_size):
+        optimizer.zero_grad()
+        vae_loss(module, criterion, X[index]).backward()
+        optimizer.step()
+    return time.perf_counter() - start
+
+
+def step_seconds(module, criterion, x, precision="float32", repeats=3, weight=1.0):
+    """Fastest of ``repeats`` training steps (after one warm-up step)."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        with torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16"):
+            loss = vae_loss(module, criterion, x, weight=weight)
+        optimizer.zero_grad()
+        loss.float().backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device={args.device}")
+
+    # 1. estimator vs hand-written loop: 64x64, small width, perceptual loss on
+    X = make_skin_lesions(128, 64, random_state=0).images
+    arch = dict(latent_channels=64, channel_width=16, n_stages=3)
+    module = ResidualVAE(3, **arch)
+    criterion = PerceptualLoss(None)
+    criterion.features  # noqa: B018 - built once, outside the timings
+    times = {"PerceptualVAE.fit": [], "hand-written loop": []}
+    for _ in range(args.repeats):  # interleaved, so drifts of the machine hit both alike
+        vae = PerceptualVAE(**arch, max_epochs=1, batch_size=64, random_state=0, verbose=0,
+                            device=args.device).fit(X)
+        times["PerceptualVAE.fit"].append(vae.history[-1, "dur"])
+        times["hand-written loop"].append(
+            hand_written_epoch(copy.deepcopy(module), criterion, X, 64, 1e-4))
+    seconds = {name: float(np.min(t)) for name, t in times.items()}
+    for name, value in seconds.items():
+        print(f"  {name:20s} {value:.3f} s per epoch (128 images 64x64, channel_width=16)")
+    overhead = seconds["PerceptualVAE.fit"] / seconds["hand-written loop"]
+
+    # 2. achieved FLOP/s of a training step vs a 2048x2048 matmul
+    x = torch.as_tensor(X[:32]) * 2 - 1
+    study = ResidualVAE(3, latent_channels=64, channel_width=64, n_stages=3)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        vae_loss(study, criterion, x).backward()
+    flops = counter.get_total_flops()
+    step = step_seconds(study, criterion, x, repeats=args.repeats)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    matmul = min(_timed(lambda: a @ b) for _ in range(10))
+    peak = 2 * 2048**3 / matmul
+    print(f"  training step (study config, 32 images 64x64, perceptual on): "
+          f"{flops / 1e9:.0f} GFLOP in {step:.2f} s = {flops / step / 1e9:.0f} GFLOP/s; "
+          f"2048x2048 matmul: {peak / 1e9:.0f} GFLOP/s")
+    fraction = flops / step / peak
+
+    # 3. images/s with and without the perceptual loss (study config, float32)
+    speed = {1.0: len(x) / step}
+    speed[0.0] = len(x) / step_seconds(study, criterion, x, repeats=args.repeats, weight=0.0)
+    print(f"  images/s at 64x64 (study config, float32): without perceptual {speed[0.0]:.1f}, "
+          f"with perceptual {speed[1.0]:.1f} ({speed[1.0] / speed[0.0]:.2f}x)")
+
+    # 4. bf16 vs float32 at the study's configuration
+    fp32 = step
+    bf16 = step_seconds(study, criterion, x, "bf16", repeats=args.repeats)
+    last = copy.deepcopy(study).to(memory_format=torch.channels_last)
+    bf16_cl = step_seconds(last, criterion, x.contiguous(memory_format=torch.channels_last),
+                           "bf16", repeats=args.repeats)
+    print(f"  training step, 32 images: float32 {fp32:.2f} s, bf16 {bf16:.2f} s, "
+          f"bf16 + channels_last {bf16_cl:.2f} s")
+    data = make_skin_lesions(192, 64, random_state=1).images
+    mse = {}
+    for precision, channels_last in (("float32", False), ("bf16", True)):
+        vae = PerceptualVAE(precision=precision, channels_last=channels_last, max_epochs=2,
+                            batch_size=32, lr=1e-3, random_state=0, verbose=0,
+                            device=args.device).fit(data[:128])
+        mse[precision] = -vae.score(data[128:])
+    print(f"  held-out MSE after 2 epochs on 128 images: float32 {mse['float32']:.5f}, "
+          f"bf16 {mse['bf16']:.5f}")
+
+    print(f"ratio fit_vs_hand_written_loop = {overhead:.3f} (target <= 1.05)")
+    print(f"ratio training_step_flops_vs_matmul = {fraction:.3f} (target >= 0.6)")
+    print(f"ratio bf16_vs_float32_speedup = {fp32 / min(bf16, bf16_cl):.3f} (target >= 2)")
+    deviation = abs(mse["bf16"] / mse["float32"] - 1)
+    print(f"ratio bf16_vs_float32_mse_deviation = {deviation:.3f} (target <= 0.05)")
+
+
+def _timed(function):
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,611 @@
+"""PerceptualVAE: a residual CNN-VAE with a VGG19 perceptual loss, as a scikit-learn transformer."""
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted
+from skorch import NeuralNet
+from skorch.callbacks import Callback, PassthroughScoring
+from skorch.utils import TeeGenerator, to_tensor
+from torch import nn
+from torch.nn import functional as F
+
+from fairskl._io import atomic_path
+from fairskl._perceptual import PerceptualLoss
+
+__all__ = ["PerceptualVAE", "ReconstructionGrid", "ResidualVAE"]
+
+NORMS = ("batch", "group")
+PRECISIONS = ("float32", "bf16", "fp16")
+LOSS_TERMS = ("mse", "kl", "perceptual")
+
+
+# -- the torch modules -----------------------------------------------------------------------------
+
+
+def _norm(kind, channels):
+    if kind == "batch":
+        return nn.BatchNorm2d(channels, eps=1e-4)
+    return nn.GroupNorm(min(8, channels), channels, eps=1e-4)
+
+
+class _PreActBlock(nn.Module):
+    """Pre-activation residual block: norm → ELU → one 3×3 conv whose output is split into a
+    skip part and a residual part; the residual goes norm → ELU → 3×3 conv; output = skip +
+    residual. ``resample`` is "down" (stride-2 first conv), "up" (nearest ×2 before it) or
+    None (the bottleneck block; identity skip when the width is unchanged)."""
+
+    def __init__(self, channels_in, channels_out, resample=None, norm="batch"):
+        super().__init__()
+        self.resample = resample
+        self.hidden = channels_out // 2 if resample == "down" else channels_in // 2
+        self.identity_skip = resample is None and channels_in == channels_out
+        skip_channels = 0 if self.identity_skip else channels_out
+        self.norm1 = _norm(norm, channels_in)
+        stride = 2 if resample == "down" else 1
+        self.conv1 = nn.Conv2d(channels_in, self.hidden + skip_channels, 3, stride, 1)
+        self.norm2 = _norm(norm, self.hidden)
+        self.conv2 = nn.Conv2d(self.hidden, channels_out, 3, 1, 1)
+
+    def forward(self, x):
+        h = F.elu(self.norm1(x))
+        if self.resample == "up":
+            h = F.interpolate(h, scale_factor=2, mode="nearest")
+        h = self.conv1(h)
+        residual, skip = h[:, : self.hidden], h[:, self.hidden:]
+        if self.identity_skip:
+            skip = x
+        return skip + self.conv2(F.elu(self.norm2(residual)))
+
+
+class ResidualVAE(nn.Module):
+    """The residual CNN-VAE: ``forward(x) -> (reconstruction, mu, log_var)``.
+
+    Encoder: 3×3 conv, ``n_stages`` down blocks doubling the width from ``channel_width``, a
+    residual block, ELU, and two 1×1 convs for the mean and log-variance of a Gaussian over a
+    spatial latent map ``latent_channels × (H / 2**n_stages)²``. The decoder mirrors it and
+    ends with ELU, a 5×5 conv and tanh: images are in [-1, 1]. In training mode the latent is
+    sampled (reparameterisation), in eval mode it is the mean.
+    """
+
+    def __init__(self, in_channels=3, latent_channels=64, channel_width=64, n_stages=3,
+                 norm="batch"):
+        super().__init__()
+        widths = [channel_width * 2**s for s in range(n_stages + 1)]
+        self.encoder = nn.Sequential(
+            nn.Conv2d(in_channels, widths[0], 3, 1, 1),
+            *[_PreActBlock(widths[s], widths[s + 1], "down", norm) for s in range(n_stages)],
+            _PreActBlock(widths[-1], widths[-1], None, norm),
+            nn.ELU(),
+        )
+        self.to_mu = nn.Conv2d(widths[-1], latent_channels, 1)
+        self.to_log_var = nn.Conv2d(widths[-1], latent_channels, 1)
+        self.decoder = nn.Sequential(
+            nn.Conv2d(latent_channels, widths[-1], 1),
+            _PreActBlock(widths[-1], widths[-1], None, norm),
+            *[_PreActBlock(widths[s + 1], widths[s], "up", norm)
+              for s in reversed(range(n_stages))],
+            nn.ELU(),
+            nn.Conv2d(widths[0], in_channels, 5, 1, 2),
+            nn.Tanh(),
+        )
+
+    def encode(self, x):
+        h = self.encoder(x)
+        return self.to_mu(h), self.to_log_var(h)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def forward(self, x):
+        mu, log_var = self.encode(x)
+        z = mu
+        if self.training:
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * log_var)
+        return self.decode(z), mu, log_var
+
+
+# -- the estimator -------------------------------------------------------------------------------
+
+
+class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet):
+    r"""Residual CNN-VAE with a VGG19 perceptual loss, as a scikit-learn transformer.
+
+    The model of López-Pérez, Hauberg and Feragen's study of bias in dermatological image
+    generation [1]_: a residual convolutional VAE (:class:`ResidualVAE`) with a spatial latent
+    map, trained on
+
+    .. math::
+
+       \mathcal{L} = \mathrm{MSE}(\hat x, x) + \beta\, \mathrm{KL}
+       + w\, \mathcal{L}_\mathrm{perc}(\hat x, x),
+
+    every term a **mean**: MSE over all pixels and channels (images scaled to [-1, 1]), KL
+    over all latent elements and samples, the perceptual loss over the elements of each of
+    VGG19's 16 conv layers and then over the layers. See the :ref:`user guide <vae>` for the
+    equations and the effective KL weight these reductions imply.
+
+    ``transform`` gives the flattened latent means (N × 4096 for the study's 64×64 images),
+    ``latent_std`` the study's uncertainty statistic (mean posterior standard deviation of each
+    image), ``score_samples`` the negative reconstruction MSE of each image — group it with
+    :func:`fairskl.metrics.make_reconstruction_scorer`.
+
+    Parameters
+    ----------
+    image_size : int or None, default=None
+        Side of the square images, a power of two >= 32; None takes it from the data in
+        ``fit``. Given, ``fit`` checks that the data have it.
+    latent_channels : int, default=64
+        Channels of the latent map.
+    channel_width : int, default=64
+        Width of the first stage; stage ``s`` has ``channel_width * 2**s`` channels.
+    n_stages : int, default=3
+        Down (and up) blocks, each halving (doubling) the side: 64×64 images give an 8×8
+        latent map.
+    norm : {"batch", "group"}, default="batch"
+        BatchNorm or GroupNorm (8 groups) in the residual blocks.
+    beta : float, default=1.0
+        Weight of the KL term.
+    perceptual_weight : float, default=1.0
+        Weight of the perceptual loss; 0 trains on MSE and KL only, without VGG.
+    perceptual_weights : None, str or path-like, default=None
+        Weights of the VGG19: None (a fixed random VGG19, with a warning: not the study's
+        setting), ``"IMAGENET1K_V1"`` / ``"DEFAULT"`` (torchvision downloads them once), or
+        the path of a local VGG19 ``state_dict``. Nothing is downloaded unless asked for.
+    precision : {"float32", "bf16", "fp16"}, default="float32"
+        ``"bf16"`` runs the VAE and the VGG under :func:`torch.autocast` with bfloat16 (CPU or
+        CUDA); ``"fp16"`` (CUDA only) with float16 and a gradient scaler. Losses and outputs
+        are float32.
+    channels_last : bool, default=False
+        Use the channels-last memory format for the module and the batches (can speed up
+        convolutions, notably with ``"bf16"``).
+    gradient_clip_norm : float or None, default=None
+        Clip the gradient norm of the VAE's parameters to this value (after unscaling with
+        ``"fp16"``).
+    random_state : int or None, default=None
+        Seeds torch when the module is initialised: weights, batch order and the latent
+        samples of training are reproducible.
+    optimizer, lr, max_epochs, batch_size, train_split, device, verbose, callbacks
+        As in skorch; defaults of the study: Adam, 1e-4, 15 epochs, batches of 64; no
+        validation split.
+    **kwargs
+        Any other skorch parameter (``iterator_train__shuffle``, ``optimizer__*`` …).
+
+    Attributes
+    ----------
+    module_ : ResidualVAE
+        The fitted network.
+    criterion_ : PerceptualLoss
+        The perceptual loss (its VGG is outside every ``state_dict``).
+    input_shape_ : tuple of int
+        ``(C, H, W)`` of the training images.
+    latent_shape_ : tuple of int
+        ``(latent_channels, H / 2**n_stages, W / 2**n_stages)``.
+    n_features_in_ : int
+        ``C * H * W``.
+    history_ : skorch History
+        Per epoch ``train_loss`` and its terms ``train_mse``, ``train_kl``,
+        ``train_perceptual`` (and ``valid_*`` with a validation split).
+
+    See Also
+    --------
+    fairskl.metrics.make_reconstruction_scorer : Per-group reconstruction-error scorers.
+
+    References
+    ----------
+    .. [1] López-Pérez, Hauberg, Feragen, "Are generative models fair? A study of racial bias
+       in dermatological image generation", arXiv:2501.11752, 2025.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fairskl import PerceptualVAE
+    >>> X = np.random.RandomState(0).uniform(size=(16, 3, 32, 32)).astype("float32")
+    >>> vae = PerceptualVAE(channel_width=8, latent_channels=4, perceptual_weight=0,
+    ...                     max_epochs=1, batch_size=8, random_state=0, verbose=0).fit(X)
+    >>> vae.transform(X).shape  # 4 channels × 4 × 4
+    (16, 64)
+    >>> vae.reconstruct(X).shape, vae.sample(2, random_state=0).shape
+    ((16, 3, 32, 32), (2, 3, 32, 32))
+    >>> {"train_mse", "train_kl", "train_perceptual"} <= set(vae.history[-1])
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        image_size=None,
+        latent_channels=64,
+        channel_width=64,
+        n_stages=3,
+        norm="batch",
+        beta=1.0,
+        perceptual_weight=1.0,
+        perceptual_weights=None,
+        precision="float32",
+        channels_last=False,
+        gradient_clip_norm=None,
+        random_state=None,
+        criterion=PerceptualLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-4,
+        max_epochs=15,
+        batch_size=64,
+        train_split=None,
+        iterator_train__shuffle=True,
+        **kwargs,
+    ):
+        super().__init__(
+            module=ResidualVAE,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            iterator_train__shuffle=iterator_train__shuffle,
+            **kwargs,
+        )
+        self.image_size = image_size
+        self.latent_channels = latent_channels
+        self.channel_width = channel_width
+        self.n_stages = n_stages
+        self.norm = norm
+        self.beta = beta
+        self.perceptual_weight = perceptual_weight
+        self.perceptual_weights = perceptual_weights
+        self.precision = precision
+        self.channels_last = channels_last
+        self.gradient_clip_norm = gradient_clip_norm
+        self.random_state = random_state
+
+    def _get_param_names(self):
+        # the module is built from the architecture parameters, so it is not a parameter of
+        # its own; skorch's private bookkeeping is not one either
+        return [
+            name for name in super()._get_param_names()
+            if name != "module" and not name.startswith("_")
+        ]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+    # -- skorch hooks --------------------------------------------------------------------------
+
+    def initialize_module(self):
+        if self.random_state is not None:
+            torch.manual_seed(self.random_state)
+        self.module_ = ResidualVAE(
+            self.input_shape_[0], self.latent_channels, self.channel_width, self.n_stages,
+            self.norm,
+        )
+        if self.channels_last:
+            self.module_ = self.module_.to(memory_format=torch.channels_last)
+        return self
+
+    def initialize_criterion(self):
+        kwargs = {"weights": self.perceptual_weights, **self.get_params_for("criterion")}
+        self.criterion_ = self.initialized_instance(self.criterion, kwargs)
+        self.criterion_ = self.criterion_.to(self.device)
+        if self.perceptual_weight > 0 and isinstance(self.criterion_, PerceptualLoss):
+            self.criterion_.features  # noqa: B018 - build the VGG now: bad weights fail early
+        return self
+
+    def initialize(self):
+        self._check_params()
+        super().initialize()
+        self.grad_scaler_ = torch.amp.GradScaler("cuda", enabled=self.precision == "fp16")
+        return self
+
+    def get_all_learnable_params(self):
+        yield from self.module_.named_parameters()  # the VGG of the loss is never trained
+
+    def get_default_callbacks(self):
+        callbacks = list(super().get_default_callbacks())
+        extra = [
+            (f"{prefix}_{term}", PassthroughScoring(name=f"{prefix}_{term}",
+                                                    on_train=prefix == "train"))
+            for prefix in ("train", "valid") for term in LOSS_TERMS
+        ]
+        return callbacks[:-1] + extra + callbacks[-1:]  # print_log stays last
+
+    def _autocast(self):
+        device_type = torch.device(self.device).type
+        dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
+        return torch.autocast(device_type, dtype, enabled=self.precision != "float32")
+
+    def _to_device(self, X):
+        X = to_tensor(X, device=self.device)
+        return X.contiguous(memory_format=torch.channels_last) if self.channels_last else X
+
+    def infer(self, x, **fit_params):
+        with self._autocast():
+            output = self.module_(self._to_device(x), **fit_params)
+        return tuple(o.float() for o in output)  # losses and outputs in float32
+
+    def get_loss(self, y_pred, y_true=None, X=None, training=False):
+        """``MSE + beta * KL + perceptual_weight * perceptual``, each a mean (see the class
+        docstring); the target is ``X`` itself, ``y_true`` is unused."""
+        reconstruction, mu, log_var = y_pred
+        X = self._to_device(X)
+        mse = F.mse_loss(reconstruction, X)
+        kl = -0.5 * torch.mean(1 + log_var - mu.pow(2) - log_var.exp())
+        loss = mse + self.beta * kl
+        if self.perceptual_weight > 0:
+            with self._autocast():
+                perceptual = self.criterion_(reconstruction, X).float()
+            loss = loss + self.perceptual_weight * perceptual
+        else:
+            perceptual = torch.zeros(())
+        if not torch.isfinite(loss):
+            epoch, batch = len(self.history), len(self.history[-1]["batches"]) + 1
+            raise RuntimeError(
+                f"PerceptualVAE: the loss became {loss.item()} in epoch {epoch}, batch {batch} "
+                f"(MSE {mse.item():.4g}, KL {kl.item():.4g}, perceptual "
+                f"{perceptual.item():.4g}). Lower lr, set gradient_clip_norm, or check X."
+            )
+        prefix = "train" if training else "valid"
+        for name, term in zip(LOSS_TERMS, (mse, kl, perceptual), strict=True):
+            self.history.record_batch(f"{prefix}_{name}", term.item())
+        return loss
+
+    def train_step_single(self, batch, **fit_params):
+        if self.precision != "fp16":
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = batch
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        self.grad_scaler_.scale(loss).backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def train_step(self, batch, **fit_params):
+        if self.precision != "fp16" and self.gradient_clip_norm is None:
+            return super().train_step(batch, **fit_params)
+        # gradient scaling or clipping: one step without skorch's optimizer closure
+        self.optimizer_.zero_grad()
+        step = self.train_step_single(batch, **fit_params)
+        self.grad_scaler_.unscale_(self.optimizer_)
+        if self.gradient_clip_norm is not None:
+            nn.utils.clip_grad_norm_(self.module_.parameters(), self.gradient_clip_norm)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        self.grad_scaler_.step(self.optimizer_)
+        self.grad_scaler_.update()
+        return step
+
+    # -- fitting -------------------------------------------------------------------------------
+
+    def fit(self, X, y=None, **fit_params):
+        """Fit the VAE on images N×C×H×W (float in [0, 1], or uint8); ``y`` is ignored."""
+        X = self._check_X(X, reset=True)
+        return super().fit(X, None, **fit_params)
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train for ``max_epochs`` more epochs (initialising first if needed)."""
+        if "_routing_method" in fit_params:  # called by skorch's fit, with prepared data
+            return super().partial_fit(X, None, **fit_params)
+        X = self._check_X(X, reset=not self.initialized_)
+        return super().partial_fit(X, None, **fit_params)
+
+    def _check_params(self):
+        for name in ("latent_channels", "channel_width", "n_stages"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+        for name in ("beta", "perceptual_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
+        if self.precision == "fp16" and torch.device(self.device).type != "cuda":
+            raise ValueError(
+                f"precision='fp16' needs a CUDA device (it uses a gradient scaler), got "
+                f"device={self.device!r}; use precision='bf16' on CPU."
+            )
+        if self.gradient_clip_norm is not None and not self.gradient_clip_norm > 0:
+            raise ValueError(
+                f"gradient_clip_norm must be None or a number > 0, got "
+                f"{self.gradient_clip_norm!r}."
+            )
+
+    def _check_X(self, X, reset=False):
+        """Validate images and scale them to [-1, 1] float32."""
+        if not reset:
+            check_is_fitted(self, "input_shape_")
+        if isinstance(X, torch.utils.data.Dataset):  # skorch's validation data, already checked
+            return X
+        is_uint8 = getattr(X, "dtype", None) == np.uint8
+        X = check_array(X, dtype=np.float32, allow_nd=True, input_name="X")
+        if X.ndim != 4:
+            raise ValueError(
+                f"X must be images N×C×H×W, got an array of shape {X.shape}. Add a channel "
+                f"axis to grey images (X[:, None]); move channels first from N×H×W×C "
+                f"(X.transpose(0, 3, 1, 2))."
+            )
+        if is_uint8:
+            X = X / np.float32(255.0)
+        else:
+            low, high = float(X.min()), float(X.max())
+            if low < -1e-6 or high > 1 + 1e-6:
+                raise ValueError(
+                    f"X has values in [{low:.4g}, {high:.4g}], but PerceptualVAE takes float "
+                    f"images in [0, 1] (or uint8 in 0..255). Divide by 255, or rescale."
+                )
+        if reset:
+            self._check_image_shape(X.shape[1:])
+            self.input_shape_ = X.shape[1:]
+            self.n_features_in_ = int(np.prod(X.shape[1:]))
+            side = X.shape[2] // 2**self.n_stages
+            self.latent_shape_ = (self.latent_channels, side, side)
+            self._n_features_out = int(np.prod(self.latent_shape_))
+        elif X.shape[1:] != self.input_shape_:
+            raise ValueError(
+                f"X has images of shape {X.shape[1:]} (C, H, W), but PerceptualVAE was fitted "
+                f"on {self.input_shape_}: give it images with {self.input_shape_[0]} channels "
+                f"of {self.input_shape_[1]}×{self.input_shape_[2]} pixels."
+            )
+        return X * 2 - 1
+
+    def _check_image_shape(self, shape):
+        channels, height, width = shape
+        size = self.image_size
+        if size is not None and (
+            not isinstance(size, numbers.Integral) or size < 32 or size & (size - 1)
+        ):
+            raise ValueError(
+                f"image_size must be None or a power of two >= 32 (32, 64, 128, ...), got "
+                f"{size!r}."
+            )
+        if height != width or height < 32 or height & (height - 1):
+            raise ValueError(
+                f"X has images of {height}×{width} pixels, but PerceptualVAE needs square "
+                f"images whose side is a power of two >= 32 (32, 64, 128, ...). Resize them, "
+                f"e.g. with torch.nn.functional.interpolate."
+            )
+        if size is not None and height != size:
+            raise ValueError(
+                f"X has images of {height}×{width} pixels, but image_size={size}. Resize the "
+                f"images or set image_size={height} (or None)."
+            )
+        if height < 2**self.n_stages:
+            raise ValueError(
+                f"n_stages={self.n_stages} halves the side {self.n_stages} times, more than "
+                f"images of {height} pixels allow; use n_stages <= {int(np.log2(height))}."
+            )
+
+    # -- scikit-learn API ----------------------------------------------------------------------
+
+    def _batches(self, X, function):
+        """``function`` of each batch of a [-1, 1] array, in eval mode, without gradient."""
+        self.module_.eval()
+        outputs = []
+        with torch.no_grad(), self._autocast():
+            for start in range(0, len(X), self.batch_size):
+                output = function(self._to_device(X[start:start + self.batch_size]))
+                outputs.append(tuple(o.float().cpu().numpy() for o in output))
+        if not outputs:
+            raise ValueError("X has no samples.")
+        return tuple(np.concatenate(parts) for parts in zip(*outputs, strict=True))
+
+    def transform(self, X, return_std=False):
+        """Latent means, flattened: (n_samples, latent_channels × h × w).
+
+        With ``return_std=True`` also the mean posterior standard deviation of each image
+        (:meth:`latent_std`).
+        """
+        mu, log_var = self._batches(self._check_X(X), self.module_.encode)
+        Z = mu.reshape(len(mu), -1)
+        if return_std:
+            return Z, self._mean_std(log_var)
+        return Z
+
+    @staticmethod
+    def _mean_std(log_var):
+        return np.exp(0.5 * log_var).reshape(len(log_var), -1).mean(axis=1)
+
+    def latent_std(self, X):
+        """Mean posterior standard deviation of each image: the study's uncertainty statistic.
+
+        ``mean_j exp(log_var_j / 2)`` over the latent elements ``j``: (n_samples,).
+        """
+        return self.transform(X, return_std=True)[1]
+
+    def inverse_transform(self, X):
+        """Decode flattened latents (n_samples, latent size) into images in [0, 1]."""
+        check_is_fitted(self, "latent_shape_")
+        Z = check_array(X, dtype=np.float32, input_name="X")
+        if Z.shape[1] != self._n_features_out:
+            raise ValueError(
+                f"X has {Z.shape[1]} latent features, but PerceptualVAE's latent map "
+                f"{self.latent_shape_} has {self._n_features_out}."
+            )
+        Z = Z.reshape(len(Z), *self.latent_shape_)
+        (images,) = self._batches(Z, lambda z: (self.module_.decode(z),))
+        return (images + 1) / 2
+
+    def reconstruct(self, X):
+        """Decode the latent mean of each image: images in [0, 1], shape of X."""
+        return self.inverse_transform(self.transform(X))
+
+    def sample(self, n_samples=1, random_state=None):
+        """Decode ``n_samples`` draws of the prior N(0, I): images in [0, 1]."""
+        check_is_fitted(self, "latent_shape_")
+        rng = check_random_state(random_state)
+        Z = rng.standard_normal((n_samples, self._n_features_out)).astype(np.float32)
+        return self.inverse_transform(Z)
+
+    def score_samples(self, X):
+        """Negative reconstruction MSE of each image, in the [0, 1] scale of X: (n_samples,)."""
+        X01 = (self._check_X(X) + 1) / 2
+        errors = (self.reconstruct(X01) - X01) ** 2
+        return -errors.reshape(len(errors), -1).mean(axis=1)
+
+    def score(self, X, y=None):
+        """Negative mean reconstruction MSE (higher is better), in the [0, 1] scale of X."""
+        return float(np.mean(self.score_samples(X)))
+
+
+# -- the reconstruction-grid callback -------------------------------------------------------------
+
+
+class ReconstructionGrid(Callback):
+    """Save a PNG of images (top row) over their reconstructions (bottom row) after each epoch.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Where to save; ``{epoch}`` in it is replaced by the epoch number (otherwise each epoch
+        overwrites the file). Written atomically.
+    images : array-like of shape (n, C, H, W) or None, default=None
+        Images to show (float in [0, 1] or uint8); None takes the first ``n_images`` of the
+        training data.
+    n_images : int, default=8
+        Number of images shown when ``images`` is None.
+    every : int, default=1
+        Save every ``every`` epochs (and after the last one).
+    """
+
+    def __init__(self, path, images=None, n_images=8, every=1):
+        self.path = path
+        self.images = images
+        self.n_images = n_images
+        self.every = every
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        if self.images is not None:
+            self.images_ = net._check_X(self.images, reset=False)
+        else:
+            self.images_ = np.asarray(X[: self.n_images])  # already in [-1, 1]
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = len(net.history)
+        if epoch % self.every == 0 or epoch == net.max_epochs:
+            was_training = net.module_.training
+            (reconstructions,) = net._batches(self.images_, lambda x: (net.module_(x)[0],))
+            net.module_.train(was_training)
+            self.save(self.images_, reconstructions, str(self.path).format(epoch=epoch))
+
+    @staticmethod
+    def save(images, reconstructions, path):
+        """Write the grid of two rows; images and reconstructions in [-1, 1]."""
+        import matplotlib.image
+
+        rows = [np.concatenate(list(batch), axis=2) for batch in (images, reconstructions)]
+        grid = np.clip((np.concatenate(rows, axis=1) + 1) / 2, 0, 1).transpose(1, 2, 0)
+        if grid.shape[2] == 1:
+            grid = grid[:, :, 0]
+        with atomic_path(path) as tmp:
+            matplotlib.image.imsave(tmp, grid, format="png", cmap="gray")
