@@ -19,6 +19,7 @@ from skorch.utils import to_numpy
 from torch import nn
 
 from fairskl._backbones import NIRNetwork, build_network
+from fairskl._parallel import limit_torch_threads
 
 __all__ = ["NIRClassifier", "nir_penalty"]
 
@@ -227,6 +228,7 @@ class NIRClassifier(NeuralNetClassifier):
     # -- skorch hooks --------------------------------------------------------------------------
 
     def initialize_module(self):
+        limit_torch_threads()  # on a Dask worker: its share of the cores (see _parallel.py)
         if self.random_state is not None:
             torch.manual_seed(self.random_state)
         if isinstance(self.backbone, nn.Module):

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from fairskl._io import atomic_path
+from fairskl._parallel import limit_torch_threads
 from fairskl._perceptual import PerceptualLoss
 
 __all__ = ["PerceptualVAE", "ReconstructionGrid", "ResidualVAE"]
@@ -278,6 +279,7 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
     # -- skorch hooks --------------------------------------------------------------------------
 
     def initialize_module(self):
+        limit_torch_threads()  # on a Dask worker: its share of the cores (see _parallel.py)
         if self.random_state is not None:
             torch.manual_seed(self.random_state)
         self.module_ = ResidualVAE(

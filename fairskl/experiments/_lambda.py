@@ -11,6 +11,7 @@ from sklearn.utils import Bunch
 from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
 
+from fairskl._parallel import limit_torch_threads
 from fairskl.metrics import TradeoffRefit, make_fairness_scorer
 
 __all__ = ["lambda_study", "plot_lambda_tradeoff"]
@@ -169,6 +170,7 @@ def lambda_study(
 
 def _fit_fold(estimator, X, y, sensitive, fold, seed, lam, scoring, key):
     """Fit one (seed, λ, fold) and score it; routing carries ``sensitive`` to the scorers."""
+    limit_torch_threads()
     model = clone(estimator).set_params(lambda_nir=lam)
     if "random_state" in model.get_params():
         model.set_params(random_state=seed)

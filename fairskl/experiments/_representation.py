@@ -20,6 +20,7 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.parallel import Parallel, delayed
 
 from fairskl._io import write_text
+from fairskl._parallel import limit_torch_threads
 
 __all__ = ["representation_study"]
 
@@ -236,6 +237,7 @@ def representation_study(
 
 def _run_cell(estimator, X, y, group_codes, names, mix, label, r, m, seed, n_train,
               n_test_per_group, scorers, return_samples, folder):
+    limit_torch_threads()
     test_by_group, train = _draw(group_codes, len(names), mix, r, m, seed, n_train,
                                  n_test_per_group)
     fitted = clone(estimator)
