@@ -64,7 +64,8 @@ def plot_representation_study(results, metrics=None, *, axes=None):
             for box in parts["boxes"]:
                 box.set(facecolor=color, alpha=0.6)
             ax.plot([], [], "s", color=color, alpha=0.6, label=str(group))
-        ax.set_xticks(np.arange(len(mixes)), [str(m) for m in mixes], fontsize=8)
+        ax.set_xticks(np.arange(len(mixes)), [str(m).replace(" / ", "\n") for m in mixes],
+                      fontsize=8)
         ax.set_xlabel("training mix")
         ax.set_ylabel(metric)
         ax.legend(title="test group", fontsize=8)
@@ -166,6 +167,10 @@ def plot_error_by_label(samples, labels, *, metric="reconstruction_mse", min_cou
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4.5), layout="constrained")
     ax.scatter(means[groups[0]], means[groups[1]], s=18, alpha=0.8)
+    if len(means) <= 15:  # few labels: name them
+        for label, row in means.iterrows():
+            ax.annotate(str(label), (row[groups[0]], row[groups[1]]), fontsize=7,
+                        textcoords="offset points", xytext=(4, 4))
     low, high = np.nanmin(means.to_numpy()), np.nanmax(means.to_numpy())
     ax.plot([low, high], [low, high], color="grey", lw=1, ls="--")
     ax.set_xlabel(f"mean {metric}, {groups[0]}")
