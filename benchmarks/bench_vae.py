@@ -39,17 +39,20 @@ def vae_loss(module, criterion, x, beta=1.0, weight=1.0):
     return loss
 
 
-def hand_written_epoch(module, criterion, X, batch_size, lr):
-    """One epoch of plain PyTorch: shuffled batches, Adam, the same loss."""
+def hand_written_epochs(module, criterion, X, batch_size, lr, n_epochs):
+    """Seconds of each epoch of plain PyTorch: shuffled batches, Adam, the same loss."""
     optimizer = torch.optim.Adam(module.parameters(), lr=lr)
     X = torch.as_tensor(X) * 2 - 1
     module.train()
-    start = time.perf_counter()
-    for index in torch.randperm(len(X)).split(batch_size):
-        optimizer.zero_grad()
-        vae_loss(module, criterion, X[index]).backward()
-        optimizer.step()
-    return time.perf_counter() - start
+    seconds = []
+    for _ in range(n_epochs):
+        start = time.perf_counter()
+        for index in torch.randperm(len(X)).split(batch_size):
+            optimizer.zero_grad()
+            vae_loss(module, criterion, X[index]).backward()
+            optimizer.step()
+        seconds.append(time.perf_counter() - start)
+    return seconds
 
 
 def step_seconds(module, criterion, x, precision="float32", repeats=3, weight=1.0):
@@ -76,25 +79,28 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device={args.device}")
 
     # 1. estimator vs hand-written loop: 64x64, small width, perceptual loss on
-    X = make_skin_lesions(128, 64, random_state=0).images
-    arch = dict(latent_channels=64, channel_width=16, n_stages=3)
+    # at 32x32 (4 batches per epoch, about 1 s per batch) so that the fastest of 6 epochs per
+    # side is a stable estimate; a 64x64 batch takes 5 s and varies by +-20% on a shared CPU
+    X = make_skin_lesions(256, 32, random_state=0).images
+    arch = dict(latent_channels=16, channel_width=16, n_stages=2)
     module = ResidualVAE(3, **arch)
     criterion = PerceptualLoss(None)
     criterion.features  # noqa: B018 - built once, outside the timings
     times = {"PerceptualVAE.fit": [], "hand-written loop": []}
     for _ in range(args.repeats):  # interleaved, so drifts of the machine hit both alike
-        vae = PerceptualVAE(**arch, max_epochs=1, batch_size=64, random_state=0, verbose=0,
+        vae = PerceptualVAE(**arch, max_epochs=4, batch_size=64, random_state=0, verbose=0,
                             device=args.device).fit(X)
-        times["PerceptualVAE.fit"].append(vae.history[-1, "dur"])
-        times["hand-written loop"].append(
-            hand_written_epoch(copy.deepcopy(module), criterion, X, 64, 1e-4))
+        times["PerceptualVAE.fit"] += vae.history[1:, "dur"]  # the first epoch warms up
+        times["hand-written loop"] += hand_written_epochs(
+            copy.deepcopy(module), criterion, X, 64, 1e-4, n_epochs=4)[1:]
     seconds = {name: float(np.min(t)) for name, t in times.items()}
     for name, value in seconds.items():
-        print(f"  {name:20s} {value:.3f} s per epoch (128 images 64x64, channel_width=16)")
+        print(f"  {name:20s} {value:.3f} s per epoch (256 images 32x32, channel_width=16, "
+              f"perceptual on; fastest of epochs 2-4 x {args.repeats} repeats)")
     overhead = seconds["PerceptualVAE.fit"] / seconds["hand-written loop"]
 
     # 2. achieved FLOP/s of a training step vs a 2048x2048 matmul
-    x = torch.as_tensor(X[:32]) * 2 - 1
+    x = torch.as_tensor(make_skin_lesions(32, 64, random_state=0).images) * 2 - 1
     study = ResidualVAE(3, latent_channels=64, channel_width=64, n_stages=3)
     counter = FlopCounterMode(display=False)
     with counter:
@@ -123,19 +129,20 @@ def main():
                            "bf16", repeats=args.repeats)
     print(f"  training step, 32 images: float32 {fp32:.2f} s, bf16 {bf16:.2f} s, "
           f"bf16 + channels_last {bf16_cl:.2f} s")
-    data = make_skin_lesions(192, 64, random_state=1).images
+    # the same short training at the study's lr and configuration, float32 vs plain bf16
+    # (channels_last was not faster above, and changes the convolutions' rounding)
+    data = make_skin_lesions(256, 64, random_state=1).images
     mse = {}
-    for precision, channels_last in (("float32", False), ("bf16", True)):
-        vae = PerceptualVAE(precision=precision, channels_last=channels_last, max_epochs=2,
-                            batch_size=32, lr=1e-3, random_state=0, verbose=0,
-                            device=args.device).fit(data[:128])
+    for precision in ("float32", "bf16"):
+        vae = PerceptualVAE(precision=precision, max_epochs=2, batch_size=32, lr=1e-4,
+                            random_state=0, verbose=0, device=args.device).fit(data[:128])
         mse[precision] = -vae.score(data[128:])
-    print(f"  held-out MSE after 2 epochs on 128 images: float32 {mse['float32']:.5f}, "
-          f"bf16 {mse['bf16']:.5f}")
+    print(f"  held-out MSE after 2 epochs on 128 images (lr 1e-4, batch 32): "
+          f"float32 {mse['float32']:.5f}, bf16 {mse['bf16']:.5f}")
 
     print(f"ratio fit_vs_hand_written_loop = {overhead:.3f} (target <= 1.05)")
     print(f"ratio training_step_flops_vs_matmul = {fraction:.3f} (target >= 0.6)")
-    print(f"ratio bf16_vs_float32_speedup = {fp32 / min(bf16, bf16_cl):.3f} (target >= 2)")
+    print(f"ratio bf16_vs_float32_speedup = {fp32 / bf16:.3f} (target >= 2)")
     deviation = abs(mse["bf16"] / mse["float32"] - 1)
     print(f"ratio bf16_vs_float32_mse_deviation = {deviation:.3f} (target <= 0.05)")
 
