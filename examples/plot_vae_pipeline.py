@@ -57,6 +57,8 @@ for ax in axes.ravel():
 axes[0, 0].set_title("original", loc="left", fontsize=9)
 axes[1, 0].set_title("reconstruction", loc="left", fontsize=9)
 
+plt.show()
+
 # %%
 # The classifier by skin type
 # ---------------------------
@@ -65,4 +67,3 @@ axes[1, 0].set_title("reconstruction", loc="left", fontsize=9)
 report = group_report(y_test, pipe.predict_proba(X_test)[:, 1], sensitive_features=skin_test,
                       n_bootstrap=200, random_state=0)
 report[report.metric.isin(["tpr", "fpr", "auc", "tpr_difference", "fpr_difference"])].round(3)
-plt.show()
