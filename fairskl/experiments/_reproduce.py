@@ -104,12 +104,13 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
 
     config = _config(NIR_SCALES, scale, data=data, attribute=attribute, device=device,
                      random_state=random_state)
+    # the report's clock starts here: its wall time covers the whole run
+    report = Report(f"NIR on {data} by {attribute} ({config['scale']} scale)")
     column = _attribute_column(data, attribute)
     _check_out(out_dir, resume, overwrite, config)
     X, y, A, groups, test_mask, notes = _nir_data(data, column, config, data_home, random_state)
     out = _prepare_out(out_dir, overwrite, config)
     say = print if verbose else (lambda *a, **k: None)
-    report = Report(f"NIR on {data} by {attribute} ({scale} scale)")
     for note in notes:
         say(note)
 
@@ -286,6 +287,7 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
     )
 
     config = _config(VAE_SCALES, scale, data=data, device=device, random_state=random_state)
+    report = Report(f"Are generative models fair? VAE on {data} ({config['scale']} scale)")
     if perceptual_weights is not None:
         config.update(perceptual_weights=str(perceptual_weights), perceptual_weight=1.0)
     _check_out(out_dir, resume, overwrite, config)
@@ -325,7 +327,6 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
     ax = plot_error_by_label(samples, labels.iloc[:, -1].to_numpy(), min_count=3)
     save_figure(ax.figure, out / "error_by_label.png")
 
-    report = Report(f"Are generative models fair? VAE on {data} ({scale} scale)")
     _vae_report(report, results, notes)
     report.figure(out / "by_mix.png", "Reconstruction MSE and latent std per group, by mix")
     report.figure(out / "prevalence.png", "Condition prevalence per group")
