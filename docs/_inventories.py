@@ -11,7 +11,7 @@ import inspect
 import zlib
 from pathlib import Path
 
-#: project -> (base URL, modules to walk, page of a name, version attribute)
+#: project -> (base URL, modules to walk, page of a name)
 PROJECTS = {
     "sklearn": (
         "https://scikit-learn.org/stable/",

@@ -90,9 +90,25 @@ def test_missing_real_data_is_reported_before_any_work(tmp_path, capsys):
 @pytest.mark.parametrize("argv, match", [
     (["reproduce", "nir", "--attribute", "race"], "not available for data='synthetic'"),
     (["reproduce", "vae-fairness", "--resume", "--overwrite"], "not allowed with"),
+    (["reproduce", "nir", "--device", "gpu"], "is not a torch device"),
+    (["reproduce", "vae-fairness", "--perceptual-weights", "missing.pth"],
+     "perceptual_weights='missing.pth'"),
+    (["reproduce", "nir", "--overwrite"], "does not hold an earlier fairskl run"),
 ])
 def test_bad_arguments_exit_2(argv, match, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("not ours")
     with pytest.raises(SystemExit) as exit_:
-        main([*argv, "--out", str(tmp_path / "out")])
+        main([*argv, "--out", str(out)])
     assert exit_.value.code == 2
     assert match in capsys.readouterr().err
+    assert (out / "precious.txt").exists()  # nothing deleted
+
+
+def test_out_that_is_a_file_exits_2(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exit_:
+        main(["reproduce", "nir", "--out", str(tmp_path / "file")])
+    assert exit_.value.code == 2
+    assert "is a file" in capsys.readouterr().err

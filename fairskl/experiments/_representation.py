@@ -207,7 +207,7 @@ def representation_study(
     if checkpoint_dir is not None:
         folder = Path(checkpoint_dir)
         config = dict(
-            estimator=repr(estimator), n_samples=n_samples, X=joblib.hash(X),
+            estimator=_describe(estimator), n_samples=n_samples, X=joblib.hash(X),
             groups=joblib.hash(group_codes), group_names=[str(n) for n in names],
             y=None if y is None else joblib.hash(np.asarray(y)), train_mixes=mixes.tolist(),
             n_train=int(n_train), n_test_per_group=int(n_test_per_group), random_state=seed,
@@ -369,6 +369,12 @@ def _check_scoring(scoring, estimator, y):
             raise ValueError(f"scoring {name!r} needs labels: pass y.")
         scorers[name] = scorer
     return scorers
+
+
+def _describe(estimator):
+    """The estimator's class and every parameter (``repr`` elides long ones)."""
+    params = json.dumps(estimator.get_params(deep=False), default=repr, sort_keys=True)
+    return f"{type(estimator).__name__}({params})"
 
 
 def _mix_label(mix, names):

@@ -5,6 +5,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 
@@ -107,6 +108,8 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     # the report's clock starts here: its wall time covers the whole run
     report = Report(f"NIR on {data} by {attribute} ({config['scale']} scale)")
     column = _attribute_column(data, attribute)
+    gap_metric = NIR_PAPER.get((data, attribute), ("tpr_difference",))[0]
+    _check_device(device)
     _check_out(out_dir, resume, overwrite, config)
     X, y, A, groups, test_mask, notes = _nir_data(data, column, config, data_home, random_state)
     out = _prepare_out(out_dir, overwrite, config)
@@ -117,13 +120,19 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     train, test = np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
     net = NIRClassifier(config["backbone"], max_epochs=config["max_epochs"], lr=config["lr"],
                         device=device, verbose=0)
-    study_csv = out / "lambda_study.csv"
-    if resume and study_csv.exists():
+    study_csv, choice_json = out / "lambda_study.csv", out / "lambda_choice.json"
+    fingerprint = joblib.hash((X[train], y[train], A.iloc[train].to_numpy()))
+    saved = (json.loads(choice_json.read_text(encoding="utf-8"))
+             if resume and study_csv.exists() and choice_json.exists() else None)
+    if saved is not None and saved.get("data") != fingerprint:
+        raise ValueError(f"--resume: the lambda study saved in {str(out)!r} was made on other "
+                         f"data. Use --overwrite or another --out.")
+    if saved is not None:
         say(f"[1/3] lambda study: reusing {study_csv}")
         results = pd.read_csv(study_csv)
         summary = (results.groupby(["lambda_nir", "metric"])["value"]
                    .agg(mean="mean", std="std", n="count").reset_index())
-        choice = json.loads((out / "lambda_choice.json").read_text(encoding="utf-8"))
+        choice = saved
         best = float(choice["best_lambda"])
     else:
         n_fits = config["cv"] * len(config["lambdas"]) * len(config["seeds"])
@@ -135,8 +144,8 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
             study = lambda_study(
                 net, X[train], y[train], sensitive_features=A.iloc[train],
                 groups=groups[train], lambdas=config["lambdas"], cv=config["cv"],
-                seeds=config["seeds"], max_disparity=config["max_disparity"], refit=False,
-                verbose=verbose,
+                seeds=[random_state + seed for seed in config["seeds"]], disparity=gap_metric,
+                max_disparity=config["max_disparity"], refit=False, verbose=verbose,
             )
         for warning in caught:
             if issubclass(warning.category, FairnessWarning):
@@ -145,10 +154,11 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
                 warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                        warning.lineno)
         results, summary, best = study.results, study.summary, study.best_lambda
-        choice = {"best_lambda": best, "notes": [str(w.message) for w in caught
-                                                 if issubclass(w.category, FairnessWarning)]}
+        choice = {"best_lambda": best, "data": fingerprint,
+                  "notes": [str(w.message) for w in caught
+                            if issubclass(w.category, FairnessWarning)]}
         write_text(study_csv, results.to_csv(index=False))
-        write_text(out / "lambda_choice.json", json.dumps(choice))
+        write_text(choice_json, json.dumps(choice))  # last: its presence marks a finished study
 
     say(f"[2/3] refitting lambda=0 and the chosen lambda={best:g} on {len(train)} images")
     models = {}
@@ -165,7 +175,7 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     ], ignore_index=True)
     write_text(out / "heldout.csv", heldout.to_csv(index=False))
 
-    ax = plot_lambda_tradeoff(summary, best_lambda=best)
+    ax = plot_lambda_tradeoff(summary, disparity=gap_metric, best_lambda=best)
     ax.set_title("Cross-validated gap vs AUC")
     save_figure(ax.figure, out / "lambda_tradeoff.png")
     for lam, name in [(0.0, "before"), (best, "after")]:
@@ -181,8 +191,9 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
         save_figure(axes[0].figure, out / f"groups_{name}.png")
 
     _nir_report(report, data, attribute, heldout, summary, best, notes + choice["notes"],
-                config)
-    report.figure(out / "lambda_tradeoff.png", "Cross-validated TPR gap against AUC per λ")
+                config, gap_metric)
+    gap_label = gap_metric.split("_")[0].upper()
+    report.figure(out / "lambda_tradeoff.png", f"Cross-validated {gap_label} gap against AUC per λ")
     report.figure(out / "groups_before.png", "Held-out rates per group, λ=0")
     report.figure(out / "groups_after.png", f"Held-out rates per group, λ={best:g}")
     report.figure(out / "incidence_before.png", "Relative neuron incidence, λ=0")
@@ -193,12 +204,11 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     return path
 
 
-def _nir_report(report, data, attribute, heldout, summary, best, notes, config):
-    gap_metric = NIR_PAPER.get((data, attribute), ("tpr_difference",))[0]
+def _nir_report(report, data, attribute, heldout, summary, best, notes, config, gap_metric):
     report.text(f"λ chosen by {config['cv']}-fold cross-validation: **{best:g}** (best mean "
-                f"AUC among λ with a mean TPR gap ≤ {config['max_disparity']}, else the "
-                f"smallest gap). Held-out numbers below, in "
-                f"percentage points, with 95% bootstrap intervals.")
+                f"AUC among λ with a mean {gap_metric.split('_')[0].upper()} gap ≤ "
+                f"{config['max_disparity']} (a fraction), else the smallest gap). Held-out "
+                f"numbers below, in percentage points, with 95% bootstrap intervals.")
     for note in notes:
         report.text(note)
     rows = []
@@ -224,7 +234,7 @@ def _nir_report(report, data, attribute, heldout, summary, best, notes, config):
     if data == "synthetic":
         report.text("The paper's numbers are for HAM10000 (age, sex) and Harvard-GF (race, age); "
                     "on the synthetic set they are a reference, not a target.")
-    report.heading("Cross-validated λ study (mean ± sd over folds × seeds)")
+    report.heading("Cross-validated λ study (fractions; mean ± sd over folds × seeds)")
     table = summary.assign(value=summary["mean"].map("{:.3f}".format) + " ± "
                            + summary["std"].map("{:.3f}".format))
     report.table(table.pivot(index="lambda_nir", columns="metric", values="value"))
@@ -290,6 +300,9 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
     report = Report(f"Are generative models fair? VAE on {data} ({config['scale']} scale)")
     if perceptual_weights is not None:
         config.update(perceptual_weights=str(perceptual_weights), perceptual_weight=1.0)
+    _check_device(device)
+    if config["perceptual_weight"] > 0 and config["perceptual_weights"] is not None:
+        _check_perceptual_weights(config["perceptual_weights"])
     _check_out(out_dir, resume, overwrite, config)
     X, groups, labels, notes = _vae_data(data, config, data_home, random_state)
     out = _prepare_out(out_dir, overwrite, config)
@@ -352,8 +365,14 @@ def _vae_report(report, results, notes):
             row[f"{metric} dark − light"] = _mean_ci(diff, fmt=".4f")
         rows.append(row)
     mse = results[results.metric == "reconstruction_mse"]
-    light_better = (by_repeat[("reconstruction_mse", "light")]
-                    < by_repeat[("reconstruction_mse", "dark")]).mean()
+    shares = results.groupby("mix", observed=True)["train_share"].agg(["min", "max"])
+    balanced = shares.index[(shares["min"] == shares["max"])]
+    if len(balanced):
+        cell = by_repeat.loc[balanced[0], "reconstruction_mse"]
+        better = (f"light better in {(cell['light'] < cell['dark']).mean():.0%} of the "
+                  f"{len(cell)} repeats of the balanced mix")
+    else:
+        better = "no balanced mix in this run"
     report.text("Means over repeats with a 95% t-interval. MSE is on images in [0, 1].")
     for note in notes:
         report.text(note)
@@ -364,7 +383,7 @@ def _vae_report(report, results, notes):
         {"finding": "per-group MSE < 0.07", "paper": "yes",
          "ours": f"max {mse['value'].max():.4f}"},
         {"finding": "light reconstructed better than dark, even when balanced", "paper": "yes",
-         "ours": f"light better in {light_better:.0%} of (repeat, mix) cells"},
+         "ours": better},
         {"finding": "no group difference in latent std", "paper": "yes",
          "ours": "see the dark − light interval of latent_std above"},
     ]).set_index("finding"))
@@ -498,7 +517,14 @@ def _check_out(out_dir, resume, overwrite, config):
     out = Path(out_dir)
     if resume and overwrite:
         raise ValueError("resume and overwrite exclude each other; choose one.")
-    if not (out.exists() and any(out.iterdir())) or overwrite:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file; give a folder.")
+    if not (out.exists() and any(out.iterdir())):
+        return
+    if overwrite:
+        if not (out / "config.json").exists():
+            raise ValueError(f"--overwrite: {str(out)!r} does not hold an earlier fairskl run "
+                             f"(no config.json), so it is not deleted. Choose another --out.")
         return
     if not resume:
         raise FileExistsError(
@@ -513,6 +539,31 @@ def _check_out(out_dir, resume, overwrite, config):
         if changed:
             raise ValueError(f"--resume: {str(out)!r} holds a run with other {changed}. "
                              f"Use --overwrite or another --out.")
+
+
+def _check_device(device):
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a torch device; use cpu or cuda.") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda, but torch sees no CUDA device here; use --device cpu.")
+
+
+def _check_perceptual_weights(weights):
+    """Load the VGG19 weights now, so that a missing file or download fails before any work."""
+    from fairskl._perceptual import vgg19_features
+
+    try:
+        vgg19_features(weights)
+    except OSError as error:
+        raise ValueError(
+            f"cannot load the VGG19 weights {weights!r} ({error}). Without network, download "
+            f"torchvision's VGG19_Weights.IMAGENET1K_V1 elsewhere and pass "
+            f"--perceptual-weights PATH to the .pth file."
+        ) from None
 
 
 def _prepare_out(out_dir, overwrite, config):
