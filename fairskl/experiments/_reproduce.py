@@ -8,10 +8,12 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from fairskl._io import write_text
 from fairskl.exceptions import FairnessWarning
 from fairskl.experiments._report import Report, interval, save_figure
+from fairskl.experiments._study_data import attribute_column, nir_data, vae_data
 
 __all__ = ["reproduce_nir", "reproduce_vae_fairness"]
 
@@ -40,13 +42,6 @@ VAE_SCALES = {
                   latent_channels=64, max_epochs=15, lr=1e-4, n_train=1668, n_test_per_group=500,
                   n_repeats=10, perceptual_weight=1.0, perceptual_weights="IMAGENET1K_V1"),
 }
-ATTRIBUTES = {
-    "synthetic": {"age": "age_group", "sex": "sex"},
-    "ham10000": {"age": "age_binary", "sex": "sex"},
-    "harvard-gf": {"age": "age_binary", "sex": "sex", "race": "race"},
-}
-
-
 def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None, scale="small",
                   device="cpu", resume=False, overwrite=False, random_state=0, verbose=1):
     """The NIR study: choose λ by cross-validation, then audit λ=0 and the chosen λ held out.
@@ -107,11 +102,11 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
                      random_state=random_state)
     # the report's clock starts here: its wall time covers the whole run
     report = Report(f"NIR on {data} by {attribute} ({config['scale']} scale)")
-    column = _attribute_column(data, attribute)
+    column = attribute_column(data, attribute)
     gap_metric = NIR_PAPER.get((data, attribute), ("tpr_difference",))[0]
     _check_device(device)
     _check_out(out_dir, resume, overwrite, config)
-    X, y, A, groups, test_mask, notes = _nir_data(data, column, config, data_home, random_state)
+    X, y, A, groups, test_mask, notes = nir_data(data, column, config, data_home, random_state)
     out = _prepare_out(out_dir, overwrite, config)
     say = print if verbose else (lambda *a, **k: None)
     for note in notes:
@@ -163,7 +158,7 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     say(f"[2/3] refitting lambda=0 and the chosen lambda={best:g} on {len(train)} images")
     models = {}
     for lam in sorted({0.0, best}):
-        models[lam] = (clone_with(net, lambda_nir=lam, random_state=random_state)
+        models[lam] = (clone(net).set_params(lambda_nir=lam, random_state=random_state)
                        .fit(X[train], y[train]))
     say(f"[3/3] held-out audit on {len(test)} images, {config['n_bootstrap']} bootstrap draws")
     heldout = pd.concat([
@@ -304,7 +299,7 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
     if config["perceptual_weight"] > 0 and config["perceptual_weights"] is not None:
         _check_perceptual_weights(config["perceptual_weights"])
     _check_out(out_dir, resume, overwrite, config)
-    X, groups, labels, notes = _vae_data(data, config, data_home, random_state)
+    X, groups, labels, notes = vae_data(data, config, data_home, random_state)
     out = _prepare_out(out_dir, overwrite, config)
     say = print if verbose else (lambda *a, **k: None)
     for note in notes:
@@ -400,103 +395,7 @@ def _mean_ci(values, fmt=".4f"):
     return interval(mean, mean - half, mean + half, fmt=fmt)
 
 
-# -- data --------------------------------------------------------------------------------------
-
-
-def _attribute_column(data, attribute):
-    if data not in ATTRIBUTES:
-        raise ValueError(f"data={data!r} is not one of {sorted(ATTRIBUTES)} for the NIR study.")
-    if attribute not in ATTRIBUTES[data]:
-        raise ValueError(f"attribute={attribute!r} is not available for data={data!r}; choose "
-                         f"one of {sorted(ATTRIBUTES[data])}.")
-    return ATTRIBUTES[data][attribute]
-
-
-def _nir_data(data, column, config, data_home, seed):
-    """X, y, sensitive column (Series), patient ids, held-out mask and notes for the report."""
-    from fairskl.model_selection import train_val_test_split
-
-    notes = []
-    if data == "synthetic":
-        from fairskl.datasets import make_skin_lesions
-
-        bunch = make_skin_lesions(config["n_samples"], config["image_size"],
-                                  bias=config["bias"], random_state=seed)
-        groups = np.arange(len(bunch.target))
-    elif data == "ham10000":
-        from fairskl.datasets import load_ham10000
-
-        bunch = load_ham10000(data_home=data_home, image_size=config["image_size"])
-        groups = np.asarray(bunch.groups)
-    else:
-        from fairskl.datasets import load_harvard_glaucoma
-
-        bunch = load_harvard_glaucoma(data_home=data_home, image_size=config["image_size"],
-                                      as_frame=True)
-        age = bunch.sensitive["age"]
-        bunch.sensitive["age_binary"] = pd.Categorical(
-            np.where(age >= 60, "60+", "<60"), categories=["<60", "60+"])
-        groups = np.asarray(bunch.groups)
-    X, y = bunch.images, np.asarray(bunch.target)
-    A = bunch.sensitive[column].reset_index(drop=True)
-    known = (A.astype(str) != "unknown").to_numpy() & A.notna().to_numpy()
-    if not known.all():
-        notes.append(f"{int((~known).sum())} of {len(A)} images with an unknown {column} are "
-                     f"left out of the study.")
-        X, y, A, groups = X[known], y[known], A[known].reset_index(drop=True), groups[known]
-        if isinstance(A.dtype, pd.CategoricalDtype):
-            A = A.cat.remove_unused_categories()
-    if data == "harvard-gf" and "split" in getattr(bunch, "frame", pd.DataFrame()).columns:
-        test_mask = (bunch.frame["split"].to_numpy()[known] == "test")
-        notes.append("Held-out set: Harvard-GF's own test split.")
-    else:
-        index = np.arange(len(y))
-        _, _, test = train_val_test_split(index, groups=groups, stratify=np.c_[y, A.astype(str)],
-                                          val_size=0.0, test_size=0.3, random_state=seed)
-        test_mask = np.isin(index, test)
-    return X, y, A, groups, test_mask, notes
-
-
-def _vae_data(data, config, data_home, seed):
-    """Images, light/dark groups, label levels (DataFrame) and notes; other skin types dropped."""
-    notes = []
-    if data == "synthetic":
-        from fairskl.datasets import make_skin_lesions
-
-        bunch = make_skin_lesions(config["n_samples"], config["image_size"], random_state=seed)
-        fst = bunch.sensitive["skin_type"].astype(int).to_numpy()
-        labels = pd.DataFrame({"label": np.asarray(bunch.target_names)[bunch.target]})
-    elif data == "fitzpatrick17k":
-        from fairskl.datasets import load_fitzpatrick17k
-
-        bunch = load_fitzpatrick17k(data_home=data_home, image_size=config["image_size"],
-                                    target="label", as_frame=True)
-        fst = bunch.sensitive["fitzpatrick"].to_numpy()
-        frame = bunch.frame.reset_index(drop=True)
-        labels = frame[["three_partition_label", "nine_partition_label", "label"]]
-    else:
-        raise ValueError(f"data={data!r} is not one of ['fitzpatrick17k', 'synthetic'] for the "
-                         f"VAE fairness study.")
-    group = np.select([fst <= 2, fst >= 5], ["light", "dark"], default="")
-    keep = group != ""
-    notes.append(f"{int(keep.sum())} of {len(keep)} images kept: light = FST 1–2 "
-                 f"({int((group == 'light').sum())}), dark = FST 5–6 "
-                 f"({int((group == 'dark').sum())}); FST 3–4 and unknown left out, as in the "
-                 f"study.")
-    if config["perceptual_weight"] == 0:
-        notes.append("Scale 'small' trains without the VGG19 perceptual term (no pretrained "
-                     "weights offline, and a CPU budget); 'paper' uses it.")
-    groups = pd.Categorical(group[keep], categories=["light", "dark"])
-    return bunch.images[keep], groups, labels[keep].reset_index(drop=True), notes
-
-
 # -- plumbing ----------------------------------------------------------------------------------
-
-
-def clone_with(estimator, **params):
-    from sklearn.base import clone
-
-    return clone(estimator).set_params(**params)
 
 
 def _config(scales, scale, **extra):

@@ -1,0 +1,101 @@
+"""The data of the two studies: synthetic or real, with the groups and splits each one uses."""
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["attribute_column", "nir_data", "vae_data"]
+
+#: NIR study: data set -> attribute -> sensitive column of the loader
+ATTRIBUTES = {
+    "synthetic": {"age": "age_group", "sex": "sex"},
+    "ham10000": {"age": "age_binary", "sex": "sex"},
+    "harvard-gf": {"age": "age_binary", "sex": "sex", "race": "race"},
+}
+
+
+def attribute_column(data, attribute):
+    """The sensitive column of ``data``'s loader that the NIR study audits for ``attribute``."""
+    if data not in ATTRIBUTES:
+        raise ValueError(f"data={data!r} is not one of {sorted(ATTRIBUTES)} for the NIR study.")
+    if attribute not in ATTRIBUTES[data]:
+        raise ValueError(f"attribute={attribute!r} is not available for data={data!r}; choose "
+                         f"one of {sorted(ATTRIBUTES[data])}.")
+    return ATTRIBUTES[data][attribute]
+
+
+def nir_data(data, column, config, data_home, seed):
+    """X, y, sensitive column (Series), patient ids, held-out mask and notes for the report."""
+    from fairskl.model_selection import train_val_test_split
+
+    notes = []
+    if data == "synthetic":
+        from fairskl.datasets import make_skin_lesions
+
+        bunch = make_skin_lesions(config["n_samples"], config["image_size"],
+                                  bias=config["bias"], random_state=seed)
+        groups = np.arange(len(bunch.target))
+    elif data == "ham10000":
+        from fairskl.datasets import load_ham10000
+
+        bunch = load_ham10000(data_home=data_home, image_size=config["image_size"])
+        groups = np.asarray(bunch.groups)
+    else:
+        from fairskl.datasets import load_harvard_glaucoma
+
+        bunch = load_harvard_glaucoma(data_home=data_home, image_size=config["image_size"],
+                                      as_frame=True)
+        age = bunch.sensitive["age"]
+        bunch.sensitive["age_binary"] = pd.Categorical(
+            np.where(age >= 60, "60+", "<60"), categories=["<60", "60+"])
+        groups = np.asarray(bunch.groups)
+    X, y = bunch.images, np.asarray(bunch.target)
+    A = bunch.sensitive[column].reset_index(drop=True)
+    known = (A.astype(str) != "unknown").to_numpy() & A.notna().to_numpy()
+    if not known.all():
+        notes.append(f"{int((~known).sum())} of {len(A)} images with an unknown {column} are "
+                     f"left out of the study.")
+        X, y, A, groups = X[known], y[known], A[known].reset_index(drop=True), groups[known]
+        if isinstance(A.dtype, pd.CategoricalDtype):
+            A = A.cat.remove_unused_categories()
+    if data == "harvard-gf" and "split" in getattr(bunch, "frame", pd.DataFrame()).columns:
+        test_mask = (bunch.frame["split"].to_numpy()[known] == "test")
+        notes.append("Held-out set: Harvard-GF's own test split.")
+    else:
+        index = np.arange(len(y))
+        _, _, test = train_val_test_split(index, groups=groups, stratify=np.c_[y, A.astype(str)],
+                                          val_size=0.0, test_size=0.3, random_state=seed)
+        test_mask = np.isin(index, test)
+    return X, y, A, groups, test_mask, notes
+
+
+def vae_data(data, config, data_home, seed):
+    """Images, light/dark groups, label levels (DataFrame) and notes; other skin types dropped."""
+    notes = []
+    if data == "synthetic":
+        from fairskl.datasets import make_skin_lesions
+
+        bunch = make_skin_lesions(config["n_samples"], config["image_size"], random_state=seed)
+        fst = bunch.sensitive["skin_type"].astype(int).to_numpy()
+        labels = pd.DataFrame({"label": np.asarray(bunch.target_names)[bunch.target]})
+    elif data == "fitzpatrick17k":
+        from fairskl.datasets import load_fitzpatrick17k
+
+        bunch = load_fitzpatrick17k(data_home=data_home, image_size=config["image_size"],
+                                    target="label", as_frame=True)
+        fst = bunch.sensitive["fitzpatrick"].to_numpy()
+        frame = bunch.frame.reset_index(drop=True)
+        labels = frame[["three_partition_label", "nine_partition_label", "label"]]
+    else:
+        raise ValueError(f"data={data!r} is not one of ['fitzpatrick17k', 'synthetic'] for the "
+                         f"VAE fairness study.")
+    group = np.select([fst <= 2, fst >= 5], ["light", "dark"], default="")
+    keep = group != ""
+    notes.append(f"{int(keep.sum())} of {len(keep)} images kept: light = FST 1–2 "
+                 f"({int((group == 'light').sum())}), dark = FST 5–6 "
+                 f"({int((group == 'dark').sum())}); FST 3–4 and unknown left out, as in the "
+                 f"study.")
+    if config["perceptual_weight"] == 0:
+        notes.append("Scale 'small' trains without the VGG19 perceptual term (no pretrained "
+                     "weights offline, and a CPU budget); 'paper' uses it.")
+    groups = pd.Categorical(group[keep], categories=["light", "dark"])
+    return bunch.images[keep], groups, labels[keep].reset_index(drop=True), notes
