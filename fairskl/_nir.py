@@ -23,11 +23,11 @@ from fairskl._parallel import limit_torch_threads
 
 __all__ = ["NIRClassifier", "nir_penalty"]
 
-NORMALIZATIONS = ("mean", None)
+NORMALIZATIONS = ("standardize", "global", "mean", None)
 PRECISIONS = ("float32", "bf16")
 
 
-def nir_penalty(features, probabilities, *, normalize="mean", eps=1e-8):
+def nir_penalty(features, probabilities, *, normalize="standardize", eps=1e-8):
     r"""The NIR penalty: variance across neurons of the probability-weighted mean activations.
 
     For a batch with penultimate features :math:`h_i \in \mathbb{R}^D` and predicted class
@@ -36,11 +36,12 @@ def nir_penalty(features, probabilities, *, normalize="mean", eps=1e-8):
     .. math:: m_c = \frac{\sum_i p_{ic} h_i}{\sum_i p_{ic} + \epsilon} \in \mathbb{R}^D,
 
     and the penalty is the population variance of :math:`m_c` across the :math:`D` neurons,
-    averaged over the classes. With ``normalize="mean"`` each :math:`m_c` is first divided by
-    its mean absolute value, so the penalty is the squared coefficient of variation: it does not
-    change when all activations are scaled, the network cannot lower it by shrinking them, and
-    one λ means the same for any backbone. A few dominant neurons give a large penalty; an
-    even incidence gives zero. See the :ref:`user guide <nir>` for why these choices.
+    averaged over the classes. A few dominant neurons give a large penalty; an even incidence
+    gives zero. ``normalize`` decides which changes of the features leave the penalty as it is.
+    The classification head is linear, so it can undo any shift or scale of the features, per
+    neuron or common to all; a penalty that such a change lowers can be satisfied without
+    redistributing anything. The :ref:`user guide <nir-invariance>` tabulates each form's
+    invariances and the evidence behind the default.
 
     Parameters
     ----------
@@ -49,12 +50,18 @@ def nir_penalty(features, probabilities, *, normalize="mean", eps=1e-8):
     probabilities : torch.Tensor of shape (n_samples,) or (n_samples, n_classes)
         Predicted probabilities: of the positive class for a single sigmoid output (the
         columns ``(1 - p, p)`` are then used), or one column per class (rows summing to 1).
-    normalize : {"mean", None}, default="mean"
-        ``"mean"`` divides each class's incidence by its mean absolute value (scale-free);
-        ``None`` uses the raw activations, the literal form of the paper's description.
+    normalize : {"standardize", "global", "mean", None}, default="standardize"
+        ``"standardize"`` first standardises each neuron over the batch (zero mean, unit
+        variance): invariant to any shift and positive scale of each neuron, so nothing the
+        head can undo lowers it. ``"global"`` divides the raw variance by the variance of all
+        activations of the batch (invariant to a common shift and scale). ``"mean"`` divides
+        each class's incidence by its mean absolute value (the squared coefficient of
+        variation; invariant to a common scale only, so a common offset lowers it).
+        ``None`` uses the raw activations, the literal form of the paper's description
+        (invariant to a common shift only, so shrinking the activations lowers it).
     eps : float, default=1e-8
-        Added to denominators, so a class with (near) zero total probability in the batch gives
-        a zero incidence instead of NaN or inf.
+        Added to denominators, so a class with (near) zero total probability in the batch, or
+        a neuron that is constant over it, gives zero instead of NaN or inf.
 
     Returns
     -------
@@ -73,9 +80,11 @@ def nir_penalty(features, probabilities, *, normalize="mean", eps=1e-8):
     >>> h = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
     >>> float(nir_penalty(h, torch.tensor([0.9, 0.2])))  # even incidence: no penalty
     0.0
-    >>> h = torch.tensor([[3.0, 0.0, 0.0], [3.0, 0.0, 0.0]])
-    >>> round(float(nir_penalty(h, torch.tensor([0.9, 0.2]))), 4)  # one dominant neuron
-    2.0
+    >>> h = torch.tensor([[3.0, 0.0, 0.0], [0.0, 0.0, 0.0]])  # one neuron follows the class
+    >>> round(float(nir_penalty(h, torch.tensor([0.9, 0.2]))), 4)
+    0.1122
+    >>> round(float(nir_penalty(h + 5, torch.tensor([0.9, 0.2]))), 4)  # the head undoes +5
+    0.1122
     """
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}.")
@@ -93,11 +102,17 @@ def nir_penalty(features, probabilities, *, normalize="mean", eps=1e-8):
             f"probabilities must have shape (n_samples,) or (n_samples, n_classes) with "
             f"n_samples={len(features)} like features, got {tuple(probabilities.shape)}."
         )
+    if normalize == "standardize":
+        centred = features - features.mean(dim=0, keepdim=True)
+        features = centred / (centred.square().mean(dim=0, keepdim=True) + eps).sqrt()
     weights = probabilities / (probabilities.sum(dim=0, keepdim=True) + eps)  # (N, C)
     incidence = weights.T.to(features.dtype) @ features  # (C, D)
     if normalize == "mean":
         incidence = incidence / (incidence.abs().mean(dim=1, keepdim=True) + eps)
-    return incidence.var(dim=1, unbiased=False).mean()
+    penalty = incidence.var(dim=1, unbiased=False).mean()
+    if normalize == "global":
+        penalty = penalty / (features.var(unbiased=False) + eps)
+    return penalty
 
 
 class NIRClassifier(NeuralNetClassifier):
@@ -127,8 +142,15 @@ class NIRClassifier(NeuralNetClassifier):
         Initial weights of a torchvision backbone: None (random), ``"DEFAULT"`` or a weights
         enum name such as ``"IMAGENET1K_V1"`` (downloaded by torchvision), or the path of a
         local ``state_dict`` of that torchvision model.
-    nir_normalize : {"mean", None}, default="mean"
-        Passed to :func:`nir_penalty` as ``normalize``.
+    input_normalization : "auto", None or (mean, std), default="auto"
+        Scaling of the inputs inside the network, before the backbone: ``"auto"`` applies the
+        per-channel mean and std that pretrained ``weights`` were trained with (the weights
+        enum's own preprocessing; ImageNet's for a local state_dict of a torchvision model;
+        nothing for random weights), so X stays in [0, 1]; None never scales; a pair of
+        per-channel sequences scales by those. RGB statistics are averaged for grey inputs.
+    nir_normalize : {"standardize", "global", "mean", None}, default="standardize"
+        Passed to :func:`nir_penalty` as ``normalize``: which changes of the penultimate
+        features the penalty ignores (see the :ref:`user guide <nir-invariance>`).
     precision : {"float32", "bf16"}, default="float32"
         ``"bf16"`` runs the network's forward pass under :func:`torch.autocast` with bfloat16
         (on CPU and CUDA); the losses and the outputs stay float32.
@@ -139,6 +161,9 @@ class NIRClassifier(NeuralNetClassifier):
         batch order are reproducible. A user module is deep-copied as it is, so every fit (and
         every grid-search candidate) starts from the weights it had when constructed: seed
         torch before constructing it.
+    classes : array-like or None, default=None
+        All labels, when y may lack some (as in skorch): ``classes_`` is their sorted list and
+        a label of y outside it is an error. None takes the labels from y.
     criterion, optimizer, lr, max_epochs, batch_size, train_split, device, verbose, callbacks
         As in skorch; defaults: cross-entropy, Adam, 1e-3, 10, 64, no validation split.
     **kwargs
@@ -183,7 +208,8 @@ class NIRClassifier(NeuralNetClassifier):
         *,
         lambda_nir=0.1,
         weights=None,
-        nir_normalize="mean",
+        input_normalization="auto",
+        nir_normalize="standardize",
         precision="float32",
         hidden_sizes=(64, 64),
         random_state=None,
@@ -212,6 +238,7 @@ class NIRClassifier(NeuralNetClassifier):
         )
         self.lambda_nir = lambda_nir
         self.weights = weights
+        self.input_normalization = input_normalization
         self.nir_normalize = nir_normalize
         self.precision = precision
         self.hidden_sizes = hidden_sizes
@@ -237,6 +264,7 @@ class NIRClassifier(NeuralNetClassifier):
             self.module_ = build_network(
                 self.backbone, weights=self.weights, input_shape=self.input_shape_,
                 n_classes=len(self.classes_), hidden_sizes=self.hidden_sizes,
+                input_normalization=self.input_normalization,
             )
         return self
 
@@ -327,13 +355,20 @@ class NIRClassifier(NeuralNetClassifier):
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
         check_classification_targets(y)
-        self.label_encoder_ = LabelEncoder().fit(y if classes is None else classes)
+        labels = self.classes if classes is None else classes  # partial_fit's argument first
+        self.label_encoder_ = LabelEncoder().fit(y if labels is None else column_or_1d(labels))
         if len(self.label_encoder_.classes_) < 2:
             raise ValueError(
                 f"y has one class {self.label_encoder_.classes_.tolist()}; a classifier needs "
                 f"at least two."
             )
-        self.classes = None
+        unknown = np.setdiff1d(y, self.label_encoder_.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"y has labels {unknown.tolist()} that are not in classes="
+                f"{self.label_encoder_.classes_.tolist()}; add them to classes, or pass "
+                f"classes=None to take the labels from y."
+            )
         return X, self.label_encoder_.transform(y).astype(np.int64)
 
     @property
