@@ -2,27 +2,54 @@
 
 The body returns the penultimate features (after global pooling); a linear head maps them to one
 logit per class. Pretrained weights are loaded only when the user asks for them: a torchvision
-weights name (which downloads to torch's cache) or the path of a local state_dict.
+weights name (which downloads to torch's cache) or the path of a local state_dict. A pretrained
+body sees its inputs scaled as during its pretraining (the weights' own mean and std), inside the
+network, so that a user passes images in [0, 1] whatever the weights.
 """
 
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
+#: torchvision's ImageNet statistics, for a local state_dict of a torchvision model
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class InputNormalization(nn.Module):
+    """``(X - mean) / std`` per channel, with the statistics as (saved) buffers."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32)[:, None, None])
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32)[:, None, None])
+
+    def forward(self, X):
+        return (X - self.mean) / self.std
+
+    def extra_repr(self):
+        return f"mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}"
+
 
 class NIRNetwork(nn.Module):
-    """``forward(X) -> (logits, penultimate)``: a feature body and a linear head."""
+    """``forward(X) -> (logits, penultimate)``: input scaling, a feature body and a linear head.
 
-    def __init__(self, body, n_features, n_classes):
+    ``dropout`` (the backbone's own dropout before its classifier, if any) acts between the
+    penultimate features and the head, so the features that the penalty sees are noise-free.
+    """
+
+    def __init__(self, body, n_features, n_classes, normalization=None, dropout=None):
         super().__init__()
+        self.normalization = normalization or nn.Identity()
         self.body = body
+        self.dropout = dropout or nn.Identity()
         self.head = nn.Linear(n_features, n_classes)
 
     def forward(self, X):
-        features = self.body(X)
-        return self.head(features), features
+        features = self.body(self.normalization(X))
+        return self.head(self.dropout(features)), features
 
 
 class MLPBody(nn.Sequential):
@@ -54,8 +81,14 @@ class SmallCNNBody(nn.Sequential):
         super().__init__(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
-def build_network(backbone, *, weights, input_shape, n_classes, hidden_sizes=(64, 64)):
-    """An :class:`NIRNetwork` for images (torchvision ``backbone``) or tabular data ("mlp")."""
+def build_network(backbone, *, weights, input_shape, n_classes, hidden_sizes=(64, 64),
+                  input_normalization="auto"):
+    """An :class:`NIRNetwork` for images (torchvision ``backbone``) or tabular data ("mlp").
+
+    ``input_normalization``: "auto" scales the inputs as the pretrained ``weights`` expect (none
+    for random weights), None never scales, a pair ``(mean, std)`` of per-channel sequences
+    scales by those.
+    """
     if len(input_shape) == 1:
         if backbone != "mlp":
             raise ValueError(
@@ -75,14 +108,37 @@ def build_network(backbone, *, weights, input_shape, n_classes, hidden_sizes=(64
         if weights is not None:
             raise ValueError(f"weights={weights!r}: backbone='small_cnn' has no pretrained "
                              f"weights; use None, or a torchvision backbone such as 'resnet18'.")
-        return NIRNetwork(SmallCNNBody(input_shape[0]), 64, n_classes)
-    body = _torchvision_model(backbone, weights)
-    n_features = _drop_classifier(body, backbone)
+        stats = None if input_normalization == "auto" else input_normalization
+        return NIRNetwork(SmallCNNBody(input_shape[0]), 64, n_classes,
+                          _normalization(stats, input_shape[0]))
+    body, stats = _torchvision_model(backbone, weights)
+    if input_normalization != "auto":
+        stats = input_normalization
+    n_features, dropout = _drop_classifier(body, backbone)
     _adapt_input_channels(body, input_shape[0], backbone)
-    return NIRNetwork(body, n_features, n_classes)
+    return NIRNetwork(body, n_features, n_classes, _normalization(stats, input_shape[0]), dropout)
+
+
+def _normalization(stats, in_channels):
+    """InputNormalization for ``in_channels`` from RGB (or per-channel) ``(mean, std)``."""
+    if stats is None:
+        return None
+    try:
+        mean, std = (np.asarray(v, dtype=float).ravel() for v in stats)
+    except (TypeError, ValueError):
+        raise ValueError(f"input_normalization must be 'auto', None or a pair (mean, std) of "
+                         f"per-channel sequences, got {stats!r}.") from None
+    if len(mean) == 3 and in_channels != 3:  # RGB statistics for grey (or other) inputs
+        mean, std = np.full(in_channels, mean.mean()), np.full(in_channels, std.mean())
+    if len(mean) != in_channels or len(std) != in_channels or not (std > 0).all():
+        raise ValueError(f"input_normalization=(mean, std) needs {in_channels} values each "
+                         f"(one per channel of X), std > 0; got mean={mean.tolist()}, "
+                         f"std={std.tolist()}.")
+    return InputNormalization(mean, std)
 
 
 def _torchvision_model(name, weights):
+    """The torchvision model and the (mean, std) its weights expect (None for random ones)."""
     import torchvision
 
     available = torchvision.models.list_models(module=torchvision.models)
@@ -103,7 +159,8 @@ def _torchvision_model(name, weights):
                     f"weights={str(weights)!r} is not a state_dict of torchvision's {name!r} "
                     f"({error}). Save one with torch.save(model.state_dict(), path)."
                 ) from error
-        return model
+            return model, (IMAGENET_MEAN, IMAGENET_STD)  # torchvision's weights are ImageNet's
+        return model, None
     enum = torchvision.models.get_model_weights(name)
     try:
         resolved = enum.DEFAULT if weights == "DEFAULT" else enum[weights]
@@ -113,7 +170,9 @@ def _torchvision_model(name, weights):
             f"{name!r}; choose None, 'DEFAULT', one of {[w.name for w in enum]}, or a local "
             f"state_dict path."
         ) from None
-    return torchvision.models.get_model(name, weights=resolved)  # downloads once, to torch's cache
+    model = torchvision.models.get_model(name, weights=resolved)  # downloads once, to torch's cache
+    preprocess = resolved.transforms()
+    return model, (preprocess.mean, preprocess.std)
 
 
 def _is_path(weights):
@@ -123,7 +182,11 @@ def _is_path(weights):
 
 
 def _drop_classifier(model, name):
-    """Replace the last Linear layer (the ImageNet classifier) by Identity; return its width."""
+    """Remove the last Linear layer (the ImageNet classifier) and the dropout just before it.
+
+    Returns the classifier's input width and that dropout (None if there is none; EfficientNet,
+    MobileNet and VGG have one), which the caller puts between the features and the new head.
+    """
     linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     if not linears:
         raise ValueError(f"backbone {name!r} has no Linear classifier to replace.")
@@ -131,7 +194,14 @@ def _drop_classifier(model, name):
     owner = model.get_submodule(parent) if parent else model
     n_features = getattr(owner, child).in_features
     setattr(owner, child, nn.Identity())
-    return n_features
+    dropout = None
+    if isinstance(owner, nn.Sequential):
+        names = list(owner._modules)
+        position = names.index(child)
+        if position > 0 and isinstance(owner[position - 1], nn.Dropout):
+            dropout = owner[position - 1]
+            setattr(owner, names[position - 1], nn.Identity())
+    return n_features, dropout
 
 
 def _adapt_input_channels(model, in_channels, name):
