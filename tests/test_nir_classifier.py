@@ -308,3 +308,100 @@ def test_bf16_precision_trains_and_returns_float32():
     assert proba.dtype == np.float32 and half.penultimate(X).dtype == np.float32
     assert half.score(X, y) > full.score(X, y) - 0.05  # same accuracy within bf16 noise
     assert not np.allclose(proba, full.predict_proba(X))  # bf16 really ran
+
+
+def _activation_drift(normalize, lam):
+    """Mean penultimate activation after training, relative to the plain network's."""
+    from skorch.callbacks import Callback
+
+    class Track(Callback):  # the level the network sets its activations to, epoch by epoch
+        def on_epoch_end(self, net, **kwargs):
+            net.history.record("act_mean", float(net.penultimate(X).mean()))
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(1000, 10)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * X[:, 1] + 0.3 * rng.normal(size=1000) > 0).astype(int)
+    levels = {}
+    for value in (0.0, lam):
+        clf = _mlp(lambda_nir=value, nir_normalize=normalize, max_epochs=40, batch_size=64,
+                   callbacks=[Track()]).fit(X, y)
+        levels[value] = clf.history[:, "act_mean"]
+        assert clf.score(X, y) > 0.9
+    return levels[lam][-1] / levels[0.0][-1]
+
+
+@pytest.mark.parametrize(
+    "normalize, gamed",
+    [("standardize", False), ("mean", "offset"), (None, "shrink")],
+)
+def test_a_large_lambda_games_only_the_forms_the_head_can_undo(normalize, gamed):
+    # at lambda=10 the forms that a shift ("mean") or a scale (None) of the features lowers
+    # are satisfied by moving every activation; the default one is not
+    drift = _activation_drift(normalize, 10.0)
+    if gamed == "offset":
+        assert drift > 2.5
+    elif gamed == "shrink":
+        assert drift < 0.25
+    else:
+        assert 0.6 < drift < 1.6
+
+
+def test_classes_parameter_is_honoured_and_left_unchanged():
+    X, y, _ = _tabular()
+    labels = np.array(["benign", "malignant"])[y]
+    clf = _mlp(classes=["benign", "malignant", "unsure"]).fit(X, labels)
+    assert clf.classes == ["benign", "malignant", "unsure"]  # fit does not modify it
+    assert clf.classes_.tolist() == ["benign", "malignant", "unsure"]
+    assert clf.predict_proba(X).shape == (len(X), 3)
+    assert clone(clf).get_params()["classes"] == ["benign", "malignant", "unsure"]
+    with pytest.raises(ValueError, match=r"labels \['malignant'\] that are not in classes"):
+        _mlp(classes=["benign", "other"]).fit(X, labels)
+
+
+def test_pretrained_weights_get_their_input_normalisation(tmp_path):
+    import torchvision
+
+    from fairskl._backbones import IMAGENET_MEAN, IMAGENET_STD
+
+    path = tmp_path / "resnet18.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    rng = np.random.RandomState(0)
+    X, y = rng.uniform(size=(16, 3, 32, 32)).astype(np.float32), np.arange(16) % 2
+    clf = NIRClassifier("resnet18", weights=str(path), max_epochs=1, verbose=0,
+                        random_state=0).fit(X, y)
+    norm = clf.module_.normalization
+    np.testing.assert_allclose(norm.mean.flatten().numpy(), IMAGENET_MEAN)
+    np.testing.assert_allclose(norm.std.flatten().numpy(), IMAGENET_STD)
+    module = clf.module_.eval()
+    mean, std = np.array(IMAGENET_MEAN)[:, None, None], np.array(IMAGENET_STD)[:, None, None]
+    by_hand = torch.as_tensor(((X - mean) / std).astype(np.float32))  # what the body must see
+    with torch.no_grad():
+        np.testing.assert_allclose(clf.penultimate(X), module.body(by_hand).numpy(),
+                                   rtol=1e-4, atol=1e-5)
+    grey = NIRClassifier("resnet18", weights=str(path), max_epochs=1, verbose=0).fit(
+        X[:, :1], y)
+    np.testing.assert_allclose(grey.module_.normalization.mean.flatten().numpy(),
+                               [np.mean(IMAGENET_MEAN)])
+    random = NIRClassifier("resnet18", max_epochs=1, verbose=0).fit(X, y)
+    assert isinstance(random.module_.normalization, nn.Identity)  # random weights: no scaling
+    off = NIRClassifier("resnet18", weights=str(path), input_normalization=None, max_epochs=1,
+                        verbose=0).fit(X, y)
+    assert isinstance(off.module_.normalization, nn.Identity)
+    with pytest.raises(ValueError, match="needs 3 values each"):
+        NIRClassifier("resnet18", input_normalization=([0.5], [0.2, 0.2]), max_epochs=1,
+                      verbose=0).fit(X, y)
+
+
+@pytest.mark.parametrize("backbone", ["mobilenet_v3_small", "efficientnet_b0"])
+def test_penultimate_features_are_taken_before_the_dropout(backbone):
+    network = build_network(backbone, weights=None, input_shape=(3, 32, 32), n_classes=2)
+    assert isinstance(network.dropout, nn.Dropout)  # moved between the features and the head
+    assert not any(isinstance(m, nn.Dropout) for m in network.body.modules())
+    network.train()
+    X = torch.rand(8, 3, 32, 32)
+    torch.manual_seed(0)
+    logits_a, features_a = network(X)
+    logits_b, features_b = network(X)
+    torch.testing.assert_close(features_a, features_b)  # no dropout noise in the features
+    assert not torch.allclose(logits_a, logits_b)  # but the head still trains with dropout
