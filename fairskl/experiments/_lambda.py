@@ -1,6 +1,7 @@
 """The λ study: cross-validated fairness and performance of NIRClassifier along a λ grid."""
 
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
 
 from fairskl._parallel import limit_torch_threads
+from fairskl.exceptions import FairnessWarning
 from fairskl.metrics import TradeoffRefit, make_fairness_scorer
 
 __all__ = ["lambda_study", "plot_lambda_tradeoff"]
@@ -88,8 +90,11 @@ def lambda_study(
     result : sklearn.utils.Bunch
         ``results``: tidy DataFrame (``lambda_nir``, ``seed``, ``fold``, ``metric``, ``value``;
         gaps as positive numbers); ``summary``: per λ and metric the ``mean``, ``std`` and
-        count ``n`` over folds × seeds; ``best_lambda``; ``estimators``: dict λ -> fitted
-        estimator (with ``refit``); ``folds``: dict seed -> list of (train, test) indices.
+        count ``n`` over the folds × seeds where it is defined, and ``n_undefined``, the NaN
+        folds (λ is chosen on the folds where every λ is defined, with a
+        :class:`~fairskl.FairnessWarning` when some are not); ``best_lambda``;
+        ``estimators``: dict λ -> fitted estimator (with ``refit``); ``folds``: dict
+        seed -> list of (train, test) indices.
 
     See Also
     --------
@@ -106,7 +111,7 @@ def lambda_study(
     ...     sensitive_features=data.sensitive["age_group"], lambdas=[0, 1], cv=2, refit=False,
     ...     max_disparity=1.0, verbose=0)
     >>> study.summary.shape, sorted(study.summary.metric.unique())
-    ((8, 5), ['auc', 'equity_scaled_auc', 'fpr_difference', 'tpr_difference'])
+    ((8, 6), ['auc', 'equity_scaled_auc', 'fpr_difference', 'tpr_difference'])
     """
     if "lambda_nir" not in estimator.get_params():
         raise TypeError(f"lambda_study needs an estimator with a lambda_nir parameter "
@@ -153,7 +158,8 @@ def lambda_study(
     results = pd.DataFrame(rows, columns=["lambda_nir", "seed", "fold", "metric", "value"])
     summary = (results.groupby(["lambda_nir", "metric"])["value"]
                .agg(mean="mean", std="std", n="count").reset_index())
-    means = summary.pivot(index="lambda_nir", columns="metric", values="mean").loc[lambdas]
+    summary["n_undefined"] = len(seeds) * cv - summary["n"]
+    means = _common_fold_means(results, lambdas, disparity)
     pick = TradeoffRefit("auc", disparity, max_disparity=max_disparity)
     best = lambdas[pick({"mean_test_auc": means["auc"].to_numpy(),
                          f"mean_test_{disparity}": -means[disparity].to_numpy()})]
@@ -166,6 +172,34 @@ def lambda_study(
             estimators[lam] = model.fit(X, y)
     return Bunch(results=results, summary=summary, best_lambda=best, estimators=estimators,
                  folds=all_folds)
+
+
+def _common_fold_means(results, lambdas, disparity):
+    """Mean AUC and gap per λ over the folds where every λ has both defined.
+
+    A gap is undefined (NaN) in a fold that lacks a group's positives (or negatives); comparing
+    λ on different folds would favour the λ whose hard folds dropped out, so such a fold is
+    left out for every λ, with a :class:`~fairskl.FairnessWarning`.
+    """
+    values = (results[results.metric.isin(["auc", disparity])]
+              .pivot_table(index=["seed", "fold"], columns=["metric", "lambda_nir"],
+                           values="value", dropna=False))
+    complete = values.notna().all(axis=1)
+    if not complete.any():
+        raise ValueError(f"lambda_study: the {disparity} or the AUC is undefined in every fold "
+                         f"for some λ (a group without positives or negatives in every fold); "
+                         f"use fewer folds or check sensitive_features.")
+    if not complete.all():
+        undefined = values[~complete]
+        lams = sorted({lam for (_, lam), bad in undefined.isna().any().items() if bad})
+        warnings.warn(
+            f"lambda_study: the {disparity} or the AUC is undefined (NaN) in "
+            f"{int((~complete).sum())} of {len(complete)} folds for λ={lams} (a group without "
+            f"positives or negatives in the fold); λ is chosen on the {int(complete.sum())} "
+            f"folds where every λ is defined. summary's n_undefined counts them per λ.",
+            FairnessWarning, stacklevel=3)
+    means = values[complete].mean()
+    return pd.DataFrame({metric: means[metric] for metric in ("auc", disparity)}).loc[lambdas]
 
 
 def _fit_fold(estimator, X, y, sensitive, fold, seed, lam, scoring, key):
