@@ -33,6 +33,18 @@ def main(argv=None):
         parser.exit(2, f"fairskl {args.command}: error: {error}\n")
 
 
+SCALE_HELP = {
+    "nir": "small (default): a small CNN on 32-pixel images, cosine lr decay, "
+    "fixed 8 epochs, minutes on 2 CPU cores. paper: the paper's protocol, for a GPU: an "
+    "ImageNet-pretrained ResNet-18 (IMAGENET1K_V1, its ImageNet input scaling applied inside "
+    "the network) fine-tuned with Adam, early stopping on the validation AUC (15%% of the "
+    "training part, patience 5) restoring the best epoch. Not from the paper's abstract, so "
+    "ours: 224-pixel images, lr 1e-4, batch 64, at most 50 epochs, 5 folds, 3 seeds, two "
+    "softmax logits (the same model as one sigmoid output); see the user guide's NIR page",
+    "vae-fairness": "small: minutes on a CPU; paper: the full protocol, for a GPU",
+}
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="fairskl",
@@ -97,7 +109,7 @@ def _parser():
                            help="root of the real data sets (default: $FAIRSKL_DATA or "
                            "~/fairskl_data)")
         study.add_argument("--scale", choices=["small", "paper"], default="small",
-                           help="small: minutes on a CPU; paper: the full protocol, for a GPU")
+                           help=SCALE_HELP[name])
         study.add_argument("--out", default=f"results/{name}",
                            help="output folder (default: %(default)s)")
         study.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -108,7 +120,13 @@ def _parser():
         what.add_argument("--overwrite", action="store_true", help="replace --out")
         study.add_argument("--quiet", action="store_true", help="print only where the report is")
         if name == "nir":
-            study.add_argument("--attribute", choices=["age", "sex", "race"], default="age")
+            study.add_argument("--attribute", choices=["age", "sex", "race"], default="age",
+                               help="the attribute whose gap chooses lambda (every attribute "
+                               "of the data is audited; default: %(default)s)")
+            study.add_argument("--weights", metavar="PATH",
+                               help="backbone weights: a local state_dict (.pth) of the "
+                               "torchvision model, or a torchvision weights name (default: "
+                               "none at small scale, IMAGENET1K_V1 at paper scale)")
         else:
             study.add_argument("--perceptual-weights", metavar="PATH",
                                help="local VGG19 state_dict (.pth) or a torchvision weights name")
@@ -190,7 +208,7 @@ def _run_reproduce(args):
                   device=args.device, resume=args.resume, overwrite=args.overwrite,
                   random_state=args.random_state, verbose=0 if args.quiet else 1)
     if args.study == "nir":
-        path = reproduce_nir(args.out, attribute=args.attribute, **common)
+        path = reproduce_nir(args.out, attribute=args.attribute, weights=args.weights, **common)
     else:
         path = reproduce_vae_fairness(args.out, perceptual_weights=args.perceptual_weights,
                                       **common)

@@ -1,4 +1,5 @@
-"""`fairskl reproduce`: both studies at a tiny scale, their reports, resume and refusals."""
+"""`fairskl reproduce vae-fairness` at a tiny scale, its report, resume and refusals (the NIR
+study: test_nir_study.py)."""
 
 import re
 
@@ -9,40 +10,8 @@ from pandas.testing import assert_frame_equal
 from fairskl.cli import main
 from fairskl.experiments import _representation, _reproduce
 
-TINY_NIR = dict(n_samples=400, image_size=16, max_epochs=2, lambdas=(0.0, 1.0), cv=2,
-                n_bootstrap=50)
 TINY_VAE = dict(n_samples=900, image_size=32, channel_width=8, latent_channels=4, max_epochs=1,
                 n_train=60, n_test_per_group=20, n_repeats=2)
-
-
-@pytest.mark.slow
-def test_reproduce_nir_writes_the_report_and_resumes(tmp_path, monkeypatch, capsys):
-    out = tmp_path / "nir"
-    _reproduce.reproduce_nir(out, scale=TINY_NIR, verbose=0)
-    names = {p.name for p in out.iterdir()}
-    assert {"report.md", "report.html", "lambda_study.csv", "heldout.csv", "config.json",
-            "lambda_tradeoff.png", "incidence_before.png", "incidence_after.png",
-            "groups_before.png", "groups_after.png"} <= names
-    text = (out / "report.md").read_text()
-    assert "TPR gap by age" in text and "torch 2." in text and "Wall time" in text
-    study = pd.read_csv(out / "lambda_study.csv")
-    assert len(study) == 2 * 2 * 4  # lambdas x folds x metrics
-
-    # A rerun without --resume or --overwrite is refused before any work.
-    with pytest.raises(SystemExit) as exit_:
-        main(["reproduce", "nir", "--out", str(out), "--quiet"])
-    assert exit_.value.code == 2
-    assert "--resume" in capsys.readouterr().err
-
-    # --resume reuses the saved lambda study.
-    def no_study(*args, **kwargs):
-        raise AssertionError("the lambda study ran again")
-
-    monkeypatch.setattr("fairskl.experiments.lambda_study", no_study)
-    _reproduce.reproduce_nir(out, scale=TINY_NIR, resume=True, verbose=0)
-    assert_frame_equal(pd.read_csv(out / "lambda_study.csv"), study)
-    with pytest.raises(ValueError, match=r"other \['attribute'\]"):
-        _reproduce.reproduce_nir(out, scale=TINY_NIR, attribute="sex", resume=True, verbose=0)
 
 
 @pytest.mark.slow

@@ -156,6 +156,15 @@ A classifier trained on these images learns the lesion but, when bias > 0, also 
 vignette shortcuts, which carry the group prior of malignancy: its true and false positive rates
 then differ between the groups, more so the larger the bias.
 
+**Scenarios.** ``bias`` sets only the label's dependence on the groups; the artefacts always
+follow the groups as above. Two held-out designs follow from it. *Default*: train and test
+sets drawn with the same bias (malignancy more frequent for male and 60+ patients, as in
+HAM10000), so part of a gap reflects a real difference in prevalence. *Spurious shortcut*:
+train with bias > 0, test on a set drawn with bias = 0 (another random_state): in training the
+hair and vignette artefacts correlate with the label through the groups, in the test set they
+carry no information about it, so any TPR or FPR gap between the groups is caused by the
+shortcut. ``fairskl reproduce nir`` audits both.
+
 :Number of classes: 2 (0 = "benign", 1 = "malignant")
 :Images: float32, shape (n_samples, 3, H, H), values in [0, 1]
 :Sensitive features: sex, age, age_group, skin_type

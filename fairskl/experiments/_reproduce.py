@@ -1,39 +1,20 @@
-"""``fairskl reproduce``: both studies end to end, with a report next to the papers' numbers."""
+"""``fairskl reproduce vae-fairness`` end to end, and the plumbing both studies share (scales,
+output folders, checks); the NIR study is in ``_nir_study.py``."""
 
 import json
 import shutil
 import warnings
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
 from fairskl._io import write_text
-from fairskl.exceptions import FairnessWarning
 from fairskl.experiments._report import Report, interval, save_figure
-from fairskl.experiments._study_data import attribute_column, nir_data, vae_data
+from fairskl.experiments._study_data import vae_data
 
-__all__ = ["reproduce_nir", "reproduce_vae_fairness"]
+__all__ = ["reproduce_vae_fairness"]
 
-#: The papers' numbers, in percentage points: (data, attribute) -> gap metric, before, after.
-NIR_PAPER = {
-    ("ham10000", "age"): ("tpr_difference", 10.81, 0.93),
-    ("ham10000", "sex"): ("tpr_difference", 12.04, 0.74),
-    ("harvard-gf", "race"): ("fpr_difference", 15.68, 10.66),
-    ("harvard-gf", "age"): ("fpr_difference", 12.69, 1.80),
-}
-NIR_PAPER_AUC_GAIN = {"ham10000": 0.51}
-
-NIR_SCALES = {
-    "small": dict(n_samples=2400, image_size=32, bias=2.0, backbone="small_cnn", max_epochs=8,
-                  lambdas=(0.0, 0.1, 1.0), cv=3, seeds=(0,), max_disparity=0.05,
-                  n_bootstrap=500, lr=1e-3),
-    "paper": dict(n_samples=10000, image_size=128, bias=2.0, backbone="resnet18", max_epochs=30,
-                  lambdas=(0.0, 0.01, 0.1, 1.0, 10.0), cv=5, seeds=(0, 1, 2), max_disparity=0.05,
-                  n_bootstrap=1000, lr=1e-4),
-}
 VAE_SCALES = {
     "small": dict(n_samples=3000, image_size=32, n_stages=2, channel_width=16,
                   latent_channels=16, max_epochs=10, lr=1e-3, n_train=600, n_test_per_group=150,
@@ -42,199 +23,6 @@ VAE_SCALES = {
                   latent_channels=64, max_epochs=15, lr=1e-4, n_train=1668, n_test_per_group=500,
                   n_repeats=10, perceptual_weight=1.0, perceptual_weights="IMAGENET1K_V1"),
 }
-def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None, scale="small",
-                  device="cpu", resume=False, overwrite=False, random_state=0, verbose=1):
-    """The NIR study: choose λ by cross-validation, then audit λ=0 and the chosen λ held out.
-
-    Steps: load the data (synthetic with a planted bias, HAM10000 or Harvard-GF), hold out 30%
-    of the patients (or use Harvard-GF's test split), run :func:`lambda_study` on the rest,
-    refit λ=0 and the chosen λ, and compare them on the held-out set with
-    :func:`~fairskl.metrics.group_report` (bootstrap CIs). Writes ``lambda_study.csv``,
-    ``heldout.csv``, the figures and ``report.md`` / ``report.html`` with the paper's numbers
-    beside ours.
-
-    Parameters
-    ----------
-    out_dir : str or path-like
-        Output folder. An existing non-empty folder needs ``resume`` or ``overwrite``.
-    data : {"synthetic", "ham10000", "harvard-gf"}, default="synthetic"
-    attribute : {"age", "sex", "race"}, default="age"
-        Sensitive attribute of the audit (race only for Harvard-GF).
-    data_home : str or path-like, default=None
-        Root of the real data sets (see :func:`fairskl.datasets.get_data_home`).
-    scale : {"small", "paper"} or dict, default="small"
-        ``"small"``: a small CNN on 32-pixel images, a few minutes on a CPU. ``"paper"``:
-        ResNet-18, full epochs, 5 folds × 3 seeds; meant for a GPU. A dict overrides some
-        settings of ``"small"`` (see ``NIR_SCALES`` in the source and the example).
-    device : str, default="cpu"
-    resume : bool, default=False
-        Reuse the λ study saved in ``out_dir`` by an interrupted run.
-    overwrite : bool, default=False
-        Delete ``out_dir`` first.
-    random_state : int, default=0
-    verbose : int, default=1
-
-    Returns
-    -------
-    report : pathlib.Path
-        The ``report.md`` written.
-
-    See Also
-    --------
-    lambda_study : The cross-validated λ sweep it runs.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from fairskl.experiments import reproduce_nir
-    >>> tiny = dict(n_samples=300, image_size=16, max_epochs=1, lambdas=[0.0, 1.0], cv=2,
-    ...             n_bootstrap=20)
-    >>> path = reproduce_nir(tempfile.mkdtemp(), scale=tiny, verbose=0)
-    >>> path.name, (path.parent / "report.html").exists()
-    ('report.md', True)
-    """
-    from fairskl import NIRClassifier
-    from fairskl.experiments import lambda_study, plot_lambda_tradeoff
-    from fairskl.inspection import NeuronIncidenceDisplay
-    from fairskl.metrics import group_report, plot_group_report
-
-    config = _config(NIR_SCALES, scale, data=data, attribute=attribute, device=device,
-                     random_state=random_state)
-    # the report's clock starts here: its wall time covers the whole run
-    report = Report(f"NIR on {data} by {attribute} ({config['scale']} scale)")
-    column = attribute_column(data, attribute)
-    gap_metric = NIR_PAPER.get((data, attribute), ("tpr_difference",))[0]
-    _check_device(device)
-    _check_out(out_dir, resume, overwrite, config)
-    X, y, A, groups, test_mask, notes = nir_data(data, column, config, data_home, random_state)
-    out = _prepare_out(out_dir, overwrite, config)
-    say = print if verbose else (lambda *a, **k: None)
-    for note in notes:
-        say(note)
-
-    train, test = np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
-    net = NIRClassifier(config["backbone"], max_epochs=config["max_epochs"], lr=config["lr"],
-                        device=device, verbose=0)
-    study_csv, choice_json = out / "lambda_study.csv", out / "lambda_choice.json"
-    fingerprint = joblib.hash((X[train], y[train], A.iloc[train].to_numpy()))
-    saved = (json.loads(choice_json.read_text(encoding="utf-8"))
-             if resume and study_csv.exists() and choice_json.exists() else None)
-    if saved is not None and saved.get("data") != fingerprint:
-        raise ValueError(f"--resume: the lambda study saved in {str(out)!r} was made on other "
-                         f"data. Use --overwrite or another --out.")
-    if saved is not None:
-        say(f"[1/3] lambda study: reusing {study_csv}")
-        results = pd.read_csv(study_csv)
-        summary = (results.groupby(["lambda_nir", "metric"])["value"]
-                   .agg(mean="mean", std="std", n="count").reset_index())
-        choice = saved
-        best = float(choice["best_lambda"])
-    else:
-        n_fits = config["cv"] * len(config["lambdas"]) * len(config["seeds"])
-        say(f"[1/3] lambda study: {n_fits} fits on {len(train)} images "
-            f"({config['cv']} folds x {len(config['lambdas'])} lambdas x "
-            f"{len(config['seeds'])} seeds)")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", FairnessWarning)
-            study = lambda_study(
-                net, X[train], y[train], sensitive_features=A.iloc[train],
-                groups=groups[train], lambdas=config["lambdas"], cv=config["cv"],
-                seeds=[random_state + seed for seed in config["seeds"]], disparity=gap_metric,
-                max_disparity=config["max_disparity"], refit=False, verbose=verbose,
-            )
-        for warning in caught:
-            if issubclass(warning.category, FairnessWarning):
-                say(f"note: {warning.message}")
-            else:
-                warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                       warning.lineno)
-        results, summary, best = study.results, study.summary, study.best_lambda
-        choice = {"best_lambda": best, "data": fingerprint,
-                  "notes": [str(w.message) for w in caught
-                            if issubclass(w.category, FairnessWarning)]}
-        write_text(study_csv, results.to_csv(index=False))
-        write_text(choice_json, json.dumps(choice))  # last: its presence marks a finished study
-
-    say(f"[2/3] refitting lambda=0 and the chosen lambda={best:g} on {len(train)} images")
-    models = {}
-    for lam in sorted({0.0, best}):
-        models[lam] = (clone(net).set_params(lambda_nir=lam, random_state=random_state)
-                       .fit(X[train], y[train]))
-    say(f"[3/3] held-out audit on {len(test)} images, {config['n_bootstrap']} bootstrap draws")
-    heldout = pd.concat([
-        group_report(y[test], model.predict_proba(X[test])[:, 1],
-                     sensitive_features=A.iloc[test].reset_index(drop=True),
-                     n_bootstrap=config["n_bootstrap"], random_state=random_state)
-        .assign(lambda_nir=lam)
-        for lam, model in models.items()
-    ], ignore_index=True)
-    write_text(out / "heldout.csv", heldout.to_csv(index=False))
-
-    ax = plot_lambda_tradeoff(summary, disparity=gap_metric, best_lambda=best)
-    ax.set_title("Cross-validated gap vs AUC")
-    save_figure(ax.figure, out / "lambda_tradeoff.png")
-    for lam, name in [(0.0, "before"), (best, "after")]:
-        display = NeuronIncidenceDisplay.from_estimator(
-            models[lam], X[test], sensitive_features=A.iloc[test].reset_index(drop=True),
-            y=y[test])
-        display.figure_.suptitle(f"Neuron incidence, λ={lam:g}")
-        save_figure(display.figure_, out / f"incidence_{name}.png")
-    for lam, name in [(0.0, "before"), (best, "after")]:
-        axes = plot_group_report(heldout[heldout.lambda_nir == lam].drop(columns="lambda_nir"),
-                                 metrics=["tpr", "fpr", "auc"])
-        axes[0].figure.suptitle(f"Held out by {attribute}, λ={lam:g} (95% bootstrap CI)")
-        save_figure(axes[0].figure, out / f"groups_{name}.png")
-
-    _nir_report(report, data, attribute, heldout, summary, best, notes + choice["notes"],
-                config, gap_metric)
-    gap_label = gap_metric.split("_")[0].upper()
-    report.figure(out / "lambda_tradeoff.png", f"Cross-validated {gap_label} gap against AUC per λ")
-    report.figure(out / "groups_before.png", "Held-out rates per group, λ=0")
-    report.figure(out / "groups_after.png", f"Held-out rates per group, λ={best:g}")
-    report.figure(out / "incidence_before.png", "Relative neuron incidence, λ=0")
-    report.figure(out / "incidence_after.png", f"Relative neuron incidence, λ={best:g}")
-    report.footer(config)
-    path = report.write(out)[0]
-    say(f"report: {path}")
-    return path
-
-
-def _nir_report(report, data, attribute, heldout, summary, best, notes, config, gap_metric):
-    report.text(f"λ chosen by {config['cv']}-fold cross-validation: **{best:g}** (best mean "
-                f"AUC among λ with a mean {gap_metric.split('_')[0].upper()} gap ≤ "
-                f"{config['max_disparity']} (a fraction), else the smallest gap). Held-out "
-                f"numbers below, in percentage points, with 95% bootstrap intervals.")
-    for note in notes:
-        report.text(note)
-    rows = []
-    for metric, label in [("tpr_difference", "TPR gap"), ("fpr_difference", "FPR gap"),
-                          ("auc", "AUC")]:
-        row = {"metric": f"{label} by {attribute}" if metric != "auc" else "AUC (overall)"}
-        for lam, name in [(0.0, "ours, λ=0"), (best, f"ours, λ={best:g}")]:
-            sel = heldout[(heldout.lambda_nir == lam) & (heldout.metric == metric)]
-            if metric == "auc":
-                sel = sel[sel.group == "overall"] if "overall" in set(sel.group) else sel[:0]
-            row[name] = (interval(*sel[["value", "ci_low", "ci_high"]].iloc[0], scale=100)
-                         if len(sel) else "n/a")
-        paper = NIR_PAPER.get((data, attribute))
-        if metric == gap_metric and paper:
-            row["paper (before → after)"] = f"{paper[1]:.2f} → {paper[2]:.2f}"
-        elif metric == "auc" and data in NIR_PAPER_AUC_GAIN:
-            row["paper (before → after)"] = f"+{NIR_PAPER_AUC_GAIN[data]:.2f} pt"
-        else:
-            row["paper (before → after)"] = "—"
-        rows.append(row)
-    report.heading("Held-out disparities, ours next to the paper's")
-    report.table(pd.DataFrame(rows).set_index("metric"))
-    if data == "synthetic":
-        report.text("The paper's numbers are for HAM10000 (age, sex) and Harvard-GF (race, age); "
-                    "on the synthetic set they are a reference, not a target.")
-    report.heading("Cross-validated λ study (fractions; mean ± sd over folds × seeds)")
-    table = summary.assign(value=summary["mean"].map("{:.3f}".format) + " ± "
-                           + summary["std"].map("{:.3f}".format))
-    report.table(table.pivot(index="lambda_nir", columns="metric", values="value"))
-
-
 def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="small",
                            device="cpu", resume=False, overwrite=False, random_state=0,
                            perceptual_weights=None, verbose=1):

@@ -23,22 +23,39 @@ def attribute_column(data, attribute):
     return ATTRIBUTES[data][attribute]
 
 
-def nir_data(data, column, config, data_home, seed):
-    """X, y, sensitive column (Series), patient ids, held-out mask and notes for the report."""
+def nir_data(data, attribute, config, data_home, seed):
+    """Training part, held-out set(s), patient ids of the training part and notes.
+
+    Returns ``(X, y, A), tests, groups, notes`` where ``A`` has one column per audited
+    attribute (named "age", "sex", ...) and ``tests`` maps a scenario to ``(X, y, A)``. On
+    synthetic data the held-out sets are generated apart from the training pool, with other
+    seeds: "default" like the training set, "shortcut" with ``bias=0``; on real data the one
+    held-out set ("test") is 30% of the patients, or Harvard-GF's own test split.
+    """
     from fairskl.model_selection import train_val_test_split
 
-    notes = []
+    attribute_column(data, attribute)  # checks the pair
+    columns = ATTRIBUTES[data]
     if data == "synthetic":
         from fairskl.datasets import make_skin_lesions
 
-        bunch = make_skin_lesions(config["n_samples"], config["image_size"],
-                                  bias=config["bias"], random_state=seed)
-        groups = np.arange(len(bunch.target))
-    elif data == "ham10000":
+        def draw(n, bias, offset):
+            bunch = make_skin_lesions(n, config["image_size"], bias=bias,
+                                      random_state=seed + offset)
+            A = pd.DataFrame({name: bunch.sensitive[col] for name, col in columns.items()})
+            return bunch.images, np.asarray(bunch.target), A
+
+        train = draw(config["n_samples"], config["bias"], 0)
+        tests = {"default": draw(config["n_test"], config["bias"], 1),
+                 "shortcut": draw(config["n_test"], 0.0, 2)}
+        return train, tests, np.arange(len(train[1])), []
+
+    notes = []
+    if data == "ham10000":
         from fairskl.datasets import load_ham10000
 
         bunch = load_ham10000(data_home=data_home, image_size=config["image_size"])
-        groups = np.asarray(bunch.groups)
+        split = None
     else:
         from fairskl.datasets import load_harvard_glaucoma
 
@@ -47,25 +64,34 @@ def nir_data(data, column, config, data_home, seed):
         age = bunch.sensitive["age"]
         bunch.sensitive["age_binary"] = pd.Categorical(
             np.where(age >= 60, "60+", "<60"), categories=["<60", "60+"])
-        groups = np.asarray(bunch.groups)
-    X, y = bunch.images, np.asarray(bunch.target)
-    A = bunch.sensitive[column].reset_index(drop=True)
-    known = (A.astype(str) != "unknown").to_numpy() & A.notna().to_numpy()
+        split = (bunch.frame["split"].to_numpy() if "split" in bunch.frame.columns else None)
+    X, y, groups = bunch.images, np.asarray(bunch.target), np.asarray(bunch.groups)
+    A = pd.DataFrame({name: bunch.sensitive[col] for name, col in columns.items()})
+    A = A.reset_index(drop=True)
+    known = np.ones(len(y), bool)
+    for name in A.columns:
+        known &= (A[name].astype(str) != "unknown").to_numpy() & A[name].notna().to_numpy()
     if not known.all():
-        notes.append(f"{int((~known).sum())} of {len(A)} images with an unknown {column} are "
-                     f"left out of the study.")
-        X, y, A, groups = X[known], y[known], A[known].reset_index(drop=True), groups[known]
-        if isinstance(A.dtype, pd.CategoricalDtype):
-            A = A.cat.remove_unused_categories()
-    if data == "harvard-gf" and "split" in getattr(bunch, "frame", pd.DataFrame()).columns:
-        test_mask = (bunch.frame["split"].to_numpy()[known] == "test")
+        notes.append(f"{int((~known).sum())} of {len(A)} images with an unknown "
+                     f"{' or '.join(A.columns)} are left out of the study.")
+        X, y, groups = X[known], y[known], groups[known]
+        A = A[known].reset_index(drop=True)
+        for name in A.columns:
+            if isinstance(A[name].dtype, pd.CategoricalDtype):
+                A[name] = A[name].cat.remove_unused_categories()
+    if split is not None:
+        test_mask = split[known] == "test"
         notes.append("Held-out set: Harvard-GF's own test split.")
     else:
         index = np.arange(len(y))
-        _, _, test = train_val_test_split(index, groups=groups, stratify=np.c_[y, A.astype(str)],
+        _, _, test = train_val_test_split(index, groups=groups,
+                                          stratify=np.c_[y, A[attribute].astype(str)],
                                           val_size=0.0, test_size=0.3, random_state=seed)
         test_mask = np.isin(index, test)
-    return X, y, A, groups, test_mask, notes
+    tr, te = ~test_mask, test_mask
+    train = (X[tr], y[tr], A[tr].reset_index(drop=True))
+    tests = {"test": (X[te], y[te], A[te].reset_index(drop=True))}
+    return train, tests, groups[tr], notes
 
 
 def vae_data(data, config, data_home, seed):

@@ -1,0 +1,189 @@
+"""`fairskl reproduce nir`: the study at a tiny scale, the paper's protocol, and its audit."""
+
+import json
+import warnings
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pandas.testing import assert_frame_equal
+from sklearn.metrics import roc_auc_score
+
+from fairskl import NIRClassifier
+from fairskl.cli import main
+from fairskl.exceptions import FairnessWarning
+from fairskl.experiments import _lambda, _nir_audit, _nir_study
+from fairskl.metrics import fpr_difference, tpr_difference
+
+TINY = dict(n_samples=300, n_test=400, image_size=16, max_epochs=2, lambdas=(0.0, 1.0), cv=2,
+            seeds=(0, 1), n_bootstrap=30)
+
+
+@pytest.mark.slow
+def test_reproduce_nir_writes_both_scenarios_and_resumes_without_fitting(
+        tmp_path, monkeypatch, capsys):
+    out = tmp_path / "nir"
+    _nir_study.reproduce_nir(out, scale=TINY, verbose=0)
+    names = {p.name for p in out.iterdir()}
+    assert {"report.md", "report.html", "lambda_study.csv", "heldout.csv", "config.json",
+            "lambda_tradeoff.png", "heldout_gaps.png", "incidence_before.png",
+            "incidence_after.png", "models"} <= names
+    text = (out / "report.md").read_text()
+    for needle in ["TPR gap by age", "TPR gap by sex", "FPR gap by sex", "shortcut", "default",
+                   "age 60+ excess", "sex male excess", "concentration", "torch 2.",
+                   "Wall time"]:
+        assert needle in text, needle
+    heldout = pd.read_csv(out / "heldout.csv")
+    assert set(heldout.scenario) == {"default", "shortcut"}
+    assert set(heldout.method) == {"0", "1", "change"}
+    assert (heldout.n_seeds == 2).all()
+    study = pd.read_csv(out / "lambda_study.csv")
+    assert len(study) == 2 * 2 * 4  # lambdas x folds x metrics
+
+    with pytest.raises(SystemExit) as exit_:  # a rerun needs --resume or --overwrite
+        main(["reproduce", "nir", "--out", str(out), "--quiet"])
+    assert exit_.value.code == 2 and "--resume" in capsys.readouterr().err
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a network was fitted again")
+
+    monkeypatch.setattr("fairskl.experiments.lambda_study", no_fit)
+    monkeypatch.setattr(NIRClassifier, "fit", no_fit)
+    _nir_study.reproduce_nir(out, scale=TINY, resume=True, verbose=0)
+    assert_frame_equal(pd.read_csv(out / "lambda_study.csv"), study)
+    assert_frame_equal(pd.read_csv(out / "heldout.csv"), heldout)
+    with pytest.raises(ValueError, match=r"other \['attribute'\]"):
+        _nir_study.reproduce_nir(out, scale=TINY, attribute="sex", resume=True, verbose=0)
+
+
+@pytest.mark.slow
+def test_paper_protocol_end_to_end_on_cpu_with_a_local_resnet18(tmp_path):
+    import torchvision
+
+    from fairskl._backbones import IMAGENET_MEAN
+
+    weights = tmp_path / "resnet18.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    paper = _nir_study.NIR_SCALES["paper"]
+    shrunk = {**paper, "n_samples": 160, "n_test": 120, "image_size": 32, "max_epochs": 3,
+              "patience": 1, "lambdas": (0.0, 1.0), "cv": 2, "seeds": (0,),
+              "n_bootstrap": 10, "predict_batch_size": 64}
+    out = tmp_path / "paper"
+    _nir_study.reproduce_nir(out, scale=shrunk, weights=str(weights), verbose=0)
+    config = json.loads((out / "config.json").read_text())
+    assert config["backbone"] == "resnet18" and config["weights"] == str(weights)
+    assert config["valid_size"] == 0.15 and config["patience"] == 1
+    model = joblib.load(out / "models" / "lambda0_seed0.pkl")["model"]
+    assert model.weights == str(weights)
+    np.testing.assert_allclose(model.module_.normalization.mean.flatten().numpy(),
+                               IMAGENET_MEAN)  # ImageNet scaling inside the network
+    stopping = dict(model.callbacks)["early_stopping"]
+    assert stopping.load_best and stopping.monitor == "valid_auc"
+    assert "valid_auc" in model.history[-1]
+    assert "TPR gap by age" in (out / "report.md").read_text()
+
+
+def test_paper_scale_is_the_pretrained_early_stopped_protocol():
+    paper = _nir_study.NIR_SCALES["paper"]
+    assert paper["backbone"] == "resnet18" and paper["weights"] == "IMAGENET1K_V1"
+    net = _nir_study._classifier({**paper, "max_epochs": 2}, "cpu")
+    callbacks = dict(net.callbacks)
+    assert callbacks["early_stopping"].load_best
+    assert net.train_split is not None and net.input_normalization == "auto"
+
+
+def test_cli_weights_reach_the_study_and_a_missing_file_fails_before_work(tmp_path,
+                                                                          monkeypatch):
+    seen = {}
+
+    def fake(out, **kwargs):
+        seen.update(kwargs)
+        return tmp_path / "report.md"
+
+    monkeypatch.setattr("fairskl.experiments.reproduce_nir", fake)
+    main(["reproduce", "nir", "--out", str(tmp_path / "x"), "--weights", "w.pth", "--quiet"])
+    assert seen["weights"] == "w.pth"
+    monkeypatch.undo()
+    out = tmp_path / "never"
+    with pytest.raises(ValueError, match="--weights PATH"):
+        _nir_study.reproduce_nir(out, scale={**TINY, "backbone": "resnet18"},
+                                 weights=str(tmp_path / "missing.pth"), verbose=0)
+    assert not out.exists()
+
+
+def _model_outputs(n=3000, seed=0):
+    rng = np.random.RandomState(seed)
+    y = rng.randint(0, 2, n)
+    age = np.where(rng.uniform(size=n) < 0.4, "60+", "<60")
+    sex = np.where(rng.uniform(size=n) < 0.5, "male", "female")
+    proba = np.clip(0.3 * y + 0.1 * (age == "60+") + rng.uniform(0, 0.6, n), 0, 1)
+    features = rng.gamma(2.0, size=(n, 6))
+    features[:, 2] += 3 * proba * (1 + 0.5 * (age == "60+"))  # positive neuron, 60+ excess
+    features[:, 4] += 3 * (1 - proba)
+    return y, proba, features, pd.DataFrame({"age": age, "sex": sex})
+
+
+def test_audit_model_against_independent_computations():
+    y, proba, h, A = _model_outputs()
+    weights = _nir_audit.resample_weights(len(y), 50, 0)
+    audit = _nir_audit.audit_model(y, proba, h, A, weights)
+    assert audit[("all", "auc")][0] == pytest.approx(roc_auc_score(y, proba))
+    for attribute in ("age", "sex"):
+        assert audit[(attribute, "tpr_difference")][0] == pytest.approx(
+            tpr_difference(y, proba >= 0.5, sensitive_features=A[attribute]))
+        assert audit[(attribute, "fpr_difference")][0] == pytest.approx(
+            fpr_difference(y, proba >= 0.5, sensitive_features=A[attribute]))
+    # co-activation of the positive neuron, by hand: incidence of 60+ over that of <60
+    p = proba
+    m = (p[:, None] * h).sum(0) / p.sum()
+    top = m.argmax()
+    assert top == 2
+    old = A.age.to_numpy() == "60+"
+    ratio = ((p * h[:, top])[old].sum() / p[old].sum()) / ((p * h[:, top])[~old].sum()
+                                                           / p[~old].sum())
+    assert audit[("age", "coactivation_positive")][0] == pytest.approx(100 * (ratio - 1))
+    assert audit[("age", "coactivation_positive")][0] > 10
+    assert audit[("all", "concentration_positive")][0] == pytest.approx(m.var() / m.mean() ** 2)
+    # a replicate is the same metric on the resampled rows
+    rows = np.repeat(np.arange(len(y)), weights[3].astype(int))
+    assert audit[("all", "auc")][1][3] == pytest.approx(roc_auc_score(y[rows], proba[rows]))
+    assert audit[("sex", "tpr_difference")][1][3] == pytest.approx(
+        tpr_difference(y[rows], proba[rows] >= 0.5, sensitive_features=A.sex.to_numpy()[rows]))
+
+
+def test_combine_seeds_adds_test_and_seed_variance():
+    rng = np.random.RandomState(0)
+    values = np.array([0.10, 0.14, 0.12])
+    reps = values[:, None] + rng.normal(0, 0.02, size=(3, 200))
+    audits = [{("age", "tpr_difference"): (v, r)} for v, r in zip(values, reps, strict=True)]
+    row = _nir_audit.combine_seeds(audits).iloc[0]
+    expected = 1.959964 * np.sqrt(reps.mean(axis=0).var(ddof=1) + values.var(ddof=1) / 3)
+    assert row.value == pytest.approx(0.12)
+    assert row.half_width == pytest.approx(expected, rel=1e-5)
+    assert row.ci_low == pytest.approx(0.12 - expected, rel=1e-5)
+    assert row.seed_sd == pytest.approx(0.02) and row.n_seeds == 3
+    change = _nir_audit.combine_seeds(_nir_audit.difference(audits, audits)).iloc[0]
+    assert change.value == 0 and change.half_width == 0  # paired: a method against itself
+
+
+def test_lambda_is_chosen_on_the_folds_where_every_lambda_is_defined():
+    rows = []
+    for lam, auc, gap in [(0.0, [0.90, 0.80, 0.85], [0.10, np.nan, 0.10]),
+                          (1.0, [0.88, 0.70, 0.86], [0.02, 0.02, 0.04])]:
+        for fold in range(3):
+            rows += [(lam, 0, fold, "auc", auc[fold]),
+                     (lam, 0, fold, "tpr_difference", gap[fold])]
+    results = pd.DataFrame(rows, columns=["lambda_nir", "seed", "fold", "metric", "value"])
+    with pytest.warns(FairnessWarning, match=r"1 of 3 folds for λ=\[0.0\].*2 folds"):
+        means = _lambda._common_fold_means(results, [0.0, 1.0], "tpr_difference")
+    # fold 1 is left out for both λ: without that rule λ=1 would lose on a fold λ=0 skipped
+    assert means.loc[0.0, "auc"] == pytest.approx((0.90 + 0.85) / 2)
+    assert means.loc[1.0, "auc"] == pytest.approx((0.88 + 0.86) / 2)
+    assert means.loc[1.0, "tpr_difference"] == pytest.approx(0.03)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        full = results.fillna(0.1)
+        assert len(_lambda._common_fold_means(full, [0.0, 1.0], "tpr_difference")) == 2
