@@ -346,3 +346,26 @@ def test_nan_disparity_has_no_interval():
                               sensitive_features=A, n_bootstrap=50, random_state=0)
     disparity = report.query("kind == 'disparity'")
     assert disparity[["value", "ci_low", "ci_high"]].isna().all().all()
+
+
+def test_group_report_takes_plus_minus_one_predictions_as_labels():
+    # regression: -1/1 predictions were taken as scores, reporting the AUC of hard labels
+    y, _, y_hat, sex, _ = _data(seed=7)
+    signed = 2 * y_hat - 1
+    report = group_report(y, signed, sensitive_features=sex, n_bootstrap=20, random_state=0)
+    assert "auc" not in set(report.metric)
+    expected = group_report(y, y_hat, sensitive_features=sex, n_bootstrap=20, random_state=0)
+    pd.testing.assert_frame_equal(report, expected)
+    tpr = report.query("metric == 'tpr' and group == 'male'").value.item()
+    assert tpr == pytest.approx(y_hat[(sex == "male") & (y == 1)].mean())
+    # -1/1 in both, and a prediction vector holding only -1
+    assert tpr_difference(2 * y - 1, signed, sensitive_features=sex) == pytest.approx(
+        tpr_difference(y, y_hat, sensitive_features=sex))
+    assert tpr_difference([1, 1, 0, 1], [-1, -1, -1, -1], sensitive_features=[0, 0, 1, 1]) == 0
+
+
+@pytest.mark.parametrize("metric", [tpr_difference, auc_by_group, mse_by_group, group_report])
+def test_empty_inputs_say_so(metric):
+    # regression: NumPy's "need at least one array to stack"
+    with pytest.raises(ValueError, match=r"are empty \(0 samples\)"):
+        metric([], [], sensitive_features=[])

@@ -67,9 +67,10 @@ def group_report(
     y_true : array-like of shape (n_samples,)
         Binary ground truth (0/1, or two labels with ``pos_label``).
     y_pred_or_score : array-like of shape (n_samples,)
-        Either binary predictions, or scores of the positive class (e.g. ``predict_proba(X)[:,
-        1]``). Scores are thresholded at ``threshold`` for the label metrics and also give the
-        AUC.
+        Either hard labels — values within {0, 1} or {-1, 1}, or within the labels of
+        ``y_true`` when ``pos_label`` is given — or scores of the positive class (e.g.
+        ``predict_proba(X)[:, 1]``). Scores are thresholded at ``threshold`` for the label
+        metrics and also give the AUC; hard labels have no AUC.
     sensitive_features : array-like, Series or DataFrame
         Group of each sample; several columns define intersectional groups.
     metrics : list of str, default=None
@@ -78,8 +79,8 @@ def group_report(
     threshold : float, default=0.5
         Scores ``>= threshold`` are predicted positive. Use 0 for decision-function values.
     pos_label : scalar, default=None
-        The positive class when the labels are not 0/1. Numeric values other than the labels
-        are always taken as scores.
+        The positive class when the labels are not 0/1 or -1/1. Numeric values other than
+        the labels are taken as scores.
     expected_groups : list or dict of lists, default=None
         Every group that should be present, as in :func:`tpr_difference`; a missing one makes
         the disparities NaN, with a :class:`~fairskl.FairnessWarning`.
@@ -190,10 +191,15 @@ def group_report(
 
 
 def _labels_and_scores(y_pred_or_score, labels, threshold, pos_label):
-    """0/1 predictions and, when the values are scores rather than labels, the scores."""
+    """0/1 predictions and, when the values are scores rather than labels, the scores.
+
+    Values within {0, 1} or within {-1, 1} (the label codings ``binarize`` accepts), or within
+    the labels of ``y_true`` when ``pos_label`` is given, are hard labels: they have no AUC.
+    """
     values = np.asarray(y_pred_or_score)
     observed = set(np.unique(values).tolist())
-    is_label = observed <= {0, 1} or (pos_label is not None and observed <= set(labels.tolist()))
+    is_label = (observed <= {0, 1} or observed <= {-1, 1}
+                or (pos_label is not None and observed <= set(labels.tolist())))
     if values.dtype.kind in "biuf" and not is_label:
         score = check_scores(values, name="y_pred_or_score")
         return (score >= threshold).astype(int), score

@@ -95,7 +95,7 @@ def binarize(y, *, name, pos_label=None):
     y = check_1d(y, name=name)
     values = set(np.unique(y).tolist())
     if pos_label is None:
-        if not values <= {0, 1} and values != {-1, 1}:
+        if not (values <= {0, 1} or values <= {-1, 1}):
             raise ValueError(
                 f"{name} must hold binary labels 0/1 (or -1/1), got values "
                 f"{sorted(values, key=str)[:5]}. For other labels pass pos_label=<the positive "
@@ -142,6 +142,12 @@ def check_group_inputs(y_true, y_pred, sensitive_features, *, y_pred_name="y_pre
     )
     frame = as_sensitive_frame(sensitive_features)
     check_consistent_length(y_true, y_pred, frame)
+    if len(frame) == 0:
+        raise ValueError(
+            f"y_true, {y_pred_name} and sensitive_features are empty (0 samples); the metrics "
+            f"need at least one sample in each group. Check the filter or split that produced "
+            f"them."
+        )
     if expected_groups is not None:
         frame = _with_expected_groups(frame, expected_groups)
     return frame
