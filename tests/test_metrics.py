@@ -104,6 +104,25 @@ def test_disparities_agree_with_fairlearn_when_defined():
         )
 
 
+@pytest.mark.parametrize("agg", ["worst_case", "mean"])
+def test_equalized_odds_agg_matches_fairlearn_and_numpy(agg):
+    y, _, y_hat, sex, age = _data(seed=8)
+    A = pd.DataFrame({"sex": sex, "age": age})
+    got = equalized_odds_difference(y, y_hat, sensitive_features=A, agg=agg)
+    assert got == pytest.approx(flm.equalized_odds_difference(y, y_hat, sensitive_features=A,
+                                                              agg=agg))
+    groups = np.char.add(np.char.add(sex.astype(str), "|"), age.astype(str))
+    ref = _by_hand(y, y_hat, y_hat, groups)
+    gaps = [_spread(ref.tpr), _spread(ref.fpr)]
+    assert got == pytest.approx(max(gaps) if agg == "worst_case" else np.mean(gaps))
+    assert gaps[0] != pytest.approx(gaps[1])  # so that the two aggregations differ
+
+
+def test_equalized_odds_agg_is_checked():
+    with pytest.raises(ValueError, match="agg must be 'worst_case' .* got 'max'"):
+        equalized_odds_difference([1, 0], [1, 0], sensitive_features=[0, 1], agg="max")
+
+
 def test_string_labels_need_pos_label():
     y = np.array(["benign", "malignant", "malignant", "benign"])
     y_hat = np.array(["benign", "malignant", "benign", "benign"])

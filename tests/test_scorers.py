@@ -246,3 +246,22 @@ def test_routing_disabled_at_fit_time_fails_loudly():
     with pytest.raises(ValueError, match="fits failed"):
         GridSearchCV(LogisticRegression(), {"C": [1.0]}, scoring=scoring, refit=False,
                      cv=3).fit(X, y, sensitive_features=A["sex"])
+
+
+def test_equalized_odds_scorer_passes_agg_on(routing):
+    X, y, A = _data(seed=9)
+    sex = A["sex"].to_numpy()
+    cv = KFold(3, shuffle=True, random_state=0)
+    scoring = {agg: make_fairness_scorer("equalized_odds_difference", agg=agg)
+               for agg in ["worst_case", "mean"]}
+    got = cross_validate(LogisticRegression(), X, y, cv=cv, scoring=scoring,
+                         params={"sensitive_features": sex}, error_score="raise")
+    Xa, ya = X.to_numpy(), y.to_numpy()
+    for k, (train, test) in enumerate(cv.split(Xa, ya)):
+        y_hat = LogisticRegression().fit(Xa[train], ya[train]).predict(Xa[test])
+        yt, g = ya[test], sex[test]
+        tpr = [y_hat[(g == s) & (yt == 1)].mean() for s in ["female", "male"]]
+        fpr = [y_hat[(g == s) & (yt == 0)].mean() for s in ["female", "male"]]
+        gaps = [abs(tpr[0] - tpr[1]), abs(fpr[0] - fpr[1])]
+        assert got["test_worst_case"][k] == pytest.approx(-max(gaps))
+        assert got["test_mean"][k] == pytest.approx(-np.mean(gaps))

@@ -133,12 +133,13 @@ DISPARITY_INPUTS = {
 }
 
 
-def disparities(values):
+def disparities(values, *, agg="worst_case"):
     """The disparities of :data:`DISPARITY_INPUTS` from per-group values.
 
     ``values`` maps base metrics to arrays (..., n_groups + 1) whose last column is the overall
     value, so the same formulas serve one estimate and a stack of bootstrap replicates. A NaN
-    group value makes the disparity NaN (np.max/np.min propagate it).
+    group value makes the disparity NaN (np.max/np.min propagate it). ``agg`` combines the TPR
+    and FPR gaps of the equalized odds difference, as in :func:`equalized_odds_difference`.
     """
 
     def spread(name):
@@ -150,7 +151,8 @@ def disparities(values):
         if not all(m in values for m in inputs):
             continue
         if name == "equalized_odds_difference":
-            out[name] = np.maximum(spread("tpr"), spread("fpr"))
+            combine = np.maximum if agg == "worst_case" else lambda a, b: (a + b) / 2
+            out[name] = combine(spread("tpr"), spread("fpr"))
         elif name == "worst_group_auc":
             out[name] = values["auc"][..., :-1].min(axis=-1)
         elif name == "equity_scaled_auc":  # AUC / (1 + sum_g |AUC_g - AUC|)
@@ -161,7 +163,8 @@ def disparities(values):
     return out
 
 
-def _disparity(name, y_true, y_pred, sensitive_features, pos_label, expected_groups):
+def _disparity(name, y_true, y_pred, sensitive_features, pos_label, expected_groups,
+               agg="worst_case"):
     inputs = DISPARITY_INPUTS[name]
     kind = "score" if inputs == ["auc"] else "label"
     mf, frame = _classification_frame(
@@ -171,7 +174,7 @@ def _disparity(name, y_true, y_pred, sensitive_features, pos_label, expected_gro
     if reason:
         return _warn_nan(name, reason)
     values = {m: np.append(mf.by_group[m].to_numpy(float), mf.overall[m]) for m in inputs}
-    return float(disparities(values)[name])
+    return float(disparities(values, agg=agg)[name])
 
 
 def tpr_difference(
@@ -250,33 +253,61 @@ def fpr_difference(
 
 
 def equalized_odds_difference(
-    y_true, y_pred, *, sensitive_features=None, pos_label=None, expected_groups=None
+    y_true, y_pred, *, sensitive_features=None, pos_label=None, expected_groups=None,
+    agg="worst_case",
 ):
-    """The larger of the TPR gap and the FPR gap (fairlearn's ``agg="worst_case"``).
+    """The larger of the TPR gap and the FPR gap; with ``agg="mean"``, their mean.
+
+    fairskl's convention is fairlearn's default, the worst case ``max(ΔTPR, ΔFPR)``: 0 means
+    equalized odds, and the value bounds both gaps. The medical-imaging benchmarks use other
+    forms of the same two gaps: MEDFAIR's ``cal_eqodd`` (two groups) and FairMedFM's ``eod`` report
+    ``1 - (ΔTPR + ΔFPR) / 2`` (FairMedFM writes ΔTNR, which equals ΔFPR), i.e. one minus
+    ``agg="mean"``. See the :ref:`user guide <metrics>`.
 
     Parameters
     ----------
     y_true, y_pred, sensitive_features, pos_label, expected_groups
         As in :func:`tpr_difference`.
+    agg : {"worst_case", "mean"}, default="worst_case"
+        How to combine the two gaps, as in fairlearn's
+        :func:`~fairlearn.metrics.equalized_odds_difference`: the larger one, or their mean.
 
     Returns
     -------
     float
-        ``max(tpr_difference, fpr_difference)``, or NaN with a :class:`~fairskl.FairnessWarning`.
+        ``max(ΔTPR, ΔFPR)`` or ``(ΔTPR + ΔFPR) / 2``, or NaN with a
+        :class:`~fairskl.FairnessWarning`.
 
     See Also
     --------
-    fairlearn.metrics.equalized_odds_difference
+    fairlearn.metrics.equalized_odds_difference : The same, with 0.0 for an empty group.
+
+    References
+    ----------
+    Y. Zong, Y. Yang and T. Hospedales, "MEDFAIR: Benchmarking Fairness for Medical Imaging",
+    ICLR, 2023.
+
+    R. Jin et al., "FairMedFM: Fairness Benchmarking for Medical Imaging Foundation Models",
+    NeurIPS Datasets and Benchmarks, 2024.
 
     Examples
     --------
     >>> from fairskl.metrics import equalized_odds_difference
-    >>> equalized_odds_difference([1, 0, 1, 0], [1, 1, 0, 0],
-    ...                           sensitive_features=["a", "a", "b", "b"])
+    >>> y_true, y_pred = [1, 0, 1, 0, 1, 0], [1, 1, 0, 0, 1, 0]
+    >>> A = ["a", "a", "b", "b", "b", "b"]
+    >>> equalized_odds_difference(y_true, y_pred, sensitive_features=A)  # ΔTPR 0.5, ΔFPR 1
     1.0
+    >>> equalized_odds_difference(y_true, y_pred, sensitive_features=A, agg="mean")
+    0.75
     """
+    if agg not in ("worst_case", "mean"):
+        raise ValueError(
+            f"agg must be 'worst_case' (the larger of the TPR and FPR gaps, fairskl's and "
+            f"fairlearn's default) or 'mean' (their mean), got {agg!r}."
+        )
     return _disparity(
-        "equalized_odds_difference", y_true, y_pred, sensitive_features, pos_label, expected_groups
+        "equalized_odds_difference", y_true, y_pred, sensitive_features, pos_label,
+        expected_groups, agg=agg,
     )
 
 
