@@ -1,6 +1,7 @@
 """Input checks shared by the group metrics, the report and the scorers."""
 
 import itertools
+import numbers
 
 import numpy as np
 import pandas as pd
@@ -128,6 +129,28 @@ def check_scores(y_score, *, name="y_score"):
     if not np.isfinite(y_score).all():
         raise ValueError(f"{name} contains NaN or infinite values; scores must be finite.")
     return y_score
+
+
+def check_probabilities(y_prob, *, name="y_prob"):
+    """Return probabilities of the positive class as a 1-D float array in [0, 1]."""
+    y_prob = check_scores(y_prob, name=name)
+    if len(y_prob) and (y_prob.min() < 0 or y_prob.max() > 1):
+        raise ValueError(
+            f"{name} must be probabilities in [0, 1] for a calibration error, got values from "
+            f"{y_prob.min():.4g} to {y_prob.max():.4g}. Pass predict_proba(X)[:, 1]; "
+            f"decision_function values are not probabilities."
+        )
+    return y_prob
+
+
+def check_n_bins(n_bins):
+    """``n_bins`` of the calibration error: an integer >= 1."""
+    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral) or n_bins < 1:
+        raise ValueError(
+            f"n_bins must be an integer >= 1 (the number of equal-width bins of [0, 1]), got "
+            f"{n_bins!r}; MEDFAIR and FairMedFM use 10."
+        )
+    return int(n_bins)
 
 
 def check_group_inputs(y_true, y_pred, sensitive_features, *, y_pred_name="y_pred",
