@@ -325,7 +325,7 @@ def _replicates(weights, y, y_hat, score, codes, n_groups, metrics, *, n_bins=N_
                     axis=1,
                 )
             elif name == "ece":
-                out[name] = _weighted_ece(weights, y, score, member, n_bins)
+                out[name] = _weighted_ece(weights, y, score, codes, n_groups, n_bins)
             else:
                 numerator, denominator = _RATIOS[name]
                 out[name] = np.where(
@@ -334,13 +334,26 @@ def _replicates(weights, y, y_hat, score, codes, n_groups, metrics, *, n_bins=N_
     return out
 
 
-def _weighted_ece(weights, y, score, member, n_bins):
-    """ECE of each group (columns of ``member``) under each row of ``weights``: (B, G + 1)."""
-    residual = np.eye(n_bins)[calibration_bins(score, n_bins)] * (y - score)[:, None]
-    design = (member[:, :, None] * residual[:, None, :]).reshape(len(y), -1)
-    gaps = (weights @ design).reshape(len(weights), member.shape[1], n_bins)
-    size = weights @ member
+def _weighted_ece(weights, y, score, codes, n_groups, n_bins):
+    """ECE of each group (+ overall) under each row of ``weights``: (B, G + 1)."""
+    bins = calibration_bins(score, n_bins)
+    residual = weights * (y - score)
+    gaps = np.concatenate(  # (B, G + 1, n_bins): summed residual per group (+ all) and bin
+        [_sum_by(residual, codes * n_bins + bins, n_groups * n_bins), _sum_by(residual, bins,
+                                                                              n_bins)],
+        axis=1,
+    ).reshape(len(weights), n_groups + 1, n_bins)
+    size = np.c_[_sum_by(weights, codes, n_groups), weights.sum(axis=1)]
     return np.where(size > 0, np.abs(gaps).sum(axis=-1) / np.where(size > 0, size, 1), np.nan)
+
+
+def _sum_by(values, index, n):
+    """Sums of the columns of ``values`` (B, n_rows) by ``index`` (n_rows,) in range(n): (B, n)."""
+    order = np.argsort(index, kind="stable")
+    cells, starts = np.unique(index[order], return_index=True)
+    out = np.zeros((len(values), n))
+    out[:, cells] = np.add.reduceat(values[:, order], starts, axis=1)
+    return out
 
 
 def _weighted_auc(weights, y, score, rows):
