@@ -81,7 +81,8 @@ def group_report(
         Either hard labels — values within {0, 1} or {-1, 1}, or within the labels of
         ``y_true`` when ``pos_label`` is given — or scores of the positive class (e.g.
         ``predict_proba(X)[:, 1]``). Scores are thresholded at ``threshold`` for the label
-        metrics and also give the AUC; hard labels have no AUC.
+        metrics and also give the AUC and, when they lie in [0, 1], the ECE; hard labels have
+        neither.
     sensitive_features : array-like, Series or DataFrame
         Group of each sample; several columns define intersectional groups.
     metrics : list of str, default=None
