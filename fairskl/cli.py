@@ -53,24 +53,6 @@ def _parser():
     parser.add_argument("--version", action="version", version=f"fairskl {fairskl.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = sub.add_parser(
-        "demo",
-        help="the main job: synthetic data with a planted bias, a baseline CNN, a fairness report",
-        description="Generate the synthetic skin-lesion set with a planted bias, fit a baseline "
-        "CNN, and write a per-group fairness report (CSV, figures, report.md) to --out.",
-    )
-    demo.add_argument("--out", default="results/demo", help="output folder (default: %(default)s)")
-    demo.add_argument("--n-samples", type=int, default=4000)
-    demo.add_argument("--image-size", type=int, default=32)
-    demo.add_argument("--bias", type=float, default=1.5,
-                      help="log odds ratio of malignancy for male and 60+ (default: %(default)s)")
-    demo.add_argument("--epochs", type=int, default=8)
-    demo.add_argument("--bootstrap", type=int, default=1000)
-    demo.add_argument("--random-state", type=int, default=0)
-    demo.add_argument("--device", default="cpu", help="cpu or cuda")
-    demo.add_argument("--quiet", action="store_true", help="print only where the report is")
-    demo.set_defaults(run=_run_demo)
-
     audit = sub.add_parser(
         "audit",
         help="per-group fairness report of saved predictions",
@@ -187,18 +169,6 @@ def format_report(report):
     width = max(map(len, disparities["metric"]), default=0)
     lines += [f"  {row.metric:<{width}}  {cell(row)}" for row in disparities.itertuples()]
     return "\n".join(lines) + "\n"
-
-
-def _run_demo(args):
-    from fairskl.experiments import run_baseline_audit
-
-    result = run_baseline_audit(
-        args.out, n_samples=args.n_samples, image_size=args.image_size, bias=args.bias,
-        max_epochs=args.epochs, n_bootstrap=args.bootstrap, random_state=args.random_state,
-        device=args.device, verbose=0 if args.quiet else 1,
-    )
-    print(f"report: {result.paths['report']}")
-    return 0
 
 
 def _run_reproduce(args):

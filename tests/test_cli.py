@@ -36,7 +36,18 @@ def test_version_and_help():
     assert out.strip() == f"fairskl {fairskl.__version__}"
     out = subprocess.run([sys.executable, "-m", "fairskl.cli", "--help"],
                          capture_output=True, text=True, check=True).stdout
-    assert "audit" in out and "demo" in out
+    assert "audit" in out and "reproduce" in out
+
+
+def test_demo_is_gone_and_experiments_do_not_import_the_cli(capsys):
+    # `fairskl demo` (a baseline-CNN audit) was superseded by `fairskl reproduce nir`, which is
+    # what `make demo` runs; the old path imported fairskl.cli from fairskl.experiments.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'demo'" in capsys.readouterr().err
+    code = "import sys, fairskl.experiments; assert 'fairskl.cli' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "text"])

@@ -1,5 +1,6 @@
 """Fairness scorers in cross_validate and GridSearchCV, with metadata routing."""
 
+import itertools
 import pickle
 import warnings
 
@@ -41,6 +42,13 @@ def _gap(values):
     return max(values) - min(values)
 
 
+def _ece(y, p, n_bins=10):
+    """Expected calibration error over equal-width bins (lo, hi] of [0, 1], by a loop."""
+    edges = np.linspace(0, 1, n_bins + 1)
+    bins = [(p > lo) & (p <= hi) | ((lo == 0) & (p == 0)) for lo, hi in itertools.pairwise(edges)]
+    return sum(m.mean() * abs(y[m].mean() - p[m].mean()) for m in bins if m.any())
+
+
 def _expected_fold_scores(estimator, X, y, groups, cv):
     """Every fairness score per fold, by hand: fit on train, group-wise NumPy on test."""
     X, y = np.asarray(X), np.asarray(y)
@@ -63,6 +71,8 @@ def _expected_fold_scores(estimator, X, y, groups, cv):
         out["auc_difference"].append(-_gap(aucs))
         out["worst_group_auc"].append(aucs.min())  # higher is better: not negated
         out["equity_scaled_auc"].append(auc / (1 + np.abs(aucs - auc).sum()))
+        eces = [_ece(yt[g == k], score[g == k]) for k in keys]
+        out["ece_difference"].append(-_gap(eces))
     return {k: np.array(v) for k, v in out.items()}
 
 
@@ -74,6 +84,7 @@ SCORING_NAMES = [
     "auc_difference",
     "worst_group_auc",
     "equity_scaled_auc",
+    "ece_difference",
 ]
 
 
@@ -246,3 +257,22 @@ def test_routing_disabled_at_fit_time_fails_loudly():
     with pytest.raises(ValueError, match="fits failed"):
         GridSearchCV(LogisticRegression(), {"C": [1.0]}, scoring=scoring, refit=False,
                      cv=3).fit(X, y, sensitive_features=A["sex"])
+
+
+def test_equalized_odds_scorer_passes_agg_on(routing):
+    X, y, A = _data(seed=9)
+    sex = A["sex"].to_numpy()
+    cv = KFold(3, shuffle=True, random_state=0)
+    scoring = {agg: make_fairness_scorer("equalized_odds_difference", agg=agg)
+               for agg in ["worst_case", "mean"]}
+    got = cross_validate(LogisticRegression(), X, y, cv=cv, scoring=scoring,
+                         params={"sensitive_features": sex}, error_score="raise")
+    Xa, ya = X.to_numpy(), y.to_numpy()
+    for k, (train, test) in enumerate(cv.split(Xa, ya)):
+        y_hat = LogisticRegression().fit(Xa[train], ya[train]).predict(Xa[test])
+        yt, g = ya[test], sex[test]
+        tpr = [y_hat[(g == s) & (yt == 1)].mean() for s in ["female", "male"]]
+        fpr = [y_hat[(g == s) & (yt == 0)].mean() for s in ["female", "male"]]
+        gaps = [abs(tpr[0] - tpr[1]), abs(fpr[0] - fpr[1])]
+        assert got["test_worst_case"][k] == pytest.approx(-max(gaps))
+        assert got["test_mean"][k] == pytest.approx(-np.mean(gaps))

@@ -504,7 +504,7 @@ def make_skin_lesions(
 
     See Also
     --------
-    fairskl.experiments.make_baseline_cnn : A small CNN to train on these images.
+    fairskl.NIRClassifier : ``backbone="small_cnn"`` is a small CNN to train on these images.
     sklearn.datasets.make_classification : Tabular synthetic classification data.
 
     Notes

@@ -10,6 +10,7 @@ categorical sensitive feature has no row (e.g. in a cross-validation fold), or a
 undefined (no positives for the TPR, no negatives for the FPR, one class for the AUC).
 """
 
+import functools
 import warnings
 
 import numpy as np
@@ -21,6 +22,8 @@ from fairskl.metrics._validation import (
     absent_categories,
     binarize,
     check_group_inputs,
+    check_n_bins,
+    check_probabilities,
     check_scores,
 )
 
@@ -28,6 +31,8 @@ __all__ = [
     "auc_by_group",
     "auc_difference",
     "demographic_parity_difference",
+    "ece_by_group",
+    "ece_difference",
     "equalized_odds_difference",
     "equity_scaled_auc",
     "fpr_difference",
@@ -52,6 +57,27 @@ def _auc(y_true, y_score):
     return roc_auc_score(y_true, y_score) if 0 < y_true.sum() < len(y_true) else np.nan
 
 
+#: Equal-width bins of [0, 1] of the expected calibration error, as in MEDFAIR and FairMedFM.
+N_BINS = 10
+
+
+def calibration_bins(y_prob, n_bins):
+    """Bin of each probability among ``n_bins`` equal-width bins of [0, 1].
+
+    The bins of :func:`sklearn.calibration.calibration_curve` (``strategy="uniform"``): bin
+    ``b`` holds ``b / n_bins < p <= (b + 1) / n_bins``, and the first one also holds 0.
+    """
+    return np.searchsorted(np.linspace(0, 1, n_bins + 1)[1:-1], y_prob)
+
+
+def _ece(y_true, y_prob, n_bins=N_BINS):
+    # sum_b (n_b / n) |mean_b(y) - mean_b(p)| = sum_b |sum_{i in b} (y_i - p_i)| / n
+    y_true, y_prob = np.asarray(y_true, dtype=float), np.asarray(y_prob, dtype=float)
+    gaps = np.bincount(calibration_bins(y_prob, n_bins), weights=y_true - y_prob,
+                       minlength=n_bins)
+    return float(np.abs(gaps).sum() / len(y_true))
+
+
 def _mean_error(errors, _unused):
     return float(np.mean(errors))
 
@@ -63,13 +89,17 @@ BASE_METRICS = {
     "selection_rate": (selection_rate, "label", None),
     "accuracy": (accuracy_score, "label", None),
     "auc": (_auc, "score", "y_true holds only one class in it"),
+    "ece": (_ece, "probability", None),
 }
 
 
-def group_frame(metrics, y_true, y_pred, sensitive_features):
+def group_frame(metrics, y_true, y_pred, sensitive_features, *, n_bins=N_BINS):
     """A fairlearn MetricFrame of the named :data:`BASE_METRICS` on validated inputs."""
+    functions = {name: BASE_METRICS[name][0] for name in metrics}
+    if "ece" in functions:
+        functions["ece"] = functools.partial(_ece, n_bins=n_bins)
     return MetricFrame(
-        metrics={name: BASE_METRICS[name][0] for name in metrics},
+        metrics=functions,
         y_true=y_true,
         y_pred=y_pred,
         sensitive_features=sensitive_features,
@@ -77,21 +107,26 @@ def group_frame(metrics, y_true, y_pred, sensitive_features):
 
 
 def _classification_frame(
-    metrics, y_true, y_pred, sensitive_features, pos_label, kind, expected_groups=None
+    metrics, y_true, y_pred, sensitive_features, pos_label, kind, expected_groups=None,
+    n_bins=N_BINS,
 ):
+    y_pred_name = {"label": "y_pred", "score": "y_score", "probability": "y_prob"}[kind]
     frame = check_group_inputs(
         y_true,
         y_pred,
         sensitive_features,
-        y_pred_name="y_pred" if kind == "label" else "y_score",
+        y_pred_name=y_pred_name,
         expected_groups=expected_groups,
     )
     y_true = binarize(y_true, name="y_true", pos_label=pos_label)
     if kind == "label":
         y_pred = binarize(y_pred, name="y_pred", pos_label=pos_label)
-    else:
+    elif kind == "score":
         y_pred = check_scores(y_pred)
-    return group_frame(metrics, y_true, y_pred, frame), frame
+    else:
+        y_pred = check_probabilities(y_pred)
+        n_bins = check_n_bins(n_bins)
+    return group_frame(metrics, y_true, y_pred, frame, n_bins=n_bins), frame
 
 
 def undefined_reason(mf, frame, metrics):
@@ -130,15 +165,17 @@ DISPARITY_INPUTS = {
     "auc_difference": ["auc"],
     "worst_group_auc": ["auc"],
     "equity_scaled_auc": ["auc"],
+    "ece_difference": ["ece"],
 }
 
 
-def disparities(values):
+def disparities(values, *, agg="worst_case"):
     """The disparities of :data:`DISPARITY_INPUTS` from per-group values.
 
     ``values`` maps base metrics to arrays (..., n_groups + 1) whose last column is the overall
     value, so the same formulas serve one estimate and a stack of bootstrap replicates. A NaN
-    group value makes the disparity NaN (np.max/np.min propagate it).
+    group value makes the disparity NaN (np.max/np.min propagate it). ``agg`` combines the TPR
+    and FPR gaps of the equalized odds difference, as in :func:`equalized_odds_difference`.
     """
 
     def spread(name):
@@ -150,7 +187,8 @@ def disparities(values):
         if not all(m in values for m in inputs):
             continue
         if name == "equalized_odds_difference":
-            out[name] = np.maximum(spread("tpr"), spread("fpr"))
+            combine = np.maximum if agg == "worst_case" else lambda a, b: (a + b) / 2
+            out[name] = combine(spread("tpr"), spread("fpr"))
         elif name == "worst_group_auc":
             out[name] = values["auc"][..., :-1].min(axis=-1)
         elif name == "equity_scaled_auc":  # AUC / (1 + sum_g |AUC_g - AUC|)
@@ -161,17 +199,18 @@ def disparities(values):
     return out
 
 
-def _disparity(name, y_true, y_pred, sensitive_features, pos_label, expected_groups):
+def _disparity(name, y_true, y_pred, sensitive_features, pos_label, expected_groups,
+               agg="worst_case", n_bins=N_BINS):
     inputs = DISPARITY_INPUTS[name]
-    kind = "score" if inputs == ["auc"] else "label"
+    kind = BASE_METRICS[inputs[0]][1]
     mf, frame = _classification_frame(
-        inputs, y_true, y_pred, sensitive_features, pos_label, kind, expected_groups
+        inputs, y_true, y_pred, sensitive_features, pos_label, kind, expected_groups, n_bins
     )
     reason = undefined_reason(mf, frame, inputs)
     if reason:
         return _warn_nan(name, reason)
     values = {m: np.append(mf.by_group[m].to_numpy(float), mf.overall[m]) for m in inputs}
-    return float(disparities(values)[name])
+    return float(disparities(values, agg=agg)[name])
 
 
 def tpr_difference(
@@ -250,33 +289,61 @@ def fpr_difference(
 
 
 def equalized_odds_difference(
-    y_true, y_pred, *, sensitive_features=None, pos_label=None, expected_groups=None
+    y_true, y_pred, *, sensitive_features=None, pos_label=None, expected_groups=None,
+    agg="worst_case",
 ):
-    """The larger of the TPR gap and the FPR gap (fairlearn's ``agg="worst_case"``).
+    """The larger of the TPR gap and the FPR gap; with ``agg="mean"``, their mean.
+
+    fairskl's convention is fairlearn's default, the worst case ``max(ΔTPR, ΔFPR)``: 0 means
+    equalized odds, and the value bounds both gaps. The medical-imaging benchmarks use other
+    forms of the same two gaps: MEDFAIR's ``cal_eqodd`` (two groups) and FairMedFM's ``eod`` report
+    ``1 - (ΔTPR + ΔFPR) / 2`` (FairMedFM writes ΔTNR, which equals ΔFPR), i.e. one minus
+    ``agg="mean"``. See the :ref:`user guide <metrics>`.
 
     Parameters
     ----------
     y_true, y_pred, sensitive_features, pos_label, expected_groups
         As in :func:`tpr_difference`.
+    agg : {"worst_case", "mean"}, default="worst_case"
+        How to combine the two gaps, as in fairlearn's
+        :func:`~fairlearn.metrics.equalized_odds_difference`: the larger one, or their mean.
 
     Returns
     -------
     float
-        ``max(tpr_difference, fpr_difference)``, or NaN with a :class:`~fairskl.FairnessWarning`.
+        ``max(ΔTPR, ΔFPR)`` or ``(ΔTPR + ΔFPR) / 2``, or NaN with a
+        :class:`~fairskl.FairnessWarning`.
 
     See Also
     --------
-    fairlearn.metrics.equalized_odds_difference
+    fairlearn.metrics.equalized_odds_difference : The same, with 0.0 for an empty group.
+
+    References
+    ----------
+    Y. Zong, Y. Yang and T. Hospedales, "MEDFAIR: Benchmarking Fairness for Medical Imaging",
+    ICLR, 2023.
+
+    R. Jin et al., "FairMedFM: Fairness Benchmarking for Medical Imaging Foundation Models",
+    NeurIPS Datasets and Benchmarks, 2024.
 
     Examples
     --------
     >>> from fairskl.metrics import equalized_odds_difference
-    >>> equalized_odds_difference([1, 0, 1, 0], [1, 1, 0, 0],
-    ...                           sensitive_features=["a", "a", "b", "b"])
+    >>> y_true, y_pred = [1, 0, 1, 0, 1, 0], [1, 1, 0, 0, 1, 0]
+    >>> A = ["a", "a", "b", "b", "b", "b"]
+    >>> equalized_odds_difference(y_true, y_pred, sensitive_features=A)  # ΔTPR 0.5, ΔFPR 1
     1.0
+    >>> equalized_odds_difference(y_true, y_pred, sensitive_features=A, agg="mean")
+    0.75
     """
+    if agg not in ("worst_case", "mean"):
+        raise ValueError(
+            f"agg must be 'worst_case' (the larger of the TPR and FPR gaps, fairskl's and "
+            f"fairlearn's default) or 'mean' (their mean), got {agg!r}."
+        )
     return _disparity(
-        "equalized_odds_difference", y_true, y_pred, sensitive_features, pos_label, expected_groups
+        "equalized_odds_difference", y_true, y_pred, sensitive_features, pos_label,
+        expected_groups, agg=agg,
     )
 
 
@@ -429,6 +496,96 @@ def equity_scaled_auc(
     """
     return _disparity(
         "equity_scaled_auc", y_true, y_score, sensitive_features, pos_label, expected_groups
+    )
+
+
+def ece_by_group(
+    y_true, y_prob, *, sensitive_features=None, n_bins=N_BINS, pos_label=None,
+    expected_groups=None,
+):
+    """Expected calibration error (ECE) overall and in each group.
+
+    The probabilities of the positive class are put in ``n_bins`` equal-width bins of [0, 1];
+    the ECE is the mean absolute gap between the share of positives and the mean probability
+    in a bin, weighted by the share of samples in the bin (Guo et al., 2017). Each group's
+    ECE uses the same bins. MEDFAIR and FairMedFM report it per group with 10 bins; see the
+    :ref:`user guide <metrics>` for the formula and for how their binning differs.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Binary ground truth.
+    y_prob : array-like of shape (n_samples,)
+        Probabilities of the positive class, in [0, 1] (e.g. ``predict_proba(X)[:, 1]``).
+    sensitive_features : array-like, Series or DataFrame of shape (n_samples,) or (n_samples, k)
+        Group of each sample, as in :func:`tpr_difference`.
+    n_bins : int, default=10
+        Number of equal-width bins of [0, 1]; bin ``b`` holds ``b/n_bins < p <= (b+1)/n_bins``
+        (the first one also 0), as in :func:`sklearn.calibration.calibration_curve`.
+    pos_label, expected_groups
+        As in :func:`tpr_difference`.
+
+    Returns
+    -------
+    overall : float
+        ECE on all samples.
+    by_group : pandas.Series
+        ECE per group (0 is perfectly calibrated, lower is better).
+
+    See Also
+    --------
+    ece_difference : The gap between the groups' ECEs.
+    sklearn.calibration.calibration_curve : The per-bin values, with the same bins.
+
+    References
+    ----------
+    C. Guo, G. Pleiss, Y. Sun and K. Q. Weinberger, "On Calibration of Modern Neural
+    Networks", ICML, 2017.
+
+    Examples
+    --------
+    >>> from fairskl.metrics import ece_by_group
+    >>> y_true = [0, 0, 0, 1, 0, 0, 1, 1]
+    >>> y_prob = [0.25] * 8  # right for a (1 positive in 4), not for b (2 in 4)
+    >>> ece_by_group(y_true, y_prob, sensitive_features=list("aaaabbbb"))[1].tolist()
+    [0.0, 0.25]
+    """
+    mf, _ = _classification_frame(
+        ["ece"], y_true, y_prob, sensitive_features, pos_label, "probability", expected_groups,
+        n_bins,
+    )
+    return float(mf.overall["ece"]), mf.by_group["ece"]
+
+
+def ece_difference(
+    y_true, y_prob, *, sensitive_features=None, n_bins=N_BINS, pos_label=None,
+    expected_groups=None,
+):
+    """Largest gap in expected calibration error between two groups.
+
+    ``max_g ECE_g - min_g ECE_g``, the "ECE gap" of MEDFAIR and FairMedFM.
+
+    Parameters
+    ----------
+    y_true, y_prob, sensitive_features, n_bins, pos_label, expected_groups
+        As in :func:`ece_by_group`.
+
+    Returns
+    -------
+    float
+        The difference, or NaN with a :class:`~fairskl.FairnessWarning` when fewer than two
+        groups are present.
+
+    Examples
+    --------
+    >>> from fairskl.metrics import ece_difference
+    >>> ece_difference([0, 0, 0, 1, 0, 0, 1, 1], [0.25] * 8,
+    ...                sensitive_features=list("aaaabbbb"))
+    0.25
+    """
+    return _disparity(
+        "ece_difference", y_true, y_prob, sensitive_features, pos_label, expected_groups,
+        n_bins=n_bins,
     )
 
 

@@ -11,15 +11,23 @@ from fairskl.exceptions import FairnessWarning
 from fairskl.metrics._group_metrics import (
     BASE_METRICS,
     DISPARITY_INPUTS,
+    N_BINS,
+    calibration_bins,
     disparities,
     group_frame,
     undefined_reason,
 )
-from fairskl.metrics._validation import binarize, check_group_inputs, check_scores
+from fairskl.metrics._validation import (
+    binarize,
+    check_group_inputs,
+    check_n_bins,
+    check_scores,
+)
 
 __all__ = ["group_report"]
 
 LABEL_METRICS = ["tpr", "fpr", "selection_rate", "accuracy"]
+SCORE_METRICS = ["auc", "ece"]
 
 # Rows of the confusion matrix counted per group by the bootstrap: name -> f(y, y_hat).
 _CELLS = {
@@ -49,42 +57,55 @@ def group_report(
     threshold=0.5,
     pos_label=None,
     expected_groups=None,
+    n_bins=N_BINS,
     n_bootstrap=1000,
+    stratify=False,
     ci=0.95,
     random_state=None,
 ):
     """Per-group metrics and disparities of a binary classifier, with bootstrap intervals.
 
     Point estimates come from fairlearn's :class:`~fairlearn.metrics.MetricFrame`. Confidence
-    intervals are percentile intervals over ``n_bootstrap`` resamples of the rows (with
-    replacement, the whole data set at once, so group sizes vary as they would in a new sample).
-    The resamples are evaluated in a vectorised way — counts per group and a weighted
-    Mann–Whitney AUC — which gives the same numbers as a MetricFrame on each resample, about a
-    hundred times faster.
+    intervals are percentile intervals over ``n_bootstrap`` resamples of the rows with
+    replacement: of the whole data set at once, so group sizes vary as they would in a new
+    sample, or, with ``stratify=True``, within each group, so every resample keeps every group
+    at its size. The resamples are evaluated in a vectorised way — counts per group, a weighted
+    Mann–Whitney AUC and weighted bin sums for the ECE — which gives the same numbers as a
+    MetricFrame on each resample, about a hundred times faster.
 
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
         Binary ground truth (0/1, or two labels with ``pos_label``).
     y_pred_or_score : array-like of shape (n_samples,)
-        Either binary predictions, or scores of the positive class (e.g. ``predict_proba(X)[:,
-        1]``). Scores are thresholded at ``threshold`` for the label metrics and also give the
-        AUC.
+        Either hard labels — values within {0, 1} or {-1, 1}, or within the labels of
+        ``y_true`` when ``pos_label`` is given — or scores of the positive class (e.g.
+        ``predict_proba(X)[:, 1]``). Scores are thresholded at ``threshold`` for the label
+        metrics and also give the AUC and, when they lie in [0, 1], the ECE; hard labels have
+        neither.
     sensitive_features : array-like, Series or DataFrame
         Group of each sample; several columns define intersectional groups.
     metrics : list of str, default=None
-        Base metrics among ``"tpr"``, ``"fpr"``, ``"selection_rate"``, ``"accuracy"`` and
-        ``"auc"`` (scores only). ``None`` takes all that apply.
+        Base metrics among ``"tpr"``, ``"fpr"``, ``"selection_rate"``, ``"accuracy"``,
+        ``"auc"`` (scores only) and ``"ece"``, the expected calibration error of
+        :func:`ece_by_group` (scores in [0, 1] only). ``None`` takes all that apply.
     threshold : float, default=0.5
         Scores ``>= threshold`` are predicted positive. Use 0 for decision-function values.
     pos_label : scalar, default=None
-        The positive class when the labels are not 0/1. Numeric values other than the labels
-        are always taken as scores.
+        The positive class when the labels are not 0/1 or -1/1. Numeric values other than
+        the labels are taken as scores.
     expected_groups : list or dict of lists, default=None
         Every group that should be present, as in :func:`tpr_difference`; a missing one makes
         the disparities NaN, with a :class:`~fairskl.FairnessWarning`.
+    n_bins : int, default=10
+        Equal-width bins of [0, 1] of the ECE, as in :func:`ece_by_group`.
     n_bootstrap : int, default=1000
         Number of bootstrap resamples; 0 skips the intervals.
+    stratify : bool, default=False
+        Resample within each group (``n_g`` rows drawn with replacement from the ``n_g`` rows
+        of group ``g``) rather than from all rows. A small group then never vanishes from a
+        resample, and the intervals reflect a fixed design (the group sizes of the data); the
+        overall metrics then vary less, as the mix of the groups no longer varies.
     ci : float, default=0.95
         Coverage of the percentile intervals.
     random_state : int, RandomState instance or None, default=None
@@ -96,8 +117,9 @@ def group_report(
         Tidy table with columns ``metric``, ``kind`` (``"group"``, ``"overall"`` or
         ``"disparity"``), ``group``, ``n``, ``value``, ``ci_low``, ``ci_high``. Disparity rows
         are named like the functions of :mod:`fairskl.metrics` (``tpr_difference``,
-        ``equalized_odds_difference``, ``equity_scaled_auc``, …). A disparity that cannot be
-        computed over all groups is NaN, with a :class:`~fairskl.FairnessWarning`.
+        ``equalized_odds_difference`` (the worst case), ``equity_scaled_auc``,
+        ``ece_difference``, …). A disparity that cannot be computed over all groups is NaN,
+        with a :class:`~fairskl.FairnessWarning`.
 
     See Also
     --------
@@ -130,16 +152,20 @@ def group_report(
         raise ValueError(f"n_bootstrap must be an integer >= 0, got {n_bootstrap!r}.")
     if not 0 < ci < 1:
         raise ValueError(f"ci must be in (0, 1), e.g. 0.95, got {ci!r}.")
+    if not isinstance(stratify, bool | np.bool_):
+        raise ValueError(f"stratify must be True or False, got {stratify!r}.")
+    n_bins = check_n_bins(n_bins)
     y = binarize(y_true, name="y_true", pos_label=pos_label)
     y_hat, score = _labels_and_scores(y_pred_or_score, np.unique(y_true), threshold, pos_label)
-    metrics = _check_metrics(metrics, has_scores=score is not None)
+    metrics = _check_metrics(metrics, score)
 
-    label_metrics = [m for m in metrics if m != "auc"]
+    label_metrics = [m for m in metrics if m in LABEL_METRICS]
+    score_metrics = [m for m in metrics if m in SCORE_METRICS]
     frames = {}
     if label_metrics:
         frames["label"] = group_frame(label_metrics, y, y_hat, frame)
-    if "auc" in metrics:
-        frames["score"] = group_frame(["auc"], y, score, frame)
+    if score_metrics:
+        frames["score"] = group_frame(score_metrics, y, score, frame, n_bins=n_bins)
     any_mf = next(iter(frames.values()))
     groups = any_mf.by_group.index
     codes = _group_codes(frame, groups)
@@ -170,7 +196,8 @@ def group_report(
         undefined = []
 
     boot, boot_disp = _bootstrap(y, y_hat, score, codes, len(groups), metrics, n_bootstrap,
-                                 check_random_state(random_state))
+                                 check_random_state(random_state), n_bins=n_bins,
+                                 stratify=stratify)
     alpha = (1 - ci) / 2
     labels = [_group_label(g, frame.columns) for g in groups] + ["overall"]
     rows = []
@@ -190,28 +217,41 @@ def group_report(
 
 
 def _labels_and_scores(y_pred_or_score, labels, threshold, pos_label):
-    """0/1 predictions and, when the values are scores rather than labels, the scores."""
+    """0/1 predictions and, when the values are scores rather than labels, the scores.
+
+    Values within {0, 1} or within {-1, 1} (the label codings ``binarize`` accepts), or within
+    the labels of ``y_true`` when ``pos_label`` is given, are hard labels: they have no AUC.
+    """
     values = np.asarray(y_pred_or_score)
     observed = set(np.unique(values).tolist())
-    is_label = observed <= {0, 1} or (pos_label is not None and observed <= set(labels.tolist()))
+    is_label = (observed <= {0, 1} or observed <= {-1, 1}
+                or (pos_label is not None and observed <= set(labels.tolist())))
     if values.dtype.kind in "biuf" and not is_label:
         score = check_scores(values, name="y_pred_or_score")
         return (score >= threshold).astype(int), score
     return binarize(values, name="y_pred_or_score", pos_label=pos_label), None
 
 
-def _check_metrics(metrics, *, has_scores):
-    available = LABEL_METRICS + (["auc"] if has_scores else [])
+def _check_metrics(metrics, score):
+    is_probability = score is not None and score.min() >= 0 and score.max() <= 1
+    available = LABEL_METRICS + (["auc"] if score is not None else []) + (
+        ["ece"] if is_probability else [])
     if metrics is None:
         return available
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     unknown = [m for m in metrics if m not in BASE_METRICS]
     if unknown:
         raise ValueError(f"Unknown metric(s) {unknown}; choose among {list(BASE_METRICS)}.")
-    if "auc" in metrics and not has_scores:
+    needs_scores = [m for m in metrics if m in SCORE_METRICS]
+    if needs_scores and score is None:
         raise ValueError(
-            "metrics=['auc', ...] needs scores, but y_pred_or_score holds 0/1 labels; pass "
-            "predict_proba(X)[:, 1] or decision_function(X) instead."
+            f"metrics={needs_scores} needs scores, but y_pred_or_score holds hard labels; pass "
+            f"predict_proba(X)[:, 1] (or decision_function(X) for the AUC) instead."
+        )
+    if "ece" in metrics and not is_probability:
+        raise ValueError(
+            f"metrics=['ece', ...] needs probabilities in [0, 1], but y_pred_or_score ranges "
+            f"from {score.min():.4g} to {score.max():.4g}; pass predict_proba(X)[:, 1]."
         )
     if not metrics:
         raise ValueError(f"metrics is empty; choose among {available}.")
@@ -231,33 +271,43 @@ def _group_label(group, columns):
     return ", ".join(f"{c}={v}" for c, v in zip(columns, group, strict=True))
 
 
-def _bootstrap(y, y_hat, score, codes, n_groups, metrics, n_bootstrap, rng):
+def _bootstrap(y, y_hat, score, codes, n_groups, metrics, n_bootstrap, rng, *, n_bins=N_BINS,
+               stratify=False):
     """Replicates of the base metrics and disparities over ``n_bootstrap`` resamples."""
     if n_bootstrap == 0:
         return {}, {}
     n = len(y)
+    strata = [np.flatnonzero(codes == g) for g in range(n_groups)] if stratify else None
     chunk = max(1, min(n_bootstrap, 4_000_000 // n))
     parts = []
     for start in range(0, n_bootstrap, chunk):
         size = min(chunk, n_bootstrap - start)
-        parts.append(_replicates(_resample_weights(rng, n, size), y, y_hat, score, codes,
-                                 n_groups, metrics))
+        parts.append(_replicates(_resample_weights(rng, n, size, strata), y, y_hat, score,
+                                 codes, n_groups, metrics, n_bins=n_bins))
     boot = {name: np.concatenate([p[name] for p in parts]) for name in metrics}
     return boot, disparities(boot)
 
 
-def _resample_weights(rng, n, size):
-    """How often each row is drawn in each of ``size`` resamples of ``n`` rows: (size, n)."""
-    idx = rng.randint(0, n, size=(size, n)) + n * np.arange(size)[:, None]
+def _resample_weights(rng, n, size, strata=None):
+    """How often each row is drawn in each of ``size`` resamples of ``n`` rows: (size, n).
+
+    With ``strata`` (arrays of row indices that partition the rows), each stratum of ``n_s``
+    rows is resampled on its own: ``n_s`` draws with replacement from its rows.
+    """
+    strata = [np.arange(n)] if strata is None else strata
+    draws = np.concatenate(
+        [rows[rng.randint(0, len(rows), size=(size, len(rows)))] for rows in strata], axis=1
+    )
+    idx = draws + n * np.arange(size)[:, None]
     return np.bincount(idx.ravel(), minlength=size * n).reshape(size, n).astype(float)
 
 
-def _replicates(weights, y, y_hat, score, codes, n_groups, metrics):
+def _replicates(weights, y, y_hat, score, codes, n_groups, metrics, *, n_bins=N_BINS):
     """Base metrics per group (+ overall) for each row of ``weights``: name -> (B, G + 1).
 
     Rates are ratios of weighted confusion-matrix cells, found with one matrix product. The AUC
     is the weighted Mann–Whitney statistic (ties count one half), i.e. sklearn's ROC AUC on the
-    resample.
+    resample. The ECE is ``sum_b |sum_{i in b} w_i (y_i - p_i)| / sum_i w_i`` per group.
     """
     member = np.zeros((len(y), n_groups + 1))
     member[np.arange(len(y)), codes] = 1.0
@@ -275,11 +325,35 @@ def _replicates(weights, y, y_hat, score, codes, n_groups, metrics):
                     + [_weighted_auc(weights, y, score, slice(None))],
                     axis=1,
                 )
+            elif name == "ece":
+                out[name] = _weighted_ece(weights, y, score, codes, n_groups, n_bins)
             else:
                 numerator, denominator = _RATIOS[name]
                 out[name] = np.where(
                     cell[denominator] > 0, cell[numerator] / cell[denominator], np.nan
                 )
+    return out
+
+
+def _weighted_ece(weights, y, score, codes, n_groups, n_bins):
+    """ECE of each group (+ overall) under each row of ``weights``: (B, G + 1)."""
+    bins = calibration_bins(score, n_bins)
+    residual = weights * (y - score)
+    gaps = np.concatenate(  # (B, G + 1, n_bins): summed residual per group (+ all) and bin
+        [_sum_by(residual, codes * n_bins + bins, n_groups * n_bins), _sum_by(residual, bins,
+                                                                              n_bins)],
+        axis=1,
+    ).reshape(len(weights), n_groups + 1, n_bins)
+    size = np.c_[_sum_by(weights, codes, n_groups), weights.sum(axis=1)]
+    return np.where(size > 0, np.abs(gaps).sum(axis=-1) / np.where(size > 0, size, 1), np.nan)
+
+
+def _sum_by(values, index, n):
+    """Sums of the columns of ``values`` (B, n_rows) by ``index`` (n_rows,) in range(n): (B, n)."""
+    order = np.argsort(index, kind="stable")
+    cells, starts = np.unique(index[order], return_index=True)
+    out = np.zeros((len(values), n))
+    out[:, cells] = np.add.reduceat(values[:, order], starts, axis=1)
     return out
 
 

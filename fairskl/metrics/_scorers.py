@@ -27,6 +27,7 @@ SCORER_METRICS = {
     "auc_difference": (gm.auc_difference, False, _SCORES),
     "worst_group_auc": (gm.worst_group_auc, True, _SCORES),
     "equity_scaled_auc": (gm.equity_scaled_auc, True, _SCORES),
+    "ece_difference": (gm.ece_difference, False, "predict_proba"),
 }
 
 
@@ -44,7 +45,8 @@ def make_fairness_scorer(metric, *, greater_is_better=None, response_method=None
     metric : str or callable
         A name among ``"tpr_difference"``, ``"fpr_difference"``,
         ``"equalized_odds_difference"``, ``"demographic_parity_difference"``,
-        ``"auc_difference"``, ``"worst_group_auc"``, ``"equity_scaled_auc"``; or any
+        ``"auc_difference"``, ``"worst_group_auc"``, ``"equity_scaled_auc"``,
+        ``"ece_difference"`` (from ``predict_proba``); or any
         ``metric(y_true, y_pred, *, sensitive_features, **kwargs)``, e.g. one of fairlearn's
         metrics or a derived metric from :func:`fairlearn.metrics.make_derived_metric`.
     greater_is_better : bool, default=None
@@ -52,7 +54,9 @@ def make_fairness_scorer(metric, *, greater_is_better=None, response_method=None
     response_method : str or tuple of str, default=None
         For a named metric, ``"predict"`` or the scores; for a callable, ``"predict"``.
     **kwargs
-        Passed to the metric on every call (e.g. ``pos_label``).
+        Passed to the metric on every call (e.g. ``pos_label``, ``expected_groups``,
+        ``agg="mean"`` for ``"equalized_odds_difference"``, ``n_bins`` for
+        ``"ece_difference"``).
 
     Returns
     -------

@@ -1,6 +1,7 @@
 """Input checks shared by the group metrics, the report and the scorers."""
 
 import itertools
+import numbers
 
 import numpy as np
 import pandas as pd
@@ -95,7 +96,7 @@ def binarize(y, *, name, pos_label=None):
     y = check_1d(y, name=name)
     values = set(np.unique(y).tolist())
     if pos_label is None:
-        if not values <= {0, 1} and values != {-1, 1}:
+        if not (values <= {0, 1} or values <= {-1, 1}):
             raise ValueError(
                 f"{name} must hold binary labels 0/1 (or -1/1), got values "
                 f"{sorted(values, key=str)[:5]}. For other labels pass pos_label=<the positive "
@@ -130,6 +131,28 @@ def check_scores(y_score, *, name="y_score"):
     return y_score
 
 
+def check_probabilities(y_prob, *, name="y_prob"):
+    """Return probabilities of the positive class as a 1-D float array in [0, 1]."""
+    y_prob = check_scores(y_prob, name=name)
+    if len(y_prob) and (y_prob.min() < 0 or y_prob.max() > 1):
+        raise ValueError(
+            f"{name} must be probabilities in [0, 1] for a calibration error, got values from "
+            f"{y_prob.min():.4g} to {y_prob.max():.4g}. Pass predict_proba(X)[:, 1]; "
+            f"decision_function values are not probabilities."
+        )
+    return y_prob
+
+
+def check_n_bins(n_bins):
+    """``n_bins`` of the calibration error: an integer >= 1."""
+    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral) or n_bins < 1:
+        raise ValueError(
+            f"n_bins must be an integer >= 1 (the number of equal-width bins of [0, 1]), got "
+            f"{n_bins!r}; MEDFAIR and FairMedFM use 10."
+        )
+    return int(n_bins)
+
+
 def check_group_inputs(y_true, y_pred, sensitive_features, *, y_pred_name="y_pred",
                        expected_groups=None):
     """Check index agreement and lengths; return the sensitive features as a DataFrame.
@@ -142,6 +165,12 @@ def check_group_inputs(y_true, y_pred, sensitive_features, *, y_pred_name="y_pre
     )
     frame = as_sensitive_frame(sensitive_features)
     check_consistent_length(y_true, y_pred, frame)
+    if len(frame) == 0:
+        raise ValueError(
+            f"y_true, {y_pred_name} and sensitive_features are empty (0 samples); the metrics "
+            f"need at least one sample in each group. Check the filter or split that produced "
+            f"them."
+        )
     if expected_groups is not None:
         frame = _with_expected_groups(frame, expected_groups)
     return frame
