@@ -200,6 +200,7 @@ def _drop_classifier(model, name):
         position = names.index(child)
         if position > 0 and isinstance(owner[position - 1], nn.Dropout):
             dropout = owner[position - 1]
+            dropout.inplace = False  # MobileNet's is in place: it would overwrite the features
             setattr(owner, names[position - 1], nn.Identity())
     return n_features, dropout
 
