@@ -169,8 +169,8 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
                 saved = joblib.load(path)
             else:
                 model = clone(net).set_params(lambda_nir=lam, random_state=seed).fit(X, y)
-                audit = {name: audit_model(ty, model.predict_proba(tX)[:, 1],
-                                           model.penultimate(tX), tA, weights_by_test[name])
+                audit = {name: audit_model(ty, *_proba_and_features(model, tX), tA,
+                                           weights_by_test[name])
                          for name, (tX, ty, tA) in tests.items()}
                 # the first seed's network is kept for the incidence maps
                 saved = {"audit": audit, "model": model if seed == seeds[0] else None}
@@ -235,6 +235,14 @@ def _classifier(config, device):
         callbacks=callbacks, iterator_valid__batch_size=config["predict_batch_size"],
         device=device, verbose=0,
     )
+
+
+def _proba_and_features(model, X):
+    """P(positive) and the penultimate features from one forward pass over X."""
+    import torch
+
+    logits, features = model.forward(model._check_X(X), training=False)
+    return torch.softmax(logits, dim=1)[:, 1].numpy(), features.numpy()
 
 
 def _check_weights(config):
