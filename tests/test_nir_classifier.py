@@ -292,10 +292,19 @@ def test_early_stopping_on_validation_auc_as_in_the_paper():
     clf = _mlp(
         max_epochs=50, train_split=ValidSplit(0.25, stratified=True, random_state=0),
         callbacks=[EpochScoring("roc_auc", lower_is_better=False, name="valid_auc"),
-                   EarlyStopping(monitor="valid_auc", lower_is_better=False, patience=3)],
+                   EarlyStopping(monitor="valid_auc", lower_is_better=False, patience=3,
+                                 load_best=True)],
     ).fit(X, labels)
     aucs = clf.history[:, "valid_auc"]
     assert len(aucs) < 50 and max(aucs) > 0.8
+    # the network kept is the best epoch's (the recipe of the user guide), not the last one's
+    from sklearn.metrics import roc_auc_score
+    from skorch.dataset import Dataset
+
+    _, valid = ValidSplit(0.25, stratified=True, random_state=0)(Dataset(X, y), y)
+    rows = valid.indices
+    assert roc_auc_score(y[rows], clf.predict_proba(X[rows])[:, 1]) == pytest.approx(max(aucs))
+    assert aucs[-1] < max(aucs)  # it stopped after worse epochs
     assert {"valid_ce", "valid_nir", "valid_acc"} <= set(clf.history[-1])
     assert clf.history[-1]["valid_acc"] > 0.6  # skorch's accuracy compares encoded labels
 
