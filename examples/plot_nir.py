@@ -210,8 +210,8 @@ rates.round(3)
 # over-activates a neuron. A cell is the group's *relative incidence* on the neuron: above 1,
 # the group activates it more than average when the class is predicted. Each title gives the
 # largest gap between groups on the dominant neuron, within a true label, and the class's
-# NIR statistic, its term of the NIR penalty: the spread of its incidence across all the
-# neurons, 0 when it is even.
+# NIR statistic: the spread of its incidence across all the neurons (its squared coefficient
+# of variation, the ``nir_normalize="mean"`` form of the penalty), 0 when it is even.
 #
 # The two rows share one colour scale (``vmin``, ``vmax``), so colours compare between them.
 fig, axes = plt.subplots(2, 2, figsize=(9, 6), layout="constrained")
