@@ -7,6 +7,7 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from tqdm.auto import tqdm
 
 from fairskl._io import write_text
 from fairskl.exceptions import FairnessWarning
@@ -47,12 +48,13 @@ NIR_SCALES = {
                   weights=None, max_epochs=8, lr=1e-3, batch_size=64, lr_schedule="cosine",
                   valid_size=None, patience=None, lambdas=(0.0, 0.01, 0.1, 1.0, 10.0), cv=3,
                   cv_seeds=(0,), seeds=(0, 1, 2, 3, 4), max_disparity=0.05, n_bootstrap=200,
-                  predict_batch_size=1024),
+                  predict_batch_size=1024, nir_normalize="standardize"),
     "paper": dict(n_samples=10000, n_test=20000, image_size=224, bias=2.0, backbone="resnet18",
                   weights="IMAGENET1K_V1", max_epochs=50, lr=1e-4, batch_size=64,
                   lr_schedule=None, valid_size=0.15, patience=5,
                   lambdas=(0.0, 0.01, 0.1, 1.0, 10.0), cv=5, cv_seeds=(0,), seeds=(0, 1, 2),
-                  max_disparity=0.05, n_bootstrap=500, predict_batch_size=256),
+                  max_disparity=0.05, n_bootstrap=500, predict_batch_size=256,
+                  nir_normalize="standardize"),
 }
 SCENARIOS = {
     "default": "test drawn like training: malignancy more frequent for male and 60+ patients "
@@ -162,6 +164,8 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     weights_by_test = {name: resample_weights(len(t[1]), config["n_bootstrap"], random_state)
                        for name, t in tests.items()}
     audits, first = {}, {}
+    bar = tqdm(total=len(lambdas) * len(seeds), desc="refit and audit (lambda x seed)",
+               unit="fit", disable=not verbose)
     for lam in lambdas:
         for seed in seeds:
             path = out / "models" / f"lambda{lam:g}_seed{seed}.pkl"
@@ -179,7 +183,8 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
             audits[lam, seed] = saved["audit"]
             if seed == seeds[0]:
                 first[lam] = saved["model"]
-            say(f"  lambda={lam:g} seed={seed} done")
+            bar.update()
+    bar.close()
 
     say("[3/3] report")
     heldout = _heldout_table(audits, lambdas, seeds, tests)
@@ -233,7 +238,7 @@ def _classifier(config, device):
         config["backbone"], weights=config["weights"], max_epochs=config["max_epochs"],
         lr=config["lr"], batch_size=config["batch_size"], train_split=train_split,
         callbacks=callbacks, iterator_valid__batch_size=config["predict_batch_size"],
-        device=device, verbose=0,
+        nir_normalize=config["nir_normalize"], device=device, verbose=0,
     )
 
 
