@@ -2,7 +2,8 @@
 
 Build with ``make docs`` (``sphinx-build -W --keep-going -b html docs docs/_build/html``). The
 build needs no network: the intersphinx inventories are written from the installed packages
-(``_inventories.py``), and MathJax is only loaded by the reader's browser.
+(``_inventories.py``). Nor does reading it: sphinx-mathjax-offline copies MathJax into
+``_static/mathjax/`` and points ``mathjax_path`` there, so the equations render offline too.
 """
 
 import os
@@ -28,6 +29,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax served from _static/, not from a CDN
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]

@@ -1,21 +1,46 @@
-"""A study report written twice from one list of blocks: ``report.md`` and ``report.html``."""
+"""A study report: ``report.md``, and ``report.html`` rendered from the same Markdown."""
 
+import base64
 import html
+import mimetypes
 import platform
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from urllib.parse import unquote
 
 import pandas as pd
+from markdown_it import MarkdownIt
 
 from fairskl._io import atomic_path, write_text
 
 LIBRARIES = ("fairskl", "torch", "torchvision", "skorch", "scikit-learn", "fairlearn", "numpy",
              "pandas")
 
+# The one stylesheet of report.html. Column alignment comes from the Markdown tables themselves.
+STYLE = """\
+body { font-family: system-ui, sans-serif; line-height: 1.5; max-width: 60em; margin: 2em auto;
+       padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; }
+thead th { background: #f2f2f2; }
+code { background: #f2f2f2; padding: 0 0.2em; border-radius: 3px; }
+img { max-width: 100%; }
+"""
+
 
 class Report:
-    """Headings, paragraphs, tables and figures, rendered to Markdown and HTML.
+    """Headings, paragraphs, tables and figures, written as Markdown and as HTML.
+
+    ``report.md`` is the Markdown; ``report.html`` is that same text rendered by markdown-it-py
+    (CommonMark with tables), with the figures embedded as base64 data, so that the HTML is one
+    file that can be e-mailed or opened anywhere. The figures must be saved into the output
+    folder before :meth:`write`.
+
+    Parameters
+    ----------
+    title : str
+        The report's title, its first heading.
 
     Examples
     --------
@@ -39,6 +64,7 @@ class Report:
         self.blocks.append(("heading", text))
 
     def text(self, text):
+        """A paragraph of Markdown."""
         self.blocks.append(("text", text))
 
     def table(self, frame, floatfmt=".3f"):
@@ -56,10 +82,12 @@ class Report:
                   f"Wall time {time.perf_counter() - self.start:.0f} s.")
 
     def write(self, out_dir):
+        """Write ``report.md`` and ``report.html`` into ``out_dir``; return their paths."""
         out = Path(out_dir)
         md_path, html_path = out / "report.md", out / "report.html"
-        write_text(md_path, self._markdown())
-        write_text(html_path, self._html())
+        markdown = self._markdown()
+        write_text(md_path, markdown)
+        write_text(html_path, markdown_to_html(markdown, self.title, out))
         return [md_path, html_path]
 
     def _markdown(self):
@@ -77,25 +105,51 @@ class Report:
                 lines += [f"![{caption}]({name})", "", f"*{caption}*", ""]
         return "\n".join(lines)
 
-    def _html(self):
-        parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>"
-                 f"{html.escape(self.title)}</title><style>body{{font-family:sans-serif;"
-                 f"max-width:60em;margin:2em auto}}table{{border-collapse:collapse}}"
-                 f"td,th{{border:1px solid #ccc;padding:2px 6px}}img{{max-width:100%}}"
-                 f"</style></head><body><h1>{html.escape(self.title)}</h1>"]
-        for kind, value in self.blocks:
-            if kind == "heading":
-                parts.append(f"<h2>{html.escape(value)}</h2>")
-            elif kind == "text":
-                parts.append(f"<p>{_inline(value)}</p>")
-            elif kind == "table":
-                frame, floatfmt = value
-                parts.append(frame.to_html(float_format=lambda v, f=floatfmt: format(v, f)))
-            else:
-                name, caption = value
-                parts.append(f"<figure><img src='{html.escape(name)}' alt='{html.escape(caption)}'>"
-                             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-        return "".join(parts) + "</body></html>\n"
+
+def markdown_to_html(markdown, title, base_dir):
+    """Render Markdown to a standalone HTML page whose images are embedded.
+
+    Parameters
+    ----------
+    markdown : str
+        CommonMark with tables (pipe tables, as :meth:`pandas.DataFrame.to_markdown` writes).
+        Raw HTML in it is shown as text, not interpreted.
+    title : str
+        The page's ``<title>``.
+    base_dir : path-like
+        The folder that the images' relative paths start from.
+
+    Returns
+    -------
+    str
+        The HTML page, with :data:`STYLE` as its stylesheet and each image as a ``data:`` URI.
+
+    Raises
+    ------
+    FileNotFoundError
+        If an image of the Markdown is not in ``base_dir``.
+    """
+    renderer = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = renderer.parse(markdown)
+    for token in tokens:
+        for child in token.children or ():
+            if child.type == "image":
+                child.attrSet("src", _data_uri(Path(base_dir) / unquote(child.attrGet("src"))))
+    body = renderer.renderer.render(tokens, renderer.options, {})
+    return (f"<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<title>{html.escape(title)}</title>\n<style>\n{STYLE}</style>\n</head>\n"
+            f"<body>\n{body}</body>\n</html>\n")
+
+
+def _data_uri(path):
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"The report shows the figure {path.name}, but {path} does not exist: save each "
+            f"figure into the report's folder before writing the report."
+        )
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
 def save_figure(figure, path):
@@ -113,12 +167,6 @@ def interval(mean, low, high, scale=1.0, fmt=".2f"):
     if pd.isna(mean):
         return "n/a"
     return f"{mean * scale:{fmt}} [{low * scale:{fmt}}, {high * scale:{fmt}}]"
-
-
-def _inline(text):
-    """Escape, then render Markdown's `code` spans."""
-    pieces = html.escape(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
 
 
 def _version(name):
