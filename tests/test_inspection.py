@@ -133,12 +133,13 @@ def test_summary_gap_and_nir_statistic():
         mean_abs = sum(abs(v) for v in m) / len(m)
         cv2 = sum((v / mean_abs - m.mean() / mean_abs) ** 2 for v in m) / len(m)
         assert row["nir_statistic"] == pytest.approx(cv2)
-        # ... which is the class's term of nir_penalty: the column twice gives its term alone
+        # ... which is the class's term of nir_penalty(normalize="mean"): the column twice
+        # gives its term alone
         column = torch.tensor(P[:, [c, c]])
         assert row["nir_statistic"] == pytest.approx(
-            float(nir_penalty(torch.tensor(H), column)), rel=1e-6
+            float(nir_penalty(torch.tensor(H), column, normalize="mean")), rel=1e-6
         )
-    penalty = float(nir_penalty(torch.tensor(H), torch.tensor(P)))
+    penalty = float(nir_penalty(torch.tensor(H), torch.tensor(P), normalize="mean"))
     assert summary["nir_statistic"].mean() == pytest.approx(penalty, rel=1e-6)
 
 
