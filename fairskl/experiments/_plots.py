@@ -75,6 +75,10 @@ def plot_representation_study(results, metrics=None, *, axes=None):
 def plot_prevalence(labels, groups, *, top=10, axes=None):
     """Share of each condition within each group, one panel per label level (Fig. 7).
 
+    Each panel compares the groups' prevalences at one level of the label hierarchy (for
+    Fitzpatrick17k: ``three_partition_label``, ``nine_partition_label`` and the fine
+    ``label``): the share of each group's images that carry each condition.
+
     Parameters
     ----------
     labels : pandas.DataFrame or Series
@@ -103,13 +107,15 @@ def plot_prevalence(labels, groups, *, top=10, axes=None):
     import matplotlib.pyplot as plt
 
     labels = labels.to_frame() if isinstance(labels, pd.Series) else pd.DataFrame(labels)
-    groups = pd.Series(np.asarray(groups), index=labels.index, name="group")
+    groups = pd.Series(groups.to_numpy() if isinstance(groups, pd.Series) else groups,
+                       name="group")  # a categorical keeps its order: light before dark
     if len(groups) != len(labels):
         raise ValueError(f"groups has {len(groups)} values but labels has {len(labels)} rows.")
     if axes is None:
         _, axes = plt.subplots(1, labels.shape[1], figsize=(5 * labels.shape[1], 3.8),
                                squeeze=False, layout="constrained")
     axes = np.ravel(axes)
+    groups.index = labels.index
     for ax, level in zip(axes, labels.columns, strict=True):
         shares = pd.crosstab(labels[level], groups, normalize="columns")
         keep = labels[level].value_counts().index[:top]
