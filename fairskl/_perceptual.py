@@ -18,6 +18,7 @@ from torch.nn import functional as F
 __all__ = ["PerceptualLoss", "vgg19_features"]
 
 N_CONV = 16  # convolutional layers of VGG19
+LAYER_REDUCTIONS = ("mean", "half_sum")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _RANDOM_SEED = 0  # the random VGG19 of perceptual_weights=None is always the same one
@@ -111,7 +112,9 @@ def _is_path(weights):
 
 
 class PerceptualLoss(nn.Module):
-    r"""Mean squared difference of VGG19 features at its 16 conv layers, equally weighted.
+    r"""Squared difference of VGG19 features at its 16 conv layers (pre-ReLU), equally weighted.
+
+    With ``layer_reduction="mean"`` (the reference implementation of the study, the default)
 
     .. math::
 
@@ -119,10 +122,14 @@ class PerceptualLoss(nn.Module):
        \frac{1}{N C_l H_l W_l} \bigl\lVert \phi_l(\hat x) - \phi_l(x) \bigr\rVert_2^2,
 
     where :math:`\phi_l` is the pre-ReLU output of the :math:`l`-th conv layer: a mean over
-    the elements of each layer, then a mean over the layers. Images in [-1, 1] are mapped to
-    [0, 1] and normalised with ImageNet's channel means and standard deviations first. The
-    forward pass stops after the last conv layer; the target's features are computed without
-    gradient.
+    the elements of each layer, summed over the layers and divided by 16. With
+    ``layer_reduction="half_sum"`` (the paper's Eq. 2) each layer's term is
+    :math:`\frac{1}{2 N C_l H_l W_l}\lVert\cdot\rVert^2` and the 16 terms are summed: 8 times
+    the ``"mean"`` value. The images, in [-1, 1], go into the VGG as they are (as in the
+    reference), or, with ``imagenet_normalization=True``, mapped to [0, 1] and normalised with
+    ImageNet's channel means and standard deviations (torchvision's preprocessing of these
+    weights). The forward pass stops after the last conv layer; the target's features are
+    computed without gradient. See the :ref:`user guide <vae>` for why these are the defaults.
 
     The VGG is held outside the module tree: it has no parameters in :meth:`parameters` nor
     keys in :meth:`state_dict`, :meth:`train` cannot switch it out of eval mode, and pickling
@@ -134,6 +141,11 @@ class PerceptualLoss(nn.Module):
     weights : None, str or path-like, default=None
         As in :func:`vgg19_features`. None warns that a random VGG19 is not the setting of the
         study that used this loss (ImageNet weights).
+    imagenet_normalization : bool, default=False
+        Feed the VGG ImageNet-normalised [0, 1] images instead of the [-1, 1] images.
+    layer_reduction : {"mean", "half_sum"}, default="mean"
+        How the 16 per-layer mean squared differences are combined: their mean (reference
+        implementation) or half their sum (the paper's Eq. 2).
 
     Examples
     --------
@@ -149,9 +161,14 @@ class PerceptualLoss(nn.Module):
     (0, 0)
     """
 
-    def __init__(self, weights=None):
+    def __init__(self, weights=None, imagenet_normalization=False, layer_reduction="mean"):
         super().__init__()
+        if layer_reduction not in LAYER_REDUCTIONS:
+            raise ValueError(f"layer_reduction must be one of {LAYER_REDUCTIONS}, got "
+                             f"{layer_reduction!r}.")
         self.weights = weights
+        self.imagenet_normalization = bool(imagenet_normalization)
+        self.layer_reduction = layer_reduction
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), False)
         object.__setattr__(self, "_vgg", None)  # not a submodule: see the class docstring
@@ -188,13 +205,15 @@ class PerceptualLoss(nn.Module):
         return state
 
     def feature_maps(self, x):
-        """The 16 pre-ReLU conv outputs for images ``x`` in [-1, 1]."""
+        """The 16 pre-ReLU conv outputs for images ``x`` in [-1, 1] (ImageNet-normalised
+        first with ``imagenet_normalization``)."""
         if x.shape[1] != 3:
             raise ValueError(
                 f"The VGG19 perceptual loss needs RGB images (3 channels), got {x.shape[1]}. "
                 f"Use perceptual_weight=0 for other images."
             )
-        x = ((x + 1) / 2 - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        if self.imagenet_normalization:
+            x = ((x + 1) / 2 - self.mean.to(x.dtype)) / self.std.to(x.dtype)
         maps = []
         for layer in self.features:
             x = layer(x)
@@ -209,4 +228,6 @@ class PerceptualLoss(nn.Module):
             F.mse_loss(a.float(), b.float())
             for a, b in zip(self.feature_maps(reconstruction), target_maps, strict=True)
         ]
-        return torch.stack(terms).mean()
+        if self.layer_reduction == "half_sum":  # the paper's Eq. 2: sum_l ||.||^2 / (2 C H W)
+            return torch.stack(terms).sum() / 2
+        return torch.stack(terms).sum() / N_CONV  # the reference: sum_l mean_l / 16

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from fairskl._io import atomic_path
 from fairskl._parallel import limit_torch_threads
-from fairskl._perceptual import PerceptualLoss
+from fairskl._perceptual import LAYER_REDUCTIONS, PerceptualLoss
 
 __all__ = ["PerceptualVAE", "ReconstructionGrid", "ResidualVAE"]
 
@@ -126,13 +126,17 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
 
     every term a **mean**: MSE over all pixels and channels (images scaled to [-1, 1]), KL
     over all latent elements and samples, the perceptual loss over the elements of each of
-    VGG19's 16 conv layers and then over the layers. See the :ref:`user guide <vae>` for the
-    equations and the effective KL weight these reductions imply.
+    VGG19's 16 conv layers and then over the layers. The defaults are the choices of the
+    study's reference implementation (LukeDitria/CNN-VAE): VGG inputs in [-1, 1] without
+    ImageNet scaling, the 16 layer terms summed and divided by 16, gradients clipped at norm
+    10, Adam with lr 1e-4. See the :ref:`user guide <vae>` for the equations, the effective KL
+    weight these reductions imply, and a table of every choice against the reference.
 
     ``transform`` gives the flattened latent means (N × 4096 for the study's 64×64 images),
     ``latent_std`` the study's uncertainty statistic (mean posterior standard deviation of each
-    image), ``score_samples`` the negative reconstruction MSE of each image — group it with
-    :func:`fairskl.metrics.make_reconstruction_scorer`.
+    image), ``score_samples`` the negative reconstruction MSE of each image on the [0, 1]
+    scale of the input (4 times smaller than on the [-1, 1] scale of the loss and of the
+    paper's numbers) — group it with :func:`fairskl.metrics.make_reconstruction_scorer`.
 
     Parameters
     ----------
@@ -156,6 +160,12 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
         Weights of the VGG19: None (a fixed random VGG19, with a warning: not the study's
         setting), ``"IMAGENET1K_V1"`` / ``"DEFAULT"`` (torchvision downloads them once), or
         the path of a local VGG19 ``state_dict``. Nothing is downloaded unless asked for.
+    perceptual_imagenet_normalization : bool, default=False
+        Feed the VGG ImageNet-normalised [0, 1] images (torchvision's preprocessing) instead
+        of the [-1, 1] images, as the reference implementation does.
+    perceptual_reduction : {"mean", "half_sum"}, default="mean"
+        Combine the 16 per-layer mean squared feature differences by their mean (the reference
+        implementation) or by half their sum (the paper's Eq. 2; 8 times larger).
     precision : {"float32", "bf16", "fp16"}, default="float32"
         ``"bf16"`` runs the VAE and the VGG under :func:`torch.autocast` with bfloat16 (CPU or
         CUDA); ``"fp16"`` (CUDA only) with float16 and a gradient scaler. Losses and outputs
@@ -163,9 +173,9 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
     channels_last : bool, default=False
         Use the channels-last memory format for the module and the batches (can speed up
         convolutions, notably with ``"bf16"``).
-    gradient_clip_norm : float or None, default=None
+    gradient_clip_norm : float or None, default=10.0
         Clip the gradient norm of the VAE's parameters to this value (after unscaling with
-        ``"fp16"``).
+        ``"fp16"``), as the reference implementation does; None does not clip.
     random_state : int or None, default=None
         Seeds torch when the module is initialised: weights, batch order and the latent
         samples of training are reproducible.
@@ -226,9 +236,11 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
         beta=1.0,
         perceptual_weight=1.0,
         perceptual_weights=None,
+        perceptual_imagenet_normalization=False,
+        perceptual_reduction="mean",
         precision="float32",
         channels_last=False,
-        gradient_clip_norm=None,
+        gradient_clip_norm=10.0,
         random_state=None,
         criterion=PerceptualLoss,
         optimizer=torch.optim.Adam,
@@ -258,6 +270,8 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
         self.beta = beta
         self.perceptual_weight = perceptual_weight
         self.perceptual_weights = perceptual_weights
+        self.perceptual_imagenet_normalization = perceptual_imagenet_normalization
+        self.perceptual_reduction = perceptual_reduction
         self.precision = precision
         self.channels_last = channels_last
         self.gradient_clip_norm = gradient_clip_norm
@@ -291,7 +305,10 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
         return self
 
     def initialize_criterion(self):
-        kwargs = {"weights": self.perceptual_weights, **self.get_params_for("criterion")}
+        kwargs = {"weights": self.perceptual_weights,
+                  "imagenet_normalization": self.perceptual_imagenet_normalization,
+                  "layer_reduction": self.perceptual_reduction,
+                  **self.get_params_for("criterion")}
         self.criterion_ = self.initialized_instance(self.criterion, kwargs)
         self.criterion_ = self.criterion_.to(self.device)
         if self.perceptual_weight > 0 and isinstance(self.criterion_, PerceptualLoss):
@@ -408,6 +425,9 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+        if self.perceptual_reduction not in LAYER_REDUCTIONS:
+            raise ValueError(f"perceptual_reduction must be one of {LAYER_REDUCTIONS}, got "
+                             f"{self.perceptual_reduction!r}.")
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}.")
         if self.precision not in PRECISIONS:
@@ -550,13 +570,20 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
         return self.inverse_transform(Z)
 
     def score_samples(self, X):
-        """Negative reconstruction MSE of each image, in the [0, 1] scale of X: (n_samples,)."""
+        """Negative reconstruction MSE of each image, on the [0, 1] scale: (n_samples,).
+
+        uint8 images are divided by 255 first. The paper (and the loss) measure MSE on images
+        in [-1, 1], where the same error is 4 times larger: multiply by -4 to compare.
+        """
         X01 = (self._check_X(X) + 1) / 2
         errors = (self.reconstruct(X01) - X01) ** 2
         return -errors.reshape(len(errors), -1).mean(axis=1)
 
     def score(self, X, y=None):
-        """Negative mean reconstruction MSE (higher is better), in the [0, 1] scale of X."""
+        """Negative mean reconstruction MSE (higher is better), on the [0, 1] scale.
+
+        ``-4 * score(X)`` is the MSE on the [-1, 1] scale of the paper's "MSE below 0.07".
+        """
         return float(np.mean(self.score_samples(X)))
 
 

@@ -225,13 +225,36 @@ def test_study_figures(tmp_path):
     # One box per (mix, group): 3 mixes x 2 groups.
     assert len(axes[0].patches) == 6
     assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["light", "dark"]
-    labels = np.array(["acne", "eczema"] * (n // 2))
-    ax = plot_error_by_label(samples, labels, min_count=3)
-    expected = samples.assign(label=labels[samples["sample"]]).groupby(["label", "group"])[
-        "value"].mean()
-    x, y = ax.collections[0].get_offsets().T
-    np.testing.assert_allclose(x, expected.xs("light", level="group"))
-    np.testing.assert_allclose(y, expected.xs("dark", level="group"))
+    labels = np.array(["acne", "eczema", "psoriasis"] * n)[:n]
+    axes = plot_error_by_label(samples, labels, min_count=3)
+    mixes = list(results["mix"].cat.categories)
+    assert [ax.get_title().split(":")[0] for ax in axes] == mixes  # one panel per mix
+    for ax, mix in zip(axes, mixes, strict=True):
+        # by hand: each distinct test image once (its mean over the repeats that drew it),
+        # then the mean over a label's images, within this mix only
+        rows = samples[(samples["mix"] == mix) & (samples["metric"] == "reconstruction_mse")]
+        per_image = {}
+        for (sample, group), values in rows.groupby(["sample", "group"], observed=True):
+            per_image[sample] = (group, values["value"].mean())
+        expected = {}
+        for group in ("light", "dark"):
+            for label in ("acne", "eczema", "psoriasis"):
+                values = [v for s, (g, v) in per_image.items()
+                          if g == group and labels[s] == label]
+                expected[group, label] = np.mean(values)
+        x, y = ax.collections[0].get_offsets().T
+        np.testing.assert_allclose(x, [expected["light", k] for k in ("acne", "eczema",
+                                                                       "psoriasis")])
+        np.testing.assert_allclose(y, [expected["dark", k] for k in ("acne", "eczema",
+                                                                      "psoriasis")])
+    # min_count counts distinct images: a repeat drawing the same images again adds none
+    twice = pd.concat([samples, samples.assign(repeat=samples["repeat"] + 10)])
+    n_dark = samples.loc[samples["group"] == "dark", "sample"].nunique()
+    kept = plot_error_by_label(twice, np.zeros(n, dtype=int), min_count=n_dark)
+    assert len(kept[0].collections[0].get_offsets()) == 1
+    dropped = plot_error_by_label(twice, np.zeros(n, dtype=int), min_count=n_dark + 1)
+    assert len(dropped[0].collections[0].get_offsets()) == 0
+    assert "1 with < " in dropped[0].get_title()
     with pytest.raises(ValueError, match="not in results"):
         plot_representation_study(results, ["auc"])
     plt.close("all")

@@ -5,8 +5,9 @@ import re
 
 import pandas as pd
 import pytest
-from pandas.testing import assert_frame_equal
+import torch
 
+from fairskl import PerceptualVAE
 from fairskl.cli import main
 from fairskl.experiments import _representation, _reproduce
 
@@ -43,6 +44,61 @@ def test_reproduce_vae_resumes_to_the_same_tables(tmp_path, monkeypatch):
     _reproduce.reproduce_vae_fairness(part, scale=TINY_VAE, resume=True, verbose=0)
     for name in ["results.csv", "samples.csv"]:
         assert (part / name).read_text() == (full / name).read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("device", [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                  reason="needs a CUDA device")),
+])
+def test_reproduce_vae_at_paper_settings_shrunk(tmp_path, device, monkeypatch):
+    """The paper's settings (pretrained VGG from a local file, clipping, AMP) on tiny data."""
+    import torchvision
+
+    torch.manual_seed(0)
+    weights = tmp_path / "vgg19.pth"
+    torch.save(torchvision.models.vgg19(weights=None).state_dict(), weights)
+    fits = []
+    fit = PerceptualVAE.fit
+
+    def recording_fit(self, X, y=None, **kwargs):
+        fits.append(self.get_params())
+        return fit(self, X, y, **kwargs)
+
+    monkeypatch.setattr(PerceptualVAE, "fit", recording_fit)
+    shrunk = {**_reproduce.VAE_SCALES["paper"], "perceptual_weights": str(weights),
+              **dict(n_samples=700, image_size=32, n_stages=2, channel_width=4,
+                     latent_channels=4, max_epochs=1, batch_size=8, n_train=16,
+                     n_test_per_group=8, n_repeats=1)}
+    path = _reproduce.reproduce_vae_fairness(tmp_path / "out", scale=shrunk, device=device,
+                                             verbose=0)
+    assert len(fits) == 3  # one per mix
+    params = fits[0]
+    assert params["perceptual_weights"] == str(weights) and params["perceptual_weight"] == 1
+    assert params["gradient_clip_norm"] == 10.0 and params["lr"] == 1e-4
+    assert params["perceptual_imagenet_normalization"] is False
+    assert params["perceptual_reduction"] == "mean"
+    assert params["precision"] == ("fp16" if device == "cuda" else "float32")
+    text = path.read_text()
+    assert f"the VGG19 weights {str(weights)!r}" in text
+    assert "clipped at 10.0" in text and "on the paper's [-1, 1] scale" in text
+    results = pd.read_csv(path.parent / "results.csv")
+    assert results["value"].notna().all()
+
+
+def test_vae_report_compares_on_the_paper_scale():
+    results = pd.DataFrame(dict(
+        repeat=[0, 0, 1, 1] * 2, mix=pd.Categorical(["all light"] * 4 + ["balanced"] * 4),
+        group=["light", "dark"] * 4, train_share=[1, 0, 1, 0] + [0.5] * 4,
+        metric="reconstruction_mse", value=[0.01, 0.02, 0.01, 0.02, 0.01, 0.015, 0.012, 0.016]))
+    results = pd.concat([results, results.assign(metric="latent_std", value=1.0)])
+    report = _reproduce.Report("t")
+    _reproduce._vae_report(report, results, [])
+    findings = [block[1][0] for block in report.blocks if block[0] == "table"][-1]
+    # largest per-group mean over repeats: dark, all light, 0.02 on [0, 1] = 0.08 on [-1, 1]
+    assert findings.loc[findings.index[0], "ours"].startswith("no: largest per-group mean 0.0800")
+    assert "light better in 100% of the 2 repeats" in findings.loc[findings.index[1], "ours"]
 
 
 def test_missing_real_data_is_reported_before_any_work(tmp_path, capsys):

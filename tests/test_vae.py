@@ -107,30 +107,111 @@ def test_loss_decreases_and_beats_the_mean_image(size, epochs):
     assert -vae.score(X_test) < 0.8 * baseline
 
 
-def test_perceptual_loss_uses_the_16_conv_layers_prerelu_by_hand():
-    with pytest.warns(UserWarning, match="not the ImageNet-trained VGG19"):
-        loss = PerceptualLoss(None)
-        features = loss.features
-    calls = []
-    hooks = [m.register_forward_hook(lambda m, i, o: calls.append(o.detach().clone()))
-             for m in features.modules() if isinstance(m, nn.Conv2d)]
-    assert len(hooks) == 16
-    torch.manual_seed(0)
+def _vgg_maps_by_hand(reference, x):
+    """The 16 pre-ReLU conv outputs of VGG19 (configuration "E") with plain torch calls."""
+    convs = [m for m in reference.features if isinstance(m, nn.Conv2d)]
+    pool_after = {1, 3, 7, 11}  # VGG19: 2, 2, 4, 4, 4 convs per stage, max-pool between
+    maps = []
+    for i, conv in enumerate(convs):
+        x = torch.nn.functional.conv2d(x, conv.weight, conv.bias, padding=1)
+        maps.append(x)
+        x = torch.relu(x)
+        if i in pool_after:
+            x = torch.nn.functional.max_pool2d(x, 2)
+    return maps
+
+
+@pytest.mark.parametrize("imagenet_normalization", [False, True])
+@pytest.mark.parametrize("layer_reduction", ["mean", "half_sum"])
+def test_perceptual_term_by_hand(tmp_path, imagenet_normalization, layer_reduction):
+    import torchvision
+
+    torch.manual_seed(4)
+    reference = torchvision.models.vgg19(weights=None).eval()
+    torch.save(reference.state_dict(), tmp_path / "vgg19.pth")
+    loss = PerceptualLoss(tmp_path / "vgg19.pth", imagenet_normalization=imagenet_normalization,
+                          layer_reduction=layer_reduction)
     a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
-    value = loss(a, b)
-    assert len(calls) == 32  # 16 conv layers, for the target and for the reconstruction
-    target, recon = calls[:16], calls[16:]
-    assert any((t < 0).any() for t in target)  # pre-ReLU outputs keep their negative values
-    by_hand = np.mean([((r - t) ** 2).mean().item() for r, t in zip(recon, target, strict=True)])
-    assert value.item() == pytest.approx(by_hand, rel=1e-5)
+    with torch.no_grad():
+        if imagenet_normalization:  # torchvision's preprocessing, from [-1, 1] to [0, 1]
+            mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+            std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+            a_in, b_in = ((a + 1) / 2 - mean) / std, ((b + 1) / 2 - mean) / std
+        else:  # the reference implementation feeds the [-1, 1] images as they are
+            a_in, b_in = a, b
+        layer_terms = [((ma - mb) ** 2).sum() / ma.numel()  # mean over N, C, H, W
+                       for ma, mb in zip(_vgg_maps_by_hand(reference, a_in),
+                                         _vgg_maps_by_hand(reference, b_in), strict=True)]
+        assert len(layer_terms) == 16
+        if layer_reduction == "mean":  # reference: sum of the 16 layer means, / 16
+            by_hand = sum(layer_terms) / 16
+        else:  # the paper's Eq. 2: each layer 1 / (2 C H W) ||.||^2 (per image), summed
+            by_hand = sum(layer_terms) / 2
+        value = loss(a, b)
+    assert value.item() == pytest.approx(by_hand.item(), rel=1e-4)
+    assert float(loss(a, a)) == 0.0
     # the forward stops after the last conv layer (no ReLU or pooling after it)
-    assert isinstance(features[-1], nn.Conv2d) and len(features) == 35
-    # the input is normalised with ImageNet statistics from [-1, 1]
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    torch.testing.assert_close(features[0](((a + 1) / 2 - mean) / std), recon[0])
-    for hook in hooks:
-        hook.remove()
+    assert isinstance(loss.features[-1], nn.Conv2d) and len(loss.features) == 35
+    with pytest.raises(ValueError, match="layer_reduction must be one of"):
+        PerceptualLoss(None, layer_reduction="sum")
+
+
+def test_perceptual_vae_passes_its_loss_options_and_defaults_follow_the_reference():
+    params = PerceptualVAE().get_params()
+    assert params["perceptual_imagenet_normalization"] is False
+    assert params["perceptual_reduction"] == "mean"
+    assert params["gradient_clip_norm"] == 10.0 and params["lr"] == 1e-4
+    X = make_skin_lesions(16, 32, random_state=0).images
+    with pytest.warns(UserWarning, match="random"):
+        vae = _quiet(max_epochs=1, perceptual_imagenet_normalization=True,
+                     perceptual_reduction="half_sum").fit(X)
+    assert vae.criterion_.imagenet_normalization is True
+    assert vae.criterion_.layer_reduction == "half_sum"
+    with pytest.raises(ValueError, match="perceptual_reduction must be one of"):
+        _vae(perceptual_reduction="sum").fit(X)
+
+
+def test_uint8_images_are_scored_on_one_scale_in_every_mse_path(lesions32):
+    from fairskl.experiments._representation import reconstruction_mse
+
+    X8 = (lesions32.images * 255).round().astype(np.uint8)
+    vae = _vae().fit(X8)
+    reconstruction = vae.reconstruct(X8)  # floats in [0, 1]
+    assert reconstruction.dtype == np.float32 and reconstruction.max() <= 1
+    by_hand = ((X8 / 255.0 - reconstruction) ** 2).reshape(len(X8), -1).mean(axis=1)
+    assert by_hand.max() < 0.5  # on [0, 1]; 0..255 against [0, 1] would be ~10^4
+    np.testing.assert_allclose(-vae.score_samples(X8), by_hand, rtol=1e-4)
+    np.testing.assert_allclose(reconstruction_mse(vae, X8), by_hand, rtol=1e-4)
+    groups = lesions32.sensitive["skin_type"].to_numpy() <= 3
+    got = mse_by_group(X8, reconstruction, sensitive_features=groups)
+    assert got[True] == pytest.approx(by_hand[groups].mean(), rel=1e-4)
+    assert got[False] == pytest.approx(by_hand[~groups].mean(), rel=1e-4)
+    gap = abs(by_hand[groups].mean() - by_hand[~groups].mean())
+    assert mse_difference(X8, reconstruction, sensitive_features=groups) == pytest.approx(
+        gap, rel=1e-4)
+    # both sides uint8: the same [0, 1] scale
+    rec8 = (reconstruction * 255).round().astype(np.uint8)
+    both = ((X8 / 255.0 - rec8 / 255.0) ** 2).reshape(len(X8), -1).mean(axis=1)
+    assert mse_by_group(X8, rec8, sensitive_features=groups)[True] == pytest.approx(
+        both[groups].mean())
+    with sklearn.config_context(enable_metadata_routing=True):
+        score = make_reconstruction_scorer("worst_group_mse")(vae, X8, sensitive_features=groups)
+    assert -score == pytest.approx(max(by_hand[groups].mean(), by_hand[~groups].mean()),
+                                   rel=1e-4)
+
+
+def test_worst_group_mse_follows_the_missing_group_policy():
+    from fairskl import FairnessWarning
+    from fairskl.metrics._scorers import reconstruction_mse_difference, worst_group_mse
+
+    scores = -np.array([0.1, 0.3, 0.2])
+    groups = ["light", "light", "light"]
+    for metric in (worst_group_mse, reconstruction_mse_difference):
+        with pytest.warns(FairnessWarning, match=r"\['dark'\].*no sample"):
+            assert np.isnan(metric(None, scores, sensitive_features=groups,
+                                   expected_groups=["light", "dark"]))
+    assert worst_group_mse(None, scores, sensitive_features=["light", "dark", "dark"]) == (
+        pytest.approx(0.25))
 
 
 def test_random_vgg_is_fixed_and_local_state_dict_loads(tmp_path):

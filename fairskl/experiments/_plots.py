@@ -75,6 +75,10 @@ def plot_representation_study(results, metrics=None, *, axes=None):
 def plot_prevalence(labels, groups, *, top=10, axes=None):
     """Share of each condition within each group, one panel per label level (Fig. 7).
 
+    Each panel compares the groups' prevalences at one level of the label hierarchy (for
+    Fitzpatrick17k: ``three_partition_label``, ``nine_partition_label`` and the fine
+    ``label``): the share of each group's images that carry each condition.
+
     Parameters
     ----------
     labels : pandas.DataFrame or Series
@@ -103,13 +107,15 @@ def plot_prevalence(labels, groups, *, top=10, axes=None):
     import matplotlib.pyplot as plt
 
     labels = labels.to_frame() if isinstance(labels, pd.Series) else pd.DataFrame(labels)
-    groups = pd.Series(np.asarray(groups), index=labels.index, name="group")
+    groups = pd.Series(groups.to_numpy() if isinstance(groups, pd.Series) else groups,
+                       name="group")  # a categorical keeps its order: light before dark
     if len(groups) != len(labels):
         raise ValueError(f"groups has {len(groups)} values but labels has {len(labels)} rows.")
     if axes is None:
         _, axes = plt.subplots(1, labels.shape[1], figsize=(5 * labels.shape[1], 3.8),
                                squeeze=False, layout="constrained")
     axes = np.ravel(axes)
+    groups.index = labels.index
     for ax, level in zip(axes, labels.columns, strict=True):
         shares = pd.crosstab(labels[level], groups, normalize="columns")
         keep = labels[level].value_counts().index[:top]
@@ -120,36 +126,45 @@ def plot_prevalence(labels, groups, *, top=10, axes=None):
     return axes
 
 
-def plot_error_by_label(samples, labels, *, metric="reconstruction_mse", min_count=5, ax=None):
-    """Mean per-sample error of each fine label, one group against another (Fig. 8).
+def plot_error_by_label(samples, labels, *, metric="reconstruction_mse", min_count=5, axes=None):
+    """Mean per-image error of each fine label, one group against another, per mix (Fig. 8).
+
+    One panel per training mix, as in the paper: a model trained on one mix is never pooled
+    with another. Within a mix, each test image's values are first averaged over the repeats
+    in which it was drawn, so that an image counts once; a label's point is the mean over its
+    distinct images.
 
     Parameters
     ----------
     samples : pandas.DataFrame
         The per-sample table of :func:`representation_study` (``return_samples=True``), with
-        exactly two groups.
+        exactly two groups. Without a ``mix`` column it is one panel.
     labels : array-like of shape (n_samples_in_X,)
         Fine label of every sample of the study's ``X`` (looked up by ``samples["sample"]``).
     metric : str, default="reconstruction_mse"
         Per-sample metric to compare.
     min_count : int, default=5
-        Labels with fewer test samples in either group are left out (and counted in the title).
-    ax : matplotlib Axes, default=None
+        Labels with fewer distinct test images in either group are left out of a panel (and
+        counted in its title).
+    axes : array of matplotlib Axes, default=None
+        One per mix; created when None.
 
     Returns
     -------
-    ax : matplotlib Axes
-        A scatter plot, one point per label, with the diagonal of equal error.
+    axes : numpy.ndarray of matplotlib Axes
+        Scatter plots, one point per label, with the diagonal of equal error.
 
     Examples
     --------
     >>> import pandas as pd
     >>> from fairskl.experiments import plot_error_by_label
-    >>> samples = pd.DataFrame(dict(sample=[0, 1, 2, 3], group=["light", "light", "dark", "dark"],
-    ...                             metric="reconstruction_mse", value=[.01, .02, .03, .05]))
-    >>> ax = plot_error_by_label(samples, ["acne", "eczema", "acne", "eczema"], min_count=1)
-    >>> ax.get_xlabel()
-    'mean reconstruction_mse, light'
+    >>> samples = pd.DataFrame(dict(
+    ...     mix=["all light"] * 4 + ["all dark"] * 4, sample=[0, 1, 2, 3] * 2,
+    ...     group=["light", "light", "dark", "dark"] * 2, metric="reconstruction_mse",
+    ...     value=[.01, .02, .03, .05, .04, .05, .01, .02]))
+    >>> axes = plot_error_by_label(samples, ["acne", "eczema", "acne", "eczema"], min_count=1)
+    >>> [ax.get_title().split(":")[0] for ax in axes], axes[0].get_xlabel()
+    (['all light', 'all dark'], 'mean reconstruction_mse, light')
     """
     import matplotlib.pyplot as plt
 
@@ -158,27 +173,44 @@ def plot_error_by_label(samples, labels, *, metric="reconstruction_mse", min_cou
     groups = _ordered(rows["group"])
     if len(groups) != 2:
         raise ValueError(f"plot_error_by_label compares two groups; samples has {groups}.")
+    if "mix" not in rows:
+        rows = rows.assign(mix="all")
+    mixes = _ordered(rows["mix"])
     labels = np.asarray(labels)
-    table = rows.assign(label=labels[rows["sample"].to_numpy(dtype=int)]).pivot_table(
-        index="label", columns="group", values="value", aggfunc=["mean", "count"], observed=True)
-    counts = table["count"].reindex(columns=groups).fillna(0)
-    kept = (counts >= min_count).all(axis=1)
-    means = table["mean"].reindex(columns=groups)[kept]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 4.5), layout="constrained")
+    if axes is None:
+        _, axes = plt.subplots(1, len(mixes), figsize=(4.5 * len(mixes), 4.6), squeeze=False,
+                               layout="constrained")
+    axes = np.ravel(axes)
+    if len(axes) != len(mixes):
+        raise ValueError(f"axes has {len(axes)} Axes but samples has {len(mixes)} mixes.")
+    for ax, mix in zip(axes, mixes, strict=True):
+        in_mix = rows[rows["mix"] == mix]
+        images = (in_mix.groupby(["sample", "group"], observed=True)["value"].mean()
+                  .reset_index())  # each distinct test image once
+        images["label"] = labels[images["sample"].to_numpy(dtype=int)]
+        table = images.pivot_table(index="label", columns="group", values="value",
+                                   aggfunc=["mean", "count"], observed=True)
+        counts = table["count"].reindex(columns=groups).fillna(0)
+        kept = (counts >= min_count).all(axis=1)
+        means = table["mean"].reindex(columns=groups)[kept]
+        _scatter_labels(ax, means, groups, metric)
+        above = int((means[groups[1]] > means[groups[0]]).sum())
+        ax.set_title(f"{mix}: {above} of {len(means)} labels worse for {groups[1]}\n"
+                     f"({int((~kept).sum())} with < {min_count} images left out)", fontsize=9)
+    return axes
+
+
+def _scatter_labels(ax, means, groups, metric):
     ax.scatter(means[groups[0]], means[groups[1]], s=18, alpha=0.8)
     if len(means) <= 15:  # few labels: name them
         for label, row in means.iterrows():
             ax.annotate(str(label), (row[groups[0]], row[groups[1]]), fontsize=7,
                         textcoords="offset points", xytext=(4, 4))
-    low, high = np.nanmin(means.to_numpy()), np.nanmax(means.to_numpy())
-    ax.plot([low, high], [low, high], color="grey", lw=1, ls="--")
+    if len(means):
+        low, high = np.nanmin(means.to_numpy()), np.nanmax(means.to_numpy())
+        ax.plot([low, high], [low, high], color="grey", lw=1, ls="--")
     ax.set_xlabel(f"mean {metric}, {groups[0]}")
     ax.set_ylabel(f"mean {metric}, {groups[1]}")
-    above = int((means[groups[1]] > means[groups[0]]).sum())
-    ax.set_title(f"{above} of {len(means)} labels worse for {groups[1]} "
-                 f"({int((~kept).sum())} with < {min_count} samples left out)", fontsize=9)
-    return ax
 
 
 def _ordered(column):

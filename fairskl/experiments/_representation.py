@@ -21,6 +21,7 @@ from sklearn.utils.parallel import Parallel, delayed
 
 from fairskl._io import write_text
 from fairskl._parallel import limit_torch_threads
+from fairskl.metrics._group_metrics import per_sample_mse
 
 __all__ = ["representation_study"]
 
@@ -28,13 +29,14 @@ RESULT_COLUMNS = ["repeat", "mix", "group", "train_share", "metric", "value"]
 
 
 def reconstruction_mse(estimator, X, y=None):
-    """Per-sample mean squared reconstruction error (``reconstruct`` or a transform round trip)."""
+    """Per-sample mean squared reconstruction error (``reconstruct`` or a transform round trip),
+    on the [0, 1] scale for images (uint8 divided by 255, as in
+    :func:`~fairskl.metrics.mse_by_group`)."""
     if hasattr(estimator, "reconstruct"):
         X_rec = estimator.reconstruct(X)
     else:
         X_rec = estimator.inverse_transform(estimator.transform(X))
-    X, X_rec = np.asarray(X, dtype=float), np.asarray(X_rec, dtype=float)
-    return ((X - X_rec) ** 2).reshape(len(X), -1).mean(axis=1)
+    return per_sample_mse(X, X_rec)
 
 
 def latent_std(estimator, X, y=None):

@@ -120,8 +120,5 @@ def vae_data(data, config, data_home, seed):
                  f"({int((group == 'light').sum())}), dark = FST 5–6 "
                  f"({int((group == 'dark').sum())}); FST 3–4 and unknown left out, as in the "
                  f"study.")
-    if config["perceptual_weight"] == 0:
-        notes.append("Scale 'small' trains without the VGG19 perceptual term (no pretrained "
-                     "weights offline, and a CPU budget); 'paper' uses it.")
     groups = pd.Categorical(group[keep], categories=["light", "dark"])
     return bunch.images[keep], groups, labels[keep].reset_index(drop=True), notes

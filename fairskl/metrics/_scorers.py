@@ -12,7 +12,7 @@ from sklearn.metrics._scorer import _Scorer
 
 from fairskl.exceptions import FairnessWarning
 from fairskl.metrics import _group_metrics as gm
-from fairskl.metrics._validation import check_group_inputs
+from fairskl.metrics._validation import absent_categories, check_group_inputs
 
 __all__ = ["TradeoffRefit", "make_fairness_scorer", "make_reconstruction_scorer"]
 
@@ -140,8 +140,16 @@ def reconstruction_mse_difference(y_true, scores, *, sensitive_features, expecte
 
 def worst_group_mse(y_true, scores, *, sensitive_features, expected_groups=None):
     """Largest mean reconstruction MSE of a group, from ``score_samples`` (negative
-    per-sample MSE); ``y_true`` is ignored."""
-    mf, _ = _group_errors(-np.asarray(scores, float), sensitive_features, expected_groups)
+    per-sample MSE); ``y_true`` is ignored. NaN with a :class:`~fairskl.FairnessWarning` when
+    an expected group has no sample (the worst group may be the missing one), as the
+    disparities."""
+    mf, frame = _group_errors(-np.asarray(scores, float), sensitive_features, expected_groups)
+    absent = absent_categories(frame)
+    if absent:
+        return gm._warn_nan(
+            "worst_group_mse",
+            f"group(s) {absent} of the categorical sensitive features have no sample here",
+        )
     return float(mf.group_max()["mse"])
 
 
