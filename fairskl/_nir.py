@@ -23,11 +23,11 @@ from fairskl._parallel import limit_torch_threads
 
 __all__ = ["NIRClassifier", "nir_penalty"]
 
-NORMALIZATIONS = ("standardize", "global", "mean", None)
+NORMALIZATIONS = ("global", "standardize", "mean", None)
 PRECISIONS = ("float32", "bf16")
 
 
-def nir_penalty(features, probabilities, *, normalize="standardize", eps=1e-8):
+def nir_penalty(features, probabilities, *, normalize="global", eps=1e-8):
     r"""The NIR penalty: variance across neurons of the probability-weighted mean activations.
 
     For a batch with penultimate features :math:`h_i \in \mathbb{R}^D` and predicted class
@@ -50,15 +50,17 @@ def nir_penalty(features, probabilities, *, normalize="standardize", eps=1e-8):
     probabilities : torch.Tensor of shape (n_samples,) or (n_samples, n_classes)
         Predicted probabilities: of the positive class for a single sigmoid output (the
         columns ``(1 - p, p)`` are then used), or one column per class (rows summing to 1).
-    normalize : {"standardize", "global", "mean", None}, default="standardize"
+    normalize : {"global", "standardize", "mean", None}, default="global"
+        ``"global"`` divides the raw variance by the variance of all activations of the batch:
+        invariant to a shift and a scale common to all neurons, so the network cannot lower it
+        by moving or shrinking every activation, and one λ means the same for any backbone.
         ``"standardize"`` first standardises each neuron over the batch (zero mean, unit
-        variance): invariant to any shift and positive scale of each neuron, so nothing the
-        head can undo lowers it. ``"global"`` divides the raw variance by the variance of all
-        activations of the batch (invariant to a common shift and scale). ``"mean"`` divides
-        each class's incidence by its mean absolute value (the squared coefficient of
-        variation; invariant to a common scale only, so a common offset lowers it).
-        ``None`` uses the raw activations, the literal form of the paper's description
-        (invariant to a common shift only, so shrinking the activations lowers it).
+        variance): invariant to any shift and positive scale of each neuron too. ``"mean"``
+        divides each class's incidence by its mean absolute value (the squared coefficient of
+        variation; invariant to a common scale only, so a common offset lowers it). ``None``
+        uses the raw activations, the literal form of the paper's description (invariant to a
+        common shift only, so shrinking the activations lowers it). The default was chosen on
+        held-out evidence, in the user guide.
     eps : float, default=1e-8
         Added to denominators, so a class with (near) zero total probability in the batch, or
         a neuron that is constant over it, gives zero instead of NaN or inf.
@@ -82,9 +84,9 @@ def nir_penalty(features, probabilities, *, normalize="standardize", eps=1e-8):
     0.0
     >>> h = torch.tensor([[3.0, 0.0, 0.0], [0.0, 0.0, 0.0]])  # one neuron follows the class
     >>> round(float(nir_penalty(h, torch.tensor([0.9, 0.2]))), 4)
-    0.1122
-    >>> round(float(nir_penalty(h + 5, torch.tensor([0.9, 0.2]))), 4)  # the head undoes +5
-    0.1122
+    0.5454
+    >>> round(float(nir_penalty(10 * h + 5, torch.tensor([0.9, 0.2]))), 4)  # the head undoes it
+    0.5454
     """
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}.")
@@ -148,7 +150,7 @@ class NIRClassifier(NeuralNetClassifier):
         enum's own preprocessing; ImageNet's for a local state_dict of a torchvision model;
         nothing for random weights), so X stays in [0, 1]; None never scales; a pair of
         per-channel sequences scales by those. RGB statistics are averaged for grey inputs.
-    nir_normalize : {"standardize", "global", "mean", None}, default="standardize"
+    nir_normalize : {"global", "standardize", "mean", None}, default="global"
         Passed to :func:`nir_penalty` as ``normalize``: which changes of the penultimate
         features the penalty ignores (see the :ref:`user guide <nir-invariance>`).
     precision : {"float32", "bf16"}, default="float32"
@@ -209,7 +211,7 @@ class NIRClassifier(NeuralNetClassifier):
         lambda_nir=0.1,
         weights=None,
         input_normalization="auto",
-        nir_normalize="standardize",
+        nir_normalize="global",
         precision="float32",
         hidden_sizes=(64, 64),
         random_state=None,

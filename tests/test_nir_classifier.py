@@ -253,26 +253,25 @@ def test_on_synthetic_lesions_plain_cnn_has_a_gap_and_nir_lowers_its_statistic()
     data = make_skin_lesions(2200, 32, bias=3.0, random_state=0)
     X, y, age = data.images, data.target, data.sensitive["age_group"].to_numpy()
     train, test = slice(0, 1500), slice(1500, None)
-    raw, standardized, gaps = {}, {}, {}
+    raw, relative, gaps = {}, {}, {}
     runs = {"plain": dict(lambda_nir=0.0), "mean": dict(lambda_nir=10.0, nir_normalize="mean"),
-            "standardize": dict(lambda_nir=10.0)}  # the default form
+            "global": dict(lambda_nir=10.0)}  # the default form
     for name, params in runs.items():
         clf = NIRClassifier("resnet18", max_epochs=3, random_state=0, verbose=0,
                             **params).fit(X[train], y[train])
         proba = clf.predict_proba(X[test])
         h = clf.penultimate(X[test]).astype(float)
-        z = (h - h.mean(axis=0)) / np.sqrt(h.var(axis=0) + 1e-8)  # each neuron standardised
         cv2, spread = [], []
         for c in range(2):  # each class's incidence, recomputed by hand
             m = (proba[:, c:c + 1] * h).sum(axis=0) / proba[:, c].sum()
             cv2.append(m.var() / np.abs(m).mean() ** 2)
-            spread.append(((proba[:, c:c + 1] * z).sum(axis=0) / proba[:, c].sum()).var())
-        raw[name], standardized[name] = np.mean(cv2), np.mean(spread)
+            spread.append(m.var() / h.var())  # relative to the spread of all activations
+        raw[name], relative[name] = np.mean(cv2), np.mean(spread)
         gaps[name] = tpr_difference(y[test], proba[:, 1] >= 0.5, sensitive_features=age[test])
     assert gaps["plain"] > 0.1, (raw, gaps)  # the planted bias shows in a plain CNN
-    assert raw["mean"] < 0.5 * raw["plain"]  # the "mean" form spreads the raw incidence
-    # the default spreads what it penalises, held out: how unevenly neurons follow the class
-    assert standardized["standardize"] < 0.5 * standardized["plain"], standardized
+    assert raw["mean"] < 0.5 * raw["plain"], raw  # the "mean" form spreads the raw incidence
+    # the default spreads what it penalises, held out
+    assert relative["global"] < 0.5 * relative["plain"], relative
 
 
 @parametrize_with_checks(
@@ -346,7 +345,7 @@ def _activation_drift(normalize, lam):
 
 @pytest.mark.parametrize(
     "normalize, gamed",
-    [("standardize", False), ("mean", "offset"), (None, "shrink")],
+    [("global", False), ("standardize", False), ("mean", "offset"), (None, "shrink")],
 )
 def test_a_large_lambda_games_only_the_forms_the_head_can_undo(normalize, gamed):
     # at lambda=10 the forms that a shift ("mean") or a scale (None) of the features lowers
@@ -357,7 +356,7 @@ def test_a_large_lambda_games_only_the_forms_the_head_can_undo(normalize, gamed)
     elif gamed == "shrink":
         assert drift < 0.25
     else:
-        assert 0.6 < drift < 1.6
+        assert 0.5 < drift < 2.0
 
 
 def test_classes_parameter_is_honoured_and_left_unchanged():

@@ -112,11 +112,11 @@ def test_invariance_table(normalize, transform):
         assert after != pytest.approx(before, rel=0.05)  # the table says it is not invariant
 
 
-def test_default_form_is_the_one_nothing_the_head_undoes_can_lower():
+def test_default_form_ignores_a_common_shift_and_scale():
     import inspect
 
-    assert inspect.signature(nir_penalty).parameters["normalize"].default == "standardize"
-    assert INVARIANT["standardize"] == set(TRANSFORMS)
+    assert inspect.signature(nir_penalty).parameters["normalize"].default == "global"
+    assert {"common shift", "common scale"} <= INVARIANT["global"]
 
 
 def test_class_without_probability_mass_gives_finite_value_and_gradient():
