@@ -52,7 +52,7 @@ NIR_SCALES = {
     "paper": dict(n_samples=10000, n_test=20000, image_size=224, bias=2.0, backbone="resnet18",
                   weights="IMAGENET1K_V1", max_epochs=50, lr=1e-4, batch_size=64,
                   lr_schedule=None, valid_size=0.15, patience=5,
-                  lambdas=(0.0, 0.01, 0.1, 1.0, 10.0), cv=5, cv_seeds=(0,), seeds=(0, 1, 2),
+                  lambdas=(0.0, 0.01, 0.1, 1.0, 10.0, 100.0), cv=5, cv_seeds=(0,), seeds=(0, 1, 2),
                   max_disparity=0.05, n_bootstrap=500, predict_batch_size=256,
                   nir_normalize="global"),
 }
