@@ -26,7 +26,7 @@ from fairskl.experiments._reproduce import (
     _config,
     _prepare_out,
 )
-from fairskl.experiments._study_data import nir_data
+from fairskl.experiments._study_data import attribute_column, nir_data
 
 __all__ = ["reproduce_nir"]
 
@@ -136,6 +136,7 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
                      random_state=random_state, **extra)
     report = Report(f"NIR on {data} ({config['scale']} scale)")  # its clock starts here
     gap_metric = NIR_PAPER.get((data, attribute), ("tpr_difference",))[0]
+    attribute_column(data, attribute)  # a wrong pair fails before anything else
     _check_device(device)
     _check_weights(config)
     _check_out(out_dir, resume, overwrite, config)
