@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from fairskl._io import write_text
+from fairskl._io import atomic_path, write_text
 from fairskl.exceptions import FairnessWarning
 from fairskl.experiments._nir_audit import (
     GAPS,
@@ -309,8 +309,6 @@ def _lambda_step(lambda_study, net, X, y, A, groups, config, gap_metric, out, re
 
 
 def _dump(obj, path):
-    from fairskl._io import atomic_path
-
     with atomic_path(path) as tmp:
         joblib.dump(obj, tmp)
 
@@ -330,21 +328,24 @@ def _heldout_table(audits, lambdas, seeds, tests):
                   "half_width", "seed_sd", "n_seeds"]]
 
 
-def _cell(table, scenario, attribute, metric, method, scale=100):
+def _row(table, scenario, attribute, metric, method):
+    """The held-out table's row for one cell, or None."""
     sel = table[(table.scenario == scenario) & (table.attribute == attribute)
                 & (table.metric == metric) & (table.method == method)]
-    if not len(sel):
+    return sel.iloc[0] if len(sel) else None
+
+
+def _cell(table, scenario, attribute, metric, method, scale=100):
+    row = _row(table, scenario, attribute, metric, method)
+    if row is None:
         return "n/a"
-    row = sel.iloc[0]
     return interval(row.value, row.ci_low, row.ci_high, scale=scale, fmt=".1f")
 
 
 def _verdict(table, scenario, attribute, metric):
-    sel = table[(table.scenario == scenario) & (table.attribute == attribute)
-                & (table.metric == metric) & (table.method == "change")]
-    if not len(sel):
+    row = _row(table, scenario, attribute, metric, "change")
+    if row is None:
         return "—"
-    row = sel.iloc[0]
     if row.ci_high < 0:
         return "lower"
     if row.ci_low > 0:
@@ -438,17 +439,17 @@ def _nir_report(report, data, attribute, heldout, summary, best, compare, notes,
     report.table(table.pivot(index="lambda_nir", columns="metric", values="value"))
 
 
-def _plot_gaps(heldout, best):
-    """Held-out gaps (seed mean, 95% interval) per scenario × attribute, λ=0 against λ=best."""
+def _plot_gaps(heldout, lam):
+    """Held-out gaps (seed mean, 95% interval) per scenario × attribute, λ=0 against ``lam``."""
     import matplotlib.pyplot as plt
 
-    gaps = heldout[heldout.metric.isin(GAPS) & heldout.method.isin(["0", f"{best:g}"])]
+    gaps = heldout[heldout.metric.isin(GAPS) & heldout.method.isin(["0", f"{lam:g}"])]
     panels = gaps[["scenario", "attribute"]].drop_duplicates().to_numpy().tolist()
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), sharey=True,
                              layout="constrained", squeeze=False)
     for ax, (scenario, attribute) in zip(axes[0], panels, strict=True):
         sub = gaps[(gaps.scenario == scenario) & (gaps.attribute == attribute)]
-        for k, (method, color) in enumerate([("0", "tab:gray"), (f"{best:g}", "tab:blue")]):
+        for k, (method, color) in enumerate([("0", "tab:gray"), (f"{lam:g}", "tab:blue")]):
             part = sub[sub.method == method].set_index("metric").loc[list(GAPS)]
             x = np.arange(len(GAPS)) + (k - 0.5) * 0.3
             ax.errorbar(x, 100 * part.value, yerr=100 * np.abs(
