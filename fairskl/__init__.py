@@ -1,9 +1,23 @@
 """fairskl: measure and mitigate group unfairness of deep image models, the scikit-learn way."""
 
+from fairskl._dro import CVaRDROClassifier
+from fairskl._jtt import JTTClassifier
 from fairskl._nir import NIRClassifier, nir_penalty
+from fairskl._reweight import GroupBalancedClassifier
+from fairskl._spectral import SpectralDecouplingClassifier
 from fairskl._vae import PerceptualVAE
 from fairskl.exceptions import FairnessWarning
 
 __version__ = "0.1.0"
 
-__all__ = ["FairnessWarning", "NIRClassifier", "PerceptualVAE", "__version__", "nir_penalty"]
+__all__ = [
+    "CVaRDROClassifier",
+    "FairnessWarning",
+    "GroupBalancedClassifier",
+    "JTTClassifier",
+    "NIRClassifier",
+    "PerceptualVAE",
+    "SpectralDecouplingClassifier",
+    "__version__",
+    "nir_penalty",
+]

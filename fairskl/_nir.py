@@ -1,30 +1,17 @@
 """Neuron Incidence Redistribution (NIR): the penalty on penultimate-layer neuron incidence."""
 
-import copy
-import numbers
-
-import numpy as np
 import torch
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    check_array,
-    check_consistent_length,
-    check_is_fitted,
-    column_or_1d,
-)
-from skorch import NeuralNetClassifier
-from skorch.callbacks import PassthroughScoring
-from skorch.utils import to_numpy
-from torch import nn
 
-from fairskl._backbones import NIRNetwork, build_network
-from fairskl._parallel import limit_torch_threads
+from fairskl._base import (
+    SHARED_ATTRIBUTES,
+    SHARED_PARAMETERS,
+    _RegularizedClassifier,
+    check_number,
+)
 
 __all__ = ["NIRClassifier", "nir_penalty"]
 
 NORMALIZATIONS = ("global", "standardize", "mean", None)
-PRECISIONS = ("float32", "bf16")
 
 
 def nir_penalty(features, probabilities, *, normalize="global", eps=1e-8):
@@ -117,7 +104,7 @@ def nir_penalty(features, probabilities, *, normalize="global", eps=1e-8):
     return penalty
 
 
-class NIRClassifier(NeuralNetClassifier):
+class NIRClassifier(_RegularizedClassifier):
     """Image (or tabular) classifier trained with the NIR fairness regulariser.
 
     A skorch :class:`~skorch.classifier.NeuralNetClassifier` whose loss is the cross-entropy plus
@@ -125,7 +112,8 @@ class NIRClassifier(NeuralNetClassifier):
     The penalty spreads the probability-weighted incidence of the penultimate neurons; it needs
     no demographic labels, so ``fit`` never sees sensitive features — route them to fairness
     scorers instead (:func:`~fairskl.metrics.make_fairness_scorer`). See the
-    :ref:`user guide <nir>` for the equations.
+    :ref:`user guide <nir>` for the equations, and :ref:`mitigations` for the methods to
+    compare it with.
 
     The network has one logit per class (softmax cross-entropy; for two classes this is the
     same model as one sigmoid output).
@@ -140,48 +128,20 @@ class NIRClassifier(NeuralNetClassifier):
         ``(logits, penultimate)``.
     lambda_nir : float, default=0.1
         Weight λ ≥ 0 of the NIR penalty; 0 gives the plain classifier.
-    weights : None, str or path-like, default=None
-        Initial weights of a torchvision backbone: None (random), ``"DEFAULT"`` or a weights
-        enum name such as ``"IMAGENET1K_V1"`` (downloaded by torchvision), or the path of a
-        local ``state_dict`` of that torchvision model.
-    input_normalization : "auto", None or (mean, std), default="auto"
-        Scaling of the inputs inside the network, before the backbone: ``"auto"`` applies the
-        per-channel mean and std that pretrained ``weights`` were trained with (the weights
-        enum's own preprocessing; ImageNet's for a local state_dict of a torchvision model;
-        nothing for random weights), so X stays in [0, 1]; None never scales; a pair of
-        per-channel sequences scales by those. RGB statistics are averaged for grey inputs.
     nir_normalize : {"global", "standardize", "mean", None}, default="global"
         Passed to :func:`nir_penalty` as ``normalize``: which changes of the penultimate
         features the penalty ignores (see the :ref:`user guide <nir-invariance>`).
-    precision : {"float32", "bf16"}, default="float32"
-        ``"bf16"`` runs the network's forward pass under :func:`torch.autocast` with bfloat16
-        (on CPU and CUDA); the losses and the outputs stay float32.
-    hidden_sizes : tuple of int, default=(64, 64)
-        Hidden layers of the ``"mlp"`` backbone.
-    random_state : int or None, default=None
-        Seeds torch when the module is initialised, so the weights of a named backbone and the
-        batch order are reproducible. A user module is deep-copied as it is, so every fit (and
-        every grid-search candidate) starts from the weights it had when constructed: seed
-        torch before constructing it.
-    classes : array-like or None, default=None
-        All labels, when y may lack some (as in skorch): ``classes_`` is their sorted list and
-        a label of y outside it is an error. None takes the labels from y.
-    criterion, optimizer, lr, max_epochs, batch_size, train_split, device, verbose, callbacks
-        As in skorch; defaults: cross-entropy, Adam, 1e-3, 10, 64, no validation split.
-    **kwargs
-        Any other skorch parameter (``iterator_train__shuffle``, ``module__*`` …).
-
+%(shared)s
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-        The labels, in the order of ``predict_proba``'s columns.
-    n_features_in_ : int
-        Number of values per sample (C·H·W for images).
-    module_ : NIRNetwork
-        The fitted network.
-    history_ : skorch History
+%(attributes)s    history_ : skorch History
         Per epoch ``train_loss`` (= ``train_ce`` + λ ``train_nir``), ``train_ce``,
         ``train_nir`` and, with a validation split, their ``valid_`` counterparts.
+
+    See Also
+    --------
+    CVaRDROClassifier, JTTClassifier, SpectralDecouplingClassifier : Label-free baselines.
+    GroupBalancedClassifier : Reweighting by group labels (a label-using reference).
 
     References
     ----------
@@ -204,222 +164,29 @@ class NIRClassifier(NeuralNetClassifier):
     True
     """
 
-    def __init__(
-        self,
-        backbone="resnet18",
-        *,
-        lambda_nir=0.1,
-        weights=None,
-        input_normalization="auto",
-        nir_normalize="global",
-        precision="float32",
-        hidden_sizes=(64, 64),
-        random_state=None,
-        criterion=nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
-        lr=1e-3,
-        max_epochs=10,
-        batch_size=64,
-        train_split=None,
-        iterator_train__shuffle=True,
-        **kwargs,
-    ):
-        # a user nn.Module must be stored before skorch's __init__: afterwards skorch only lets
-        # torch modules be set inside initialize_module
-        self.backbone = backbone
-        super().__init__(
-            module=NIRNetwork,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            iterator_train__shuffle=iterator_train__shuffle,
-            **kwargs,
-        )
+    _loss_terms = ("ce", "nir")
+    _method = "lambda_nir"
+
+    def __init__(self, backbone="resnet18", *, lambda_nir=0.1, nir_normalize="global",
+                 **kwargs):
+        super().__init__(backbone, **kwargs)
         self.lambda_nir = lambda_nir
-        self.weights = weights
-        self.input_normalization = input_normalization
         self.nir_normalize = nir_normalize
-        self.precision = precision
-        self.hidden_sizes = hidden_sizes
-        self.random_state = random_state
 
-    def _get_param_names(self):
-        # the module is built from `backbone` at fit time, so it is not a parameter of its own;
-        # skorch's private bookkeeping (e.g. _params_to_validate) is not one either
-        return [
-            name for name in super()._get_param_names()
-            if name != "module" and not name.startswith("_")
-        ]
-
-    # -- skorch hooks --------------------------------------------------------------------------
-
-    def initialize_module(self):
-        limit_torch_threads()  # on a Dask worker: its share of the cores (see _parallel.py)
-        if self.random_state is not None:
-            torch.manual_seed(self.random_state)
-        if isinstance(self.backbone, nn.Module):
-            self.module_ = copy.deepcopy(self.backbone)  # a fresh copy per fit, like clone
-        else:
-            self.module_ = build_network(
-                self.backbone, weights=self.weights, input_shape=self.input_shape_,
-                n_classes=len(self.classes_), hidden_sizes=self.hidden_sizes,
-                input_normalization=self.input_normalization,
-            )
-        return self
-
-    def get_default_callbacks(self):
-        callbacks = list(super().get_default_callbacks())
-        extra = [
-            (name, PassthroughScoring(name=name, on_train=name.startswith("train")))
-            for name in ("train_ce", "train_nir", "valid_ce", "valid_nir")
-        ]
-        return callbacks[:-1] + extra + callbacks[-1:]  # print_log stays last
-
-    def infer(self, x, **fit_params):
-        device_type = torch.device(self.device).type
-        with torch.autocast(device_type, torch.bfloat16, enabled=self.precision == "bf16"):
-            output = super().infer(x, **fit_params)
-        if not (isinstance(output, tuple) and len(output) == 2):
-            raise TypeError(
-                f"The module must return (logits, penultimate) for NIR, got "
-                f"{type(output).__name__}. Wrap your backbone so that forward returns both, e.g. "
-                f"'features = self.body(x); return self.head(features), features'."
-            )
-        if output[0].ndim != 2 or output[0].shape[1] != len(self.classes_):
-            raise ValueError(
-                f"The module returns logits of shape {tuple(output[0].shape)}, but there are "
-                f"{len(self.classes_)} classes {self.classes_.tolist()}: it needs one logit per "
-                f"class, shape (batch, {len(self.classes_)})."
-            )
-        return tuple(o.float() for o in output)  # loss, penalty and outputs in float32
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        logits, features = y_pred
-        ce = super().get_loss(logits, y_true, X=X, training=training)
-        probabilities = torch.softmax(logits, dim=1)
-        if self.lambda_nir == 0:
-            with torch.no_grad():
-                nir = nir_penalty(features, probabilities, normalize=self.nir_normalize)
-            loss = ce
-        else:
-            nir = nir_penalty(features, probabilities, normalize=self.nir_normalize)
-            loss = ce + self.lambda_nir * nir
-        if not torch.isfinite(loss):
-            epoch, batch = len(self.history), len(self.history[-1]["batches"]) + 1
-            raise RuntimeError(
-                f"NIRClassifier: the loss became {loss.item()} in epoch {epoch}, batch {batch} "
-                f"(cross-entropy {ce.item():.4g}, NIR {nir.item():.4g}). Lower lr or "
-                f"lambda_nir, or check X for extreme values."
-            )
-        prefix = "train" if training else "valid"
-        self.history.record_batch(f"{prefix}_ce", ce.item())
-        self.history.record_batch(f"{prefix}_nir", nir.item())
-        return loss
-
-    # -- scikit-learn API ----------------------------------------------------------------------
-
-    def fit(self, X, y, **fit_params):
-        """Fit the network on images N×C×H×W (float, or uint8 scaled by 1/255) or 2-D X."""
-        X, y = self._prepare(X, y)
-        return super().fit(X, y, **fit_params)
-
-    def partial_fit(self, X, y, classes=None, **fit_params):
-        """Train for ``max_epochs`` more epochs (initialising first if needed)."""
-        if "_routing_method" in fit_params:  # called by skorch's fit, with prepared data
-            return super().partial_fit(X, y, classes=classes, **fit_params)
-        if self.initialized_ and hasattr(self, "label_encoder_"):
-            X, y = self._check_X(X), self.label_encoder_.transform(column_or_1d(y))
-        else:
-            X, y = self._prepare(X, y, classes)
-        return super().partial_fit(X, y, classes=classes, **fit_params)
-
-    def _prepare(self, X, y, classes=None):
-        """Validate the parameters and the data; encode the labels (data-dependent state)."""
-        if (
-            not isinstance(self.lambda_nir, numbers.Real)
-            or not np.isfinite(self.lambda_nir)
-            or self.lambda_nir < 0
-        ):
-            raise ValueError(
-                f"lambda_nir must be a finite number >= 0 (0 = no NIR penalty), got "
-                f"{self.lambda_nir!r}."
-            )
+    def _check_params(self):
+        check_number(self.lambda_nir, "lambda_nir", hint=" (0 = no NIR penalty)")
         if self.nir_normalize not in NORMALIZATIONS:
             raise ValueError(
                 f"nir_normalize must be one of {NORMALIZATIONS}, got {self.nir_normalize!r}."
             )
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
-        X = self._check_X(X, reset=True)
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(X, y)
-        check_classification_targets(y)
-        labels = self.classes if classes is None else classes  # partial_fit's argument first
-        self.label_encoder_ = LabelEncoder().fit(y if labels is None else column_or_1d(labels))
-        if len(self.label_encoder_.classes_) < 2:
-            raise ValueError(
-                f"y has one class {self.label_encoder_.classes_.tolist()}; a classifier needs "
-                f"at least two."
-            )
-        unknown = np.setdiff1d(y, self.label_encoder_.classes_)
-        if len(unknown):
-            raise ValueError(
-                f"y has labels {unknown.tolist()} that are not in classes="
-                f"{self.label_encoder_.classes_.tolist()}; add them to classes, or pass "
-                f"classes=None to take the labels from y."
-            )
-        return X, self.label_encoder_.transform(y).astype(np.int64)
 
-    @property
-    def classes_(self):
-        return self.label_encoder_.classes_
+    def regularized_loss(self, logits, features, losses, sample_weight):
+        ce = losses.mean()
+        probabilities = torch.softmax(logits, dim=1)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.lambda_nir != 0):
+            nir = nir_penalty(features, probabilities, normalize=self.nir_normalize)
+        return ce + self.lambda_nir * nir if self.lambda_nir else ce, {"ce": ce, "nir": nir}
 
-    def predict_proba(self, X):
-        """Class probabilities, columns in the order of ``classes_``."""
-        return super().predict_proba(self._check_X(X))
 
-    def predict(self, X):
-        """The most probable label of each sample."""
-        if isinstance(X, torch.utils.data.Dataset):
-            # skorch's own scoring (valid_acc) compares with the encoded targets it holds
-            return super().predict(X)
-        proba = self.predict_proba(X)  # checks that the classifier is fitted
-        return self.classes_[proba.argmax(axis=1)]
-
-    def decision_function(self, X):
-        """The logits: (n_samples,) logit of ``classes_[1]`` for two classes, else one column
-        per class."""
-        logits = to_numpy(self.forward(self._check_X(X), training=False)[0])
-        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
-
-    def penultimate(self, X):
-        """The penultimate activations (after global pooling): (n_samples, n_neurons)."""
-        return to_numpy(self.forward(self._check_X(X), training=False)[1])
-
-    def _check_X(self, X, reset=False):
-        if not reset:
-            check_is_fitted(self, "label_encoder_")
-        if isinstance(X, torch.utils.data.Dataset):  # skorch's validation data, already checked
-            return X
-        is_uint8 = getattr(X, "dtype", None) == np.uint8
-        X = check_array(X, dtype=np.float32, allow_nd=True, input_name="X")
-        if is_uint8:
-            X /= 255.0
-        if X.ndim not in (2, 4):
-            raise ValueError(
-                f"X must be images N×C×H×W or tabular N×F, got an array of shape {X.shape}. "
-                f"Add a channel axis to grey images: X[:, None]."
-            )
-        if reset:
-            self.input_shape_ = X.shape[1:]
-            self.n_features_in_ = int(np.prod(X.shape[1:]))
-        elif X.shape[1:] != self.input_shape_:
-            raise ValueError(
-                f"X has {int(np.prod(X.shape[1:]))} features, but NIRClassifier is expecting "
-                f"{self.n_features_in_} features as input (samples of shape {X.shape[1:]} "
-                f"instead of {self.input_shape_})."
-            )
-        return X
+NIRClassifier.__doc__ = NIRClassifier.__doc__.replace("%(shared)s", SHARED_PARAMETERS).replace(
+    "%(attributes)s", SHARED_ATTRIBUTES)

@@ -1,0 +1,390 @@
+"""The shared base of fairskl's classifiers: a skorch classifier with a regularised loss.
+
+Every method of the mitigation family (NIR, CVaR-DRO, JTT, spectral decoupling, group-balanced
+reweighting) is the same network — a backbone returning ``(logits, penultimate)`` — trained
+with its own loss. The base owns what they share: building the backbone, label encoding, input
+checks (images or tabular rows, uint8 scaled, X as an array or a dict ``{"X": ..., "groups":
+...}``), bf16 autocast, per-sample losses, per-sample weights carried inside X, and the history
+of each term of the loss. A method overrides :meth:`_RegularizedClassifier.regularized_loss`
+(and, for a training schedule, ``fit``).
+"""
+
+import copy
+import math
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from scipy.sparse import issparse
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
+from skorch import NeuralNetClassifier
+from skorch.callbacks import PassthroughScoring
+from skorch.utils import to_numpy, to_tensor
+from torch import nn
+
+from fairskl._backbones import NIRNetwork, build_network
+from fairskl._parallel import limit_torch_threads
+
+PRECISIONS = ("float32", "bf16")
+#: keys a user may put in a dict X: the inputs, and per-sample groups for methods that use them
+X_KEYS = ("X", "groups")
+
+#: The parameters every method shares, for the methods' docstrings ("%(shared)s").
+SHARED_PARAMETERS = """\
+    weights : None, str or path-like, default=None
+        Initial weights of a torchvision backbone: None (random), ``"DEFAULT"`` or a weights
+        enum name such as ``"IMAGENET1K_V1"`` (downloaded by torchvision), or the path of a
+        local ``state_dict`` of that torchvision model.
+    input_normalization : "auto", None or (mean, std), default="auto"
+        Scaling of the inputs inside the network, before the backbone: ``"auto"`` applies the
+        per-channel mean and std that pretrained ``weights`` were trained with (the weights
+        enum's own preprocessing; ImageNet's for a local state_dict of a torchvision model;
+        nothing for random weights), so X stays in [0, 1]; None never scales; a pair of
+        per-channel sequences scales by those. RGB statistics are averaged for grey inputs.
+    precision : {"float32", "bf16"}, default="float32"
+        ``"bf16"`` runs the network's forward pass under :func:`torch.autocast` with bfloat16
+        (on CPU and CUDA); the losses and the outputs stay float32.
+    hidden_sizes : tuple of int, default=(64, 64)
+        Hidden layers of the ``"mlp"`` backbone.
+    random_state : int or None, default=None
+        Seeds torch when the module is initialised, so the weights of a named backbone and the
+        batch order are reproducible. A user module is deep-copied as it is, so every fit (and
+        every grid-search candidate) starts from the weights it had when constructed: seed
+        torch before constructing it.
+    classes : array-like or None, default=None
+        All labels, when y may lack some (as in skorch): ``classes_`` is their sorted list and
+        a label of y outside it is an error. None takes the labels from y.
+    criterion, optimizer, lr, max_epochs, batch_size, train_split, device, verbose, callbacks
+        As in skorch; defaults: cross-entropy, Adam, 1e-3, 10, 64, no validation split. The
+        criterion gives per-sample losses (its ``reduction`` is set to ``"none"``); the method
+        reduces them.
+    **kwargs
+        Any other skorch parameter (``iterator_train__shuffle``, ``module__*`` …).
+"""
+
+SHARED_ATTRIBUTES = """\
+    classes_ : ndarray of shape (n_classes,)
+        The labels, in the order of ``predict_proba``'s columns.
+    n_features_in_ : int
+        Number of values per sample (C·H·W for images).
+    module_ : NIRNetwork
+        The fitted network.
+"""
+
+
+class _RegularizedClassifier(NeuralNetClassifier):
+    """A skorch classifier on a ``(logits, penultimate)`` backbone with a method's own loss.
+
+    Subclasses set ``_loss_terms`` (the names recorded per batch, e.g. ``("ce", "nir")``) and
+    override :meth:`regularized_loss`; their ``__init__`` takes ``backbone``, their own
+    parameters and ``**kwargs`` for the shared ones, and sets their own parameters after
+    calling this ``__init__`` (skorch rejects unknown keyword arguments).
+    """
+
+    _loss_terms = ("ce",)
+    #: the name of the method in messages
+    _method = "classifier"
+
+    def __init__(
+        self,
+        backbone="resnet18",
+        *,
+        weights=None,
+        input_normalization="auto",
+        precision="float32",
+        hidden_sizes=(64, 64),
+        random_state=None,
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=10,
+        batch_size=64,
+        train_split=None,
+        iterator_train__shuffle=True,
+        **kwargs,
+    ):
+        # a user nn.Module must be stored before skorch's __init__: afterwards skorch only lets
+        # torch modules be set inside initialize_module
+        self.backbone = backbone
+        super().__init__(
+            module=NIRNetwork,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            iterator_train__shuffle=iterator_train__shuffle,
+            **kwargs,
+        )
+        self.weights = weights
+        self.input_normalization = input_normalization
+        self.precision = precision
+        self.hidden_sizes = hidden_sizes
+        self.random_state = random_state
+
+    def _get_param_names(self):
+        # the module is built from `backbone` at fit time, so it is not a parameter of its own;
+        # skorch's private bookkeeping (e.g. _params_to_validate) is not one either
+        return [
+            name for name in super()._get_param_names()
+            if name != "module" and not name.startswith("_")
+        ]
+
+    # -- the method's loss ---------------------------------------------------------------------
+
+    def regularized_loss(self, logits, features, losses, sample_weight):
+        """The batch's loss and the terms to record.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (batch, n_classes)
+        features : torch.Tensor of shape (batch, n_neurons)
+            Penultimate activations.
+        losses : torch.Tensor of shape (batch,)
+            Per-sample losses of the criterion (cross-entropy by default).
+        sample_weight : torch.Tensor of shape (batch,) or None
+            Per-sample weights of the method (carried inside X), or None.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            Scalar to minimise.
+        terms : dict
+            Name (one of ``_loss_terms``) -> scalar tensor, recorded per batch.
+        """
+        ce = losses.mean()
+        return ce, {"ce": ce}
+
+    def _check_params(self):
+        """Validate the method's own parameters (called at the start of fit)."""
+
+    # -- skorch hooks --------------------------------------------------------------------------
+
+    def initialize_module(self):
+        limit_torch_threads()  # on a Dask worker: its share of the cores (see _parallel.py)
+        if self.random_state is not None:
+            torch.manual_seed(self.random_state)
+        if isinstance(self.backbone, nn.Module):
+            self.module_ = copy.deepcopy(self.backbone)  # a fresh copy per fit, like clone
+        else:
+            self.module_ = build_network(
+                self.backbone, weights=self.weights, input_shape=self.input_shape_,
+                n_classes=len(self.classes_), hidden_sizes=self.hidden_sizes,
+                input_normalization=self.input_normalization,
+            )
+        return self
+
+    def initialize_criterion(self):
+        super().initialize_criterion()
+        if hasattr(self.criterion_, "reduction"):
+            self.criterion_.reduction = "none"  # per-sample losses; the method reduces them
+        return self
+
+    def get_default_callbacks(self):
+        callbacks = list(super().get_default_callbacks())
+        extra = [
+            (name, PassthroughScoring(name=name, on_train=name.startswith("train")))
+            for prefix in ("train", "valid") for name in
+            (f"{prefix}_{term}" for term in self._loss_terms)
+        ]
+        return callbacks[:-1] + extra + callbacks[-1:]  # print_log stays last
+
+    def infer(self, x, **fit_params):
+        if isinstance(x, Mapping):  # the network sees the inputs; weights are for the loss
+            x = x["X"]
+        device_type = torch.device(self.device).type
+        with torch.autocast(device_type, torch.bfloat16, enabled=self.precision == "bf16"):
+            output = super().infer(x, **fit_params)
+        if not (isinstance(output, tuple) and len(output) == 2):
+            raise TypeError(
+                f"The module must return (logits, penultimate) for {type(self).__name__}, got "
+                f"{type(output).__name__}. Wrap your backbone so that forward returns both, e.g. "
+                f"'features = self.body(x); return self.head(features), features'."
+            )
+        if output[0].ndim != 2 or output[0].shape[1] != len(self.classes_):
+            raise ValueError(
+                f"The module returns logits of shape {tuple(output[0].shape)}, but there are "
+                f"{len(self.classes_)} classes {self.classes_.tolist()}: it needs one logit per "
+                f"class, shape (batch, {len(self.classes_)})."
+            )
+        return tuple(o.float() for o in output)  # loss, penalty and outputs in float32
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        logits, features = y_pred
+        losses = self.criterion_(logits, to_tensor(y_true, device=self.device))
+        if losses.ndim != 1:
+            raise ValueError(
+                f"The criterion must give one loss per sample for {type(self).__name__}, got "
+                f"shape {tuple(losses.shape)}; use a criterion with a 'reduction' argument."
+            )
+        weight = X.get("sample_weight") if isinstance(X, Mapping) else None
+        if weight is not None:
+            weight = to_tensor(weight, device=self.device).float()
+        loss, terms = self.regularized_loss(logits, features, losses, weight)
+        if not torch.isfinite(loss):
+            epoch, batch = len(self.history), len(self.history[-1]["batches"]) + 1
+            parts = ", ".join(f"{name} {value.item():.4g}" for name, value in terms.items())
+            raise RuntimeError(
+                f"{type(self).__name__}: the loss became {loss.item()} in epoch {epoch}, batch "
+                f"{batch} ({parts}). Lower lr or the {self._method} strength, or check X for "
+                f"extreme values."
+            )
+        prefix = "train" if training else "valid"
+        for name, value in terms.items():
+            self.history.record_batch(f"{prefix}_{name}", value.item())
+        return loss
+
+    # -- scikit-learn API ----------------------------------------------------------------------
+
+    def fit(self, X, y, **fit_params):
+        """Fit the network on images N×C×H×W (float, or uint8 scaled by 1/255) or 2-D X.
+
+        X may also be a dict (or skorch ``SliceDict``) ``{"X": inputs, "groups": groups}``;
+        methods that do not use groups ignore them, so one X serves a whole comparison.
+        """
+        X, y, groups = self._prepare(X, y)
+        return super().fit(self._training_data(X, y, groups), y, **fit_params)
+
+    def partial_fit(self, X, y, classes=None, **fit_params):
+        """Train for ``max_epochs`` more epochs (initialising first if needed)."""
+        if "_routing_method" in fit_params:  # called by skorch's fit, with prepared data
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        if self.initialized_ and hasattr(self, "label_encoder_"):
+            X, groups = self._check_X(X)
+            y = self.label_encoder_.transform(column_or_1d(y))
+        else:
+            X, y, groups = self._prepare(X, y, classes)
+        return super().partial_fit(self._training_data(X, y, groups), y, classes=classes,
+                                   **fit_params)
+
+    def _training_data(self, X, y, groups):
+        """X as skorch trains on it: the array, or a dict with the method's sample weights."""
+        weight = self._sample_weight(y, groups)
+        return X if weight is None else {"X": X, "sample_weight": weight.astype(np.float32)}
+
+    def _sample_weight(self, y, groups):
+        """Per-sample weights of the training rows for the loss, or None (all equal)."""
+        return None
+
+    def _prepare(self, X, y, classes=None):
+        """Validate the parameters and the data; encode the labels (data-dependent state)."""
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
+        self._check_params()
+        X, groups = self._check_X(X, reset=True)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
+        check_classification_targets(y)
+        labels = self.classes if classes is None else classes  # partial_fit's argument first
+        self.label_encoder_ = LabelEncoder().fit(y if labels is None else column_or_1d(labels))
+        if len(self.label_encoder_.classes_) < 2:
+            raise ValueError(
+                f"y has one class {self.label_encoder_.classes_.tolist()}; a classifier needs "
+                f"at least two."
+            )
+        unknown = np.setdiff1d(y, self.label_encoder_.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"y has labels {unknown.tolist()} that are not in classes="
+                f"{self.label_encoder_.classes_.tolist()}; add them to classes, or pass "
+                f"classes=None to take the labels from y."
+            )
+        return X, self.label_encoder_.transform(y).astype(np.int64), groups
+
+    @property
+    def classes_(self):
+        return self.label_encoder_.classes_
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``, as float64.
+
+        float64 as scikit-learn's classifiers give (skorch gives the network's float32):
+        fairlearn's ``ThresholdOptimizer`` fails on float32 scores with pandas 3.
+        """
+        return super().predict_proba(self._check_X(X)[0]).astype(np.float64)
+
+    def predict(self, X):
+        """The most probable label of each sample."""
+        if isinstance(X, torch.utils.data.Dataset):
+            # skorch's own scoring (valid_acc) compares with the encoded targets it holds
+            return super().predict(X)
+        proba = self.predict_proba(X)  # checks that the classifier is fitted
+        return self.classes_[proba.argmax(axis=1)]
+
+    def decision_function(self, X):
+        """The logits: (n_samples,) logit of ``classes_[1]`` for two classes, else one column
+        per class."""
+        logits = to_numpy(self.forward(self._check_X(X)[0], training=False)[0])
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
+
+    def penultimate(self, X):
+        """The penultimate activations (after global pooling): (n_samples, n_neurons)."""
+        return to_numpy(self.forward(self._check_X(X)[0], training=False)[1])
+
+    def _check_X(self, X, reset=False):
+        """The checked inputs as float32 and the per-sample groups of a dict X (or None)."""
+        if not reset:
+            check_is_fitted(self, "label_encoder_")
+        if isinstance(X, torch.utils.data.Dataset):  # skorch's validation data, already checked
+            return X, None
+        groups = None
+        if isinstance(X, Mapping) and not issparse(X):  # scipy's dok format is a dict
+            unknown = sorted(set(X) - set(X_KEYS))
+            if "X" not in X or unknown:
+                raise ValueError(
+                    f"A dict X needs the key 'X' (the inputs) and may have 'groups' (per-sample "
+                    f"groups), got keys {sorted(X)}; e.g. SliceDict(X=images, groups=sex)."
+                )
+            groups = X.get("groups")
+            X = X["X"]
+            if groups is not None:
+                groups = column_or_1d(np.asarray(groups, dtype=object))
+                check_consistent_length(X, groups)
+        is_uint8 = getattr(X, "dtype", None) == np.uint8
+        X = check_array(X, dtype=np.float32, allow_nd=True, input_name="X")
+        if is_uint8:
+            X /= 255.0
+        if X.ndim not in (2, 4):
+            raise ValueError(
+                f"X must be images N×C×H×W or tabular N×F, got an array of shape {X.shape}. "
+                f"Add a channel axis to grey images: X[:, None]."
+            )
+        if reset:
+            self.input_shape_ = X.shape[1:]
+            self.n_features_in_ = int(np.prod(X.shape[1:]))
+        elif X.shape[1:] != self.input_shape_:
+            raise ValueError(
+                f"X has {int(np.prod(X.shape[1:]))} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input (samples of shape "
+                f"{X.shape[1:]} instead of {self.input_shape_})."
+            )
+        return X, groups
+
+
+def check_number(value, name, *, low=0.0, high=math.inf, low_open=False, integer=False,
+                 hint=""):
+    """Raise a ValueError naming ``name`` unless ``value`` is a finite number in the range."""
+    kind = numbers.Integral if integer else numbers.Real
+    ok = (isinstance(value, kind) and not isinstance(value, bool) and np.isfinite(value)
+          and (value > low if low_open else value >= low) and value <= high)
+    if not ok:
+        bound = f"> {low:g}" if low_open else f">= {low:g}"
+        upper = f" and <= {high:g}" if np.isfinite(high) else ""
+        what = "an int" if integer else "a finite number"
+        raise ValueError(f"{name} must be {what} {bound}{upper}{hint}, got {value!r}.")
+
+
+def weighted_loss(losses, sample_weight):
+    """The weighted mean of per-sample losses, ``sum(w * l) / sum(w)``, and the terms to record
+    (``ce``, the unweighted mean, and ``weighted_ce``)."""
+    weighted = (sample_weight * losses).sum() / sample_weight.sum()
+    return weighted, {"ce": losses.mean().detach(), "weighted_ce": weighted}
