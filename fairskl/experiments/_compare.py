@@ -297,7 +297,8 @@ def compare_methods(
     cv_results = pd.DataFrame(
         [(names[m], c, repr(candidates[names[m]][c]), k, metric, scores[m, c, k][metric])
          for m, c, k in sel_jobs for metric in ("auc", disparity)],
-        columns=["method", "candidate", "params", "fold", "metric", "value"])
+        columns=["method", "candidate", "params", "fold", "metric", "value"],
+    ).astype({"candidate": int, "fold": int, "value": float})  # also when no method has a grid
     selection = _select(names, candidates, cv_results, disparity, max_disparity)
 
     # refit: each method's chosen configuration once per seed, audited on the held-out rows
@@ -517,6 +518,8 @@ def plot_method_comparison(summary, *, attribute=None, disparity="tpr_difference
     Returns
     -------
     ax : matplotlib Axes
+        One :meth:`~matplotlib.axes.Axes.errorbar` per method (``ax.containers``), in the
+        order of ``summary``, each annotated with the method's name.
 
     Examples
     --------
@@ -549,16 +552,16 @@ def plot_method_comparison(summary, *, attribute=None, disparity="tpr_difference
         else attribute
     y = _metric_rows(values, y_attribute, performance, "performance")
     methods = list(pd.unique(values.method))
-    x, y = x.reindex(methods), y.reindex(methods)
+    x = x.reindex(methods).to_numpy(float).T  # rows: value, ci_low, ci_high
+    y = y.reindex(methods).to_numpy(float).T
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
-    ax.errorbar(x["value"], y["value"],
-                xerr=[x["value"] - x["ci_low"], x["ci_high"] - x["value"]],
-                yerr=[y["value"] - y["ci_low"], y["ci_high"] - y["value"]],
-                fmt="o", capsize=3, linestyle="none")
-    for method in methods:
-        ax.annotate(method, (x.loc[method, "value"], y.loc[method, "value"]),
-                    textcoords="offset points", xytext=(6, 6), fontsize=9)
+    for i, method in enumerate(methods):  # one colour per method: overlapping bars stay apart
+        ax.errorbar(x[0, i], y[0, i], xerr=[[x[0, i] - x[1, i]], [x[2, i] - x[0, i]]],
+                    yerr=[[y[0, i] - y[1, i]], [y[2, i] - y[0, i]]], fmt="o", capsize=3,
+                    color=f"C{i % 10}", label=method)
+        ax.annotate(method, (x[0, i], y[0, i]), textcoords="offset points", xytext=(6, 6),
+                    fontsize=9, color=f"C{i % 10}")
     ax.set_xlabel(f"held-out {disparity} ({attribute}), 95% CI")
     ax.set_ylabel(f"held-out {performance}"
                   + ("" if y_attribute == "all" else f" ({y_attribute})") + ", 95% CI")
