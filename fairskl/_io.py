@@ -5,6 +5,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import joblib
+
 
 @contextlib.contextmanager
 def atomic_path(path):
@@ -37,3 +39,9 @@ def write_text(path, text):
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_joblib(path, obj):
+    """Save ``obj`` to ``path`` atomically with :func:`joblib.dump`."""
+    with atomic_path(path) as tmp:
+        joblib.dump(obj, tmp)

@@ -1,5 +1,7 @@
-"""Experiments: the representation study, the λ study, the reproductions and their figures."""
+"""Experiments: the representation study, the λ study, method comparisons, the reproductions
+and their figures."""
 
+from fairskl.experiments._compare import compare_methods, plot_method_comparison
 from fairskl.experiments._lambda import lambda_study, plot_lambda_tradeoff
 from fairskl.experiments._nir_study import reproduce_nir
 from fairskl.experiments._plots import (
@@ -11,9 +13,11 @@ from fairskl.experiments._representation import representation_study
 from fairskl.experiments._reproduce import reproduce_vae_fairness
 
 __all__ = [
+    "compare_methods",
     "lambda_study",
     "plot_error_by_label",
     "plot_lambda_tradeoff",
+    "plot_method_comparison",
     "plot_prevalence",
     "plot_representation_study",
     "representation_study",

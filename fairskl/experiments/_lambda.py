@@ -145,8 +145,8 @@ def lambda_study(
         bar = tqdm(total=len(jobs), desc="lambda study (seed x lambda x fold)", unit="fit",
                    disable=not verbose)
         for (seed, lam, k), scores in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_fit_fold)(estimator, X, y, sensitive, all_folds[seed][k], seed, lam,
-                               scoring, (seed, lam, k))
+            delayed(_fit_fold)(estimator, X, y, sensitive, all_folds[seed][k],
+                               {"lambda_nir": lam}, seed, scoring, (seed, lam, k))
             for seed, lam, k in jobs
         ):
             rows += [(lam, seed, k, name, -scores[f"test_{name}"][0] if is_gap
@@ -174,38 +174,45 @@ def lambda_study(
                  folds=all_folds)
 
 
-def _common_fold_means(results, lambdas, disparity):
-    """Mean AUC and gap per λ over the folds where every λ has both defined.
+def _common_fold_means(results, candidates, disparity, *, by="lambda_nir", folds=("seed", "fold"),
+                       caller="lambda_study", name="λ",
+                       note="summary's n_undefined counts them per λ."):
+    """Mean AUC and gap per candidate over the folds where every candidate has both defined.
 
     A gap is undefined (NaN) in a fold that lacks a group's positives (or negatives); comparing
-    λ on different folds would favour the λ whose hard folds dropped out, so such a fold is
-    left out for every λ, with a :class:`~fairskl.FairnessWarning`.
+    candidates on different folds would favour the one whose hard folds dropped out, so such a
+    fold is left out for every candidate, with a :class:`~fairskl.FairnessWarning`.
+
+    ``results`` is tidy (``by``, ``*folds``, ``metric``, ``value``); ``candidates`` are the
+    values of ``by`` in the order of the returned rows; ``caller``, ``name`` and ``note`` word
+    the messages (the defaults are the λ study's).
     """
     values = (results[results.metric.isin(["auc", disparity])]
-              .pivot_table(index=["seed", "fold"], columns=["metric", "lambda_nir"],
-                           values="value", dropna=False))
+              .pivot_table(index=list(folds), columns=["metric", by], values="value",
+                           dropna=False))
     complete = values.notna().all(axis=1)
     if not complete.any():
-        raise ValueError(f"lambda_study: the {disparity} or the AUC is undefined in every fold "
-                         f"for some λ (a group without positives or negatives in every fold); "
-                         f"use fewer folds or check sensitive_features.")
+        raise ValueError(f"{caller}: the {disparity} or the AUC is undefined in every fold "
+                         f"for some {name} (a group without positives or negatives in every "
+                         f"fold); use fewer folds or check sensitive_features.")
     if not complete.all():
         undefined = values[~complete]
-        lams = sorted({lam for (_, lam), bad in undefined.isna().any().items() if bad})
+        bad = sorted({c for (_, c), nan in undefined.isna().any().items() if nan})
         warnings.warn(
-            f"lambda_study: the {disparity} or the AUC is undefined (NaN) in "
-            f"{int((~complete).sum())} of {len(complete)} folds for λ={lams} (a group without "
-            f"positives or negatives in the fold); λ is chosen on the {int(complete.sum())} "
-            f"folds where every λ is defined. summary's n_undefined counts them per λ.",
+            f"{caller}: the {disparity} or the AUC is undefined (NaN) in "
+            f"{int((~complete).sum())} of {len(complete)} folds for {name}={bad} (a group "
+            f"without positives or negatives in the fold); {name} is chosen on the "
+            f"{int(complete.sum())} folds where every {name} is defined. {note}",
             FairnessWarning, stacklevel=3)
     means = values[complete].mean()
-    return pd.DataFrame({metric: means[metric] for metric in ("auc", disparity)}).loc[lambdas]
+    return pd.DataFrame({metric: means[metric] for metric in ("auc", disparity)}).loc[candidates]
 
 
-def _fit_fold(estimator, X, y, sensitive, fold, seed, lam, scoring, key):
-    """Fit one (seed, λ, fold) and score it; routing carries ``sensitive`` to the scorers."""
+def _fit_fold(estimator, X, y, sensitive, fold, params, seed, scoring, key):
+    """Fit one fold of a clone with ``params`` (and ``random_state=seed`` when it has one) and
+    score it; routing carries ``sensitive`` to the scorers only."""
     limit_torch_threads()
-    model = clone(estimator).set_params(lambda_nir=lam)
+    model = clone(estimator).set_params(**params)
     if "random_state" in model.get_params():
         model.set_params(random_state=seed)
     scores = cross_validate(model, X, y, cv=[fold], scoring=scoring, error_score="raise",

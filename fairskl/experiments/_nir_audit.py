@@ -14,7 +14,7 @@ from scipy import stats
 from fairskl.metrics._group_metrics import disparities
 from fairskl.metrics._report import _replicates, _resample_weights
 
-__all__ = ["audit_model", "combine_seeds", "resample_weights"]
+__all__ = ["audit_model", "combine_seeds", "difference", "resample_weights"]
 
 #: the group that the paper finds over-diagnosed, per attribute (the mechanism's "privileged")
 PRIVILEGED = {"age": "60+", "sex": "male"}
@@ -36,8 +36,9 @@ def audit_model(y, proba, features, sensitive, weights):
         0/1 labels.
     proba : ndarray of shape (n_samples,)
         Predicted probability of the positive class (thresholded at 0.5 for the rates).
-    features : ndarray of shape (n_samples, n_neurons)
-        Penultimate activations.
+    features : ndarray of shape (n_samples, n_neurons) or None
+        Penultimate activations; None audits the AUC and the gaps only (no mechanism metrics),
+        e.g. for a model without penultimate features.
     sensitive : DataFrame
         One column per audited attribute.
     weights : ndarray of shape (n_bootstrap, n_samples)
@@ -52,7 +53,8 @@ def audit_model(y, proba, features, sensitive, weights):
         the dominant neuron of positive (negative) predictions exceeds the other group's;
         ``concentration_positive`` / ``_negative``, the squared coefficient of variation of the
         class's incidence across neurons (``nir_statistic`` of
-        :func:`~fairskl.inspection.neuron_incidence`).
+        :func:`~fairskl.inspection.neuron_incidence`). Without ``features``, only ``auc``,
+        ``tpr_difference`` and ``fpr_difference``.
     """
     ones = np.ones((1, len(y)))
     y_hat = (proba >= 0.5).astype(int)
@@ -61,13 +63,14 @@ def audit_model(y, proba, features, sensitive, weights):
     boot = _replicates(weights, y, y_hat, proba, np.zeros(len(y), int), 0, ["auc"])
     out[("all", "auc")] = (point["auc"][0, -1], boot["auc"][:, -1])
     class_proba = np.c_[1 - proba, proba]
-    mass = class_proba.sum(axis=0)
-    incidence = class_proba.T @ features / mass[:, None]  # (2, n_neurons)
-    top = incidence.argmax(axis=1)
-    for c, name in [(1, "positive"), (0, "negative")]:
-        p = class_proba[:, c]
-        m = (weights @ (p[:, None] * features)) / (weights @ p)[:, None]  # (B, n_neurons)
-        out[("all", f"concentration_{name}")] = (_cv2(incidence[c]), _cv2(m))
+    if features is not None:
+        mass = class_proba.sum(axis=0)
+        incidence = class_proba.T @ features / mass[:, None]  # (2, n_neurons)
+        top = incidence.argmax(axis=1)
+        for c, name in [(1, "positive"), (0, "negative")]:
+            p = class_proba[:, c]
+            m = (weights @ (p[:, None] * features)) / (weights @ p)[:, None]  # (B, n_neurons)
+            out[("all", f"concentration_{name}")] = (_cv2(incidence[c]), _cv2(m))
     for attribute in sensitive.columns:
         groups = sensitive[attribute].astype(str).to_numpy()
         names = sorted(set(groups))
@@ -78,7 +81,7 @@ def audit_model(y, proba, features, sensitive, weights):
         for gap in GAPS:
             out[(attribute, gap)] = (point[gap][0], boot[gap])
         privileged = PRIVILEGED.get(attribute)
-        if privileged not in names or len(names) != 2:
+        if features is None or privileged not in names or len(names) != 2:
             continue
         member = groups == privileged
         for c, name in [(1, "positive"), (0, "negative")]:

@@ -383,8 +383,12 @@ def _mix_label(mix, names):
     return " / ".join(f"{share:.0%} {name}" for share, name in zip(mix, names, strict=True))
 
 
-def _load_checkpoints(folder, config):
-    """Saved cells of an earlier run with the same config; raises if the config differs."""
+def _check_config(folder, config):
+    """Create ``folder`` with ``config.json``, or check that the one there is ``config``.
+
+    ``config`` must be JSON-serialisable and compare equal after a JSON round trip (lists,
+    not tuples). Raises a ValueError naming the keys that differ.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / "config.json"
     if config_path.exists():
@@ -397,6 +401,11 @@ def _load_checkpoints(folder, config):
             )
     else:
         write_text(config_path, json.dumps(config, indent=1))
+
+
+def _load_checkpoints(folder, config):
+    """Saved cells of an earlier run with the same config; raises if the config differs."""
+    _check_config(folder, config)
     done = {}
     for path in sorted(folder.glob("cell_r*_m*.csv")):
         if path.name.endswith(".samples.csv"):

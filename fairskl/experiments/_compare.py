@@ -1,0 +1,577 @@
+"""Comparing mitigations: one selection rule, seeds, held-out rows and bootstrap for all methods.
+
+Each method's hyperparameters are chosen on folds of the training part only, by the same rule
+(:class:`~fairskl.metrics.TradeoffRefit` on the cross-validated AUC and gap); the chosen
+configuration is refitted once per seed on the whole training part and audited on held-out rows
+that no selection step has seen, with the same bootstrap resamples for every method (paired), so
+that the difference between two methods has an interval of its own.
+"""
+
+import json
+import numbers
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.base import clone
+from sklearn.model_selection import (
+    ParameterGrid,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    train_test_split,
+)
+from sklearn.utils import Bunch, _safe_indexing
+from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import _num_samples
+from tqdm.auto import tqdm
+
+from fairskl._io import write_joblib
+from fairskl._parallel import limit_torch_threads
+from fairskl.experiments._lambda import _common_fold_means, _fit_fold
+from fairskl.experiments._nir_audit import (
+    GAPS,
+    audit_model,
+    combine_seeds,
+    difference,
+    resample_weights,
+)
+from fairskl.experiments._representation import _check_config, _describe
+from fairskl.metrics import TradeoffRefit, make_fairness_scorer
+from fairskl.model_selection import train_val_test_split
+
+__all__ = ["compare_methods", "plot_method_comparison"]
+
+SUMMARY_COLUMNS = ["method", "comparison", "attribute", "metric", "value", "ci_low", "ci_high",
+                   "half_width", "seed_sd", "n_seeds"]
+
+
+def compare_methods(
+    estimators,
+    X,
+    y,
+    *,
+    sensitive_features,
+    param_grids=None,
+    cv=3,
+    test_size=0.3,
+    heldout=None,
+    groups=None,
+    seeds=(0,),
+    select_on=None,
+    disparity="tpr_difference",
+    max_disparity=0.05,
+    n_bootstrap=200,
+    reference=None,
+    n_jobs=None,
+    checkpoint_dir=None,
+    random_state=0,
+    verbose=1,
+):
+    """Compare classifiers (mitigations) under one selection rule on one held-out set.
+
+    The protocol (see :ref:`compare`):
+
+    1. **Held-out set.** ``heldout`` if given, else a split of ``X`` stratified by label ×
+       ``select_on`` group (and keeping each of ``groups`` on one side); the same rows for
+       every method, never used to select anything.
+    2. **Selection**, on the training part only. The same folds for every method, stratified by
+       label × ``select_on`` group (grouped by ``groups``). Each (method, candidate, fold) of
+       ``param_grids`` is one fit of :func:`~sklearn.model_selection.cross_validate`, scored on
+       the AUC and ``disparity`` of ``select_on`` (routed to the scorer only); all fits of all
+       methods are one flat list for :class:`sklearn.utils.parallel.Parallel`. Per method, the
+       candidate with the best mean AUC among those whose mean gap is at most
+       ``max_disparity`` is chosen by :class:`~fairskl.metrics.TradeoffRefit` (a fold where
+       some candidate's gap is undefined is left out for all, with a
+       :class:`~fairskl.FairnessWarning`). A method without a grid, or with one candidate, is
+       used as it is.
+    3. **Refit and audit.** Each method's chosen configuration is fitted on the whole training
+       part once per seed, and scored on the held-out set: the AUC, and per column of
+       ``sensitive_features`` the TPR and FPR gaps (largest difference between groups, at the
+       0.5 threshold of ``predict_proba``). Every model is scored on the same
+       ``n_bootstrap`` resamples of the held-out rows; the interval of a seed-averaged value
+       adds the test-sample and the seed variance, and so does the interval of a method's
+       change against ``reference``, paired by seed and resample.
+
+    Parameters
+    ----------
+    estimators : dict of str -> classifier
+        Unfitted binary classifiers with ``predict_proba``, by method name (the order of the
+        tables). Estimators with a ``random_state`` parameter get ``random_state`` during
+        selection and each seed at the refit (this overrides a ``random_state`` of the grid).
+    X : array-like of shape (n_samples, ...) or skorch.helper.SliceDict
+        Training (and, without ``heldout``, held-out) samples; rows are selected with
+        :func:`sklearn.utils._safe_indexing`, so a ``SliceDict(X=images, groups=codes)`` works.
+    y : array-like of shape (n_samples,)
+        Binary labels.
+    sensitive_features : array-like, Series or DataFrame of shape (n_samples,) or (n_samples, k)
+        Audited attributes, one per column (column names as strings; an unnamed Series or array
+        column is ``"0"``). The estimators never see them.
+    param_grids : dict of str -> dict or list of dicts, default=None
+        Grid per method name, as for :class:`~sklearn.model_selection.GridSearchCV`.
+    cv : int, default=3
+        Folds of the training part for selection.
+    test_size : float, default=0.3
+        Held-out fraction when ``heldout`` is None.
+    heldout : tuple (X_test, y_test, sensitive_test), default=None
+        A given held-out set (e.g. the data set's official test split); all of ``X`` is then the
+        training part. ``sensitive_test`` has the columns of ``sensitive_features``.
+    groups : array-like of shape (n_samples,), default=None
+        Ids (patients, lesions) kept on one side of the held-out split and of every fold.
+    seeds : sequence of int, default=(0,)
+        Refit seeds (``random_state`` of estimators that have one).
+    select_on : str, default=None
+        Column of ``sensitive_features`` whose gap constrains selection; None is the first.
+    disparity : {"tpr_difference", "fpr_difference"}, default="tpr_difference"
+        Gap constrained by selection.
+    max_disparity : float, default=0.05
+        Largest acceptable mean cross-validated gap.
+    n_bootstrap : int, default=200
+        Bootstrap resamples of the held-out rows (shared by all models).
+    reference : str, default=None
+        Method the others are compared with; None is the first of ``estimators``.
+    n_jobs : int, default=None
+        Fits run in parallel by :class:`sklearn.utils.parallel.Parallel` (any joblib backend).
+    checkpoint_dir : str or path-like, default=None
+        Folder where each finished fit (a selection fold's scores, a refit's audit) is saved
+        atomically; a rerun with the same arguments loads them and fits only the others. Other
+        data, estimators, grids, folds, seeds or ``n_bootstrap`` raise an error rather than mix
+        two comparisons; ``max_disparity`` and ``reference`` may change (a refit whose chosen
+        parameters changed is redone).
+    random_state : int, default=0
+        Seed of the held-out split, the folds, the selection fits and the bootstrap.
+    verbose : int, default=1
+        0 is silent; 1 shows a progress bar over the fits.
+
+    Returns
+    -------
+    result : sklearn.utils.Bunch
+        ``results``: held-out point values per seed (``method``, ``seed``, ``attribute``,
+        ``metric``, ``value``; ``attribute`` is ``"all"`` for the AUC).
+        ``summary``: seed-averaged values with 95% intervals (``method``, ``comparison``,
+        ``attribute``, ``metric``, ``value``, ``ci_low``, ``ci_high``, ``half_width``,
+        ``seed_sd``, ``n_seeds``); ``comparison`` is ``"value"`` for a method's own value and
+        ``"change vs <reference>"`` for its value minus the reference's (not for the reference
+        itself). ``selection``: per method the chosen ``candidate`` (its index in the grid),
+        ``n_candidates``, ``params`` (repr), ``params_dict`` and the chosen candidate's
+        cross-validated ``cv_auc`` and ``cv_<disparity>`` (NaN without a grid).
+        ``cv_results``: every selection fit's scores (``method``, ``candidate``, ``params``,
+        ``fold``, ``metric``, ``value``; gaps as positive numbers). ``heldout_index``:
+        positions in ``X`` of the held-out rows (None with ``heldout``).
+
+    See Also
+    --------
+    plot_method_comparison : Held-out gap against AUC per method, with 2-D intervals.
+    lambda_study : The λ sweep of one method.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from fairskl.experiments import compare_methods
+    >>> rng = np.random.RandomState(0)
+    >>> A = pd.Series(rng.choice(["a", "b"], 300), name="group")
+    >>> X = rng.normal(size=(300, 3)) + (A == "b").to_numpy()[:, None]
+    >>> y = (X[:, 0] + rng.normal(size=300) > 0.5).astype(int)
+    >>> result = compare_methods(
+    ...     {"logistic": LogisticRegression(), "tree": DecisionTreeClassifier()}, X, y,
+    ...     sensitive_features=A, param_grids={"tree": {"max_depth": [1, 4]}}, cv=2,
+    ...     max_disparity=1.0, n_bootstrap=20, verbose=0)
+    >>> result.selection[["method", "params", "cv_auc"]].round(2)
+         method            params  cv_auc
+    0  logistic                {}     NaN
+    1      tree  {'max_depth': 1}    0.76
+    >>> auc = result.summary.query("metric == 'auc'")
+    >>> auc[["method", "comparison", "value", "ci_low", "ci_high"]].round(2)
+         method          comparison  value  ci_low  ci_high
+    0  logistic               value   0.85    0.81     0.90
+    3      tree               value   0.68    0.62     0.75
+    6      tree  change vs logistic  -0.17   -0.22    -0.11
+    """
+    methods, candidates = _check_methods(estimators, param_grids)
+    names = list(methods)
+    reference = names[0] if reference is None else reference
+    if reference not in methods:
+        raise ValueError(f"reference={reference!r} is not a method; choose one of {names} "
+                         f"(None: the first).")
+    if disparity not in GAPS:
+        raise ValueError(f"disparity must be 'tpr_difference' or 'fpr_difference', got "
+                         f"{disparity!r}.")
+    if not isinstance(cv, numbers.Integral) or isinstance(cv, bool) or cv < 2:
+        raise ValueError(f"cv must be an int >= 2 (folds of the training part), got {cv!r}.")
+    seeds = list(seeds) if not isinstance(seeds, numbers.Integral) else [seeds]
+    if not seeds or not all(isinstance(s, numbers.Integral) for s in seeds) \
+            or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be a non-empty sequence of distinct ints, got {seeds!r}.")
+    seeds = [int(s) for s in seeds]
+    if not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 2:
+        raise ValueError(f"n_bootstrap must be an int >= 2, got {n_bootstrap!r}.")
+    if not isinstance(random_state, numbers.Integral):
+        raise ValueError(f"random_state must be an int (the same split, folds and resamples on "
+                         f"a rerun), got {random_state!r}.")
+    if not isinstance(max_disparity, numbers.Real) or not max_disparity >= 0:
+        raise ValueError(f"max_disparity must be a number >= 0, got {max_disparity!r}.")
+
+    n = _n_rows(X, "X")
+    y = _check_y(y, n)
+    A = _check_sensitive(sensitive_features, n, "sensitive_features", y)
+    select_on = A.columns[0] if select_on is None else str(select_on)
+    if select_on not in A.columns:
+        raise ValueError(f"select_on={select_on!r} is not a column of sensitive_features; "
+                         f"choose one of {list(A.columns)} (None: the first).")
+    classes = np.unique(y)
+    if groups is not None:
+        groups = np.asarray(groups)
+        if len(groups) != n:
+            raise ValueError(f"groups has {len(groups)} values but X has {n} rows.")
+
+    if heldout is None:
+        if not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
+            raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}; or "
+                             f"pass heldout=(X_test, y_test, sensitive_test).")
+        train, test = _split(y, A[select_on], groups, test_size, random_state)
+        X_tr, y_tr, A_tr = _safe_indexing(X, train), y[train], A.iloc[train].reset_index(drop=True)
+        g_tr = None if groups is None else groups[train]
+        X_te, y_te, A_te = _safe_indexing(X, test), y[test], A.iloc[test].reset_index(drop=True)
+        heldout_index = test
+    else:
+        X_te, y_te, A_te = _check_heldout(heldout, A.columns, classes)
+        X_tr, y_tr, A_tr, g_tr, heldout_index = X, y, A, groups, None
+    if len(np.unique(y_te)) < 2:
+        raise ValueError(f"The held-out set has only the label {np.unique(y_te)}; it needs both "
+                         f"to audit the AUC and the gaps. Raise test_size or check heldout.")
+
+    strata = _strata(y_tr, A_tr[select_on])
+    kfold = StratifiedGroupKFold if g_tr is not None else StratifiedKFold
+    splitter = kfold(cv, shuffle=True, random_state=random_state)
+    folds = list(splitter.split(np.zeros(len(y_tr)), strata, g_tr))
+    weights = resample_weights(len(y_te), n_bootstrap, random_state)
+
+    folder, done = None, {}
+    if checkpoint_dir is not None:
+        folder = Path(checkpoint_dir)
+        config = dict(
+            estimators=[[name, _describe(est)] for name, est in methods.items()],
+            param_grids=[[name, repr((param_grids or {}).get(name))] for name in names],
+            X=joblib.hash(X), y=joblib.hash(y), sensitive=_hash_frame(A),
+            groups=None if groups is None else joblib.hash(groups),
+            heldout=None if heldout is None else [joblib.hash(X_te), joblib.hash(y_te),
+                                                  _hash_frame(A_te)],
+            test_size=None if heldout is not None else float(test_size), cv=int(cv),
+            seeds=seeds, select_on=select_on, disparity=disparity,
+            n_bootstrap=int(n_bootstrap), random_state=int(random_state),
+        )
+        _check_config(folder, json.loads(json.dumps(config, default=repr)))
+        done = {path.stem: joblib.load(path) for path in sorted(folder.glob("*.joblib"))}
+
+    sel_jobs = [(m, c, k) for m, name in enumerate(names) if len(candidates[name]) > 1
+                for c in range(len(candidates[name])) for k in range(cv)]
+    fit_keys = {(m, s): f"refit_m{m:02d}_s{s}" for m in range(len(names)) for s in seeds}
+    bar = tqdm(total=len(sel_jobs) + len(fit_keys), desc="compare methods (fits)", unit="fit",
+               disable=not verbose)
+
+    # selection: every (method, candidate, fold) of the training part, as one flat list
+    scores = {}
+    todo = []
+    for m, c, k in sel_jobs:
+        key = f"cv_m{m:02d}_c{c:03d}_f{k:02d}"
+        if key in done:
+            scores[m, c, k] = done[key]
+            bar.update()
+        else:
+            todo.append((m, c, k, key))
+    with sklearn.config_context(enable_metadata_routing=True):
+        scoring = {"auc": "roc_auc", disparity: make_fairness_scorer(disparity)}
+        for (m, c, k), fold_scores in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_selection_fit)(
+                methods[names[m]], X_tr, y_tr, A_tr[select_on], folds[k], candidates[names[m]][c],
+                random_state, scoring, disparity, (m, c, k),
+                None if folder is None else folder / f"{key}.joblib")
+            for m, c, k, key in todo
+        ):
+            scores[m, c, k] = fold_scores
+            bar.update()
+    cv_results = pd.DataFrame(
+        [(names[m], c, repr(candidates[names[m]][c]), k, metric, scores[m, c, k][metric])
+         for m, c, k in sel_jobs for metric in ("auc", disparity)],
+        columns=["method", "candidate", "params", "fold", "metric", "value"],
+    ).astype({"candidate": int, "fold": int, "value": float})  # also when no method has a grid
+    selection = _select(names, candidates, cv_results, disparity, max_disparity)
+
+    # refit: each method's chosen configuration once per seed, audited on the held-out rows
+    chosen = dict(zip(names, selection["params_dict"], strict=True))
+    audits, todo = {}, []
+    for (m, seed), key in fit_keys.items():
+        saved = done.get(key)
+        if saved is not None and saved["params"] == repr(chosen[names[m]]):
+            audits[m, seed] = saved["audit"]
+            bar.update()
+        else:
+            todo.append((m, seed, key))
+    for (m, seed), audit in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+        delayed(_refit_audit)(
+            methods[names[m]], chosen[names[m]], seed, X_tr, y_tr, X_te, y_te, A_te, weights,
+            (m, seed), None if folder is None else folder / f"{key}.joblib")
+        for m, seed, key in todo
+    ):
+        audits[m, seed] = audit
+        bar.update()
+    bar.close()
+
+    per = {name: [audits[m, s] for s in seeds] for m, name in enumerate(names)}
+    results = pd.DataFrame(
+        [(name, s, attribute, metric, float(audit[attribute, metric][0]))
+         for name in names for s, audit in zip(seeds, per[name], strict=True)
+         for attribute, metric in audit],
+        columns=["method", "seed", "attribute", "metric", "value"])
+    frames = [combine_seeds(per[name]).assign(method=name, comparison="value") for name in names]
+    frames += [combine_seeds(difference(per[name], per[reference]))
+               .assign(method=name, comparison=f"change vs {reference}")
+               for name in names if name != reference]
+    summary = pd.concat(frames, ignore_index=True)[SUMMARY_COLUMNS]
+    return Bunch(results=results, summary=summary, selection=selection, cv_results=cv_results,
+                 heldout_index=heldout_index)
+
+
+def _selection_fit(estimator, X, y, sensitive, fold, params, seed, scoring, disparity, key,
+                   path):
+    """One (method, candidate, fold): the AUC and the positive gap; saved to ``path``."""
+    _, scores = _fit_fold(estimator, X, y, sensitive, fold, params, seed, scoring, key)
+    out = {"auc": float(scores["test_auc"][0]),
+           disparity: -float(scores[f"test_{disparity}"][0])}
+    if path is not None:
+        write_joblib(path, out)
+    return key, out
+
+
+def _refit_audit(estimator, params, seed, X_tr, y_tr, X_te, y_te, A_te, weights, key, path):
+    """One (method, seed): fit on the training part, audit on the held-out rows."""
+    limit_torch_threads()
+    model = clone(estimator).set_params(**params)
+    if "random_state" in model.get_params():
+        model.set_params(random_state=seed)
+    model.fit(X_tr, y_tr)
+    proba = np.asarray(model.predict_proba(X_te), dtype=float)[:, 1]  # P(classes_[1])
+    y01 = (np.asarray(y_te) == model.classes_[1]).astype(int)
+    audit = audit_model(y01, proba, None, A_te, weights)
+    if path is not None:
+        write_joblib(path, {"params": repr(params), "audit": audit})
+    return key, audit
+
+
+def _select(names, candidates, cv_results, disparity, max_disparity):
+    """Per method, the candidate chosen by TradeoffRefit on the common-fold means."""
+    pick = TradeoffRefit("auc", disparity, max_disparity=max_disparity)
+    rows = []
+    for name in names:
+        grid = candidates[name]
+        if len(grid) == 1:
+            rows.append((name, 0, 1, repr(grid[0]), grid[0], np.nan, np.nan))
+            continue
+        means = _common_fold_means(
+            cv_results[cv_results.method == name], list(range(len(grid))), disparity,
+            by="candidate", folds=("fold",), caller=f"compare_methods ({name!r})",
+            name="candidate", note="cv_results holds the undefined folds.")
+        best = pick({"mean_test_auc": means["auc"].to_numpy(),
+                     f"mean_test_{disparity}": -means[disparity].to_numpy()})
+        rows.append((name, best, len(grid), repr(grid[best]), grid[best],
+                     float(means["auc"].iloc[best]), float(means[disparity].iloc[best])))
+    return pd.DataFrame(rows, columns=["method", "candidate", "n_candidates", "params",
+                                       "params_dict", "cv_auc", f"cv_{disparity}"])
+
+
+def _check_methods(estimators, param_grids):
+    """The estimators dict and, per method, its list of candidate parameter dicts."""
+    if not isinstance(estimators, dict) or not estimators:
+        raise ValueError(f"estimators must be a non-empty dict of name -> unfitted classifier, "
+                         f"e.g. {{'erm': LogisticRegression()}}, got {estimators!r}.")
+    for name, est in estimators.items():
+        if not isinstance(name, str):
+            raise TypeError(f"estimators' keys must be method names (str), got {name!r}.")
+        if not (hasattr(est, "fit") and hasattr(est, "get_params")
+                and hasattr(est, "predict_proba")):
+            raise TypeError(f"estimators[{name!r}] must be a scikit-learn classifier with "
+                            f"predict_proba, got {type(est).__name__}.")
+    param_grids = {} if param_grids is None else param_grids
+    if not isinstance(param_grids, dict):
+        raise TypeError(f"param_grids must be a dict of method name -> grid, got "
+                        f"{type(param_grids).__name__}.")
+    unknown = sorted(set(param_grids) - set(estimators))
+    if unknown:
+        raise ValueError(f"param_grids has grids for {unknown}, which are not in estimators "
+                         f"({list(estimators)}); use the same names.")
+    candidates = {}
+    for name, est in estimators.items():
+        grid = param_grids.get(name)
+        candidates[name] = [{}] if grid is None else list(ParameterGrid(grid))
+        valid = set(est.get_params())
+        for params in candidates[name]:
+            bad = sorted(set(params) - valid)
+            if bad:
+                raise ValueError(f"param_grids[{name!r}] sets {bad}, which "
+                                 f"{type(est).__name__} does not have; its parameters are "
+                                 f"{sorted(valid)}.")
+        if not candidates[name]:
+            raise ValueError(f"param_grids[{name!r}] has no candidate; give at least one value "
+                             f"per parameter, or no grid.")
+    return estimators, candidates
+
+
+def _n_rows(X, name):
+    try:
+        return _num_samples(X)
+    except TypeError:
+        raise TypeError(f"{name} must be array-like with rows (an array, a DataFrame, a skorch "
+                        f"SliceDict), got {type(X).__name__}.") from None
+
+
+def _check_y(y, n):
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"y must have one label per row of X ({n}), got shape {y.shape}.")
+    labels = np.unique(y)
+    if len(labels) != 2:
+        raise ValueError(f"y must be binary (two labels), got {len(labels)}: "
+                         f"{labels[:10].tolist()}. Binarise it, e.g. y = (y == positive).")
+    return y
+
+
+def _check_sensitive(sensitive_features, n, name, y=None):
+    if isinstance(sensitive_features, pd.Series | pd.DataFrame) and isinstance(y, pd.Series) \
+            and not sensitive_features.index.equals(y.index):
+        raise ValueError(f"{name} and y are pandas objects with different indexes; rows are "
+                         f"matched by position, so align them (e.g. .reset_index(drop=True)).")
+    A = pd.DataFrame(sensitive_features).reset_index(drop=True)
+    A.columns = [str(c) for c in A.columns]
+    if len(A) != n:
+        raise ValueError(f"{name} has {len(A)} rows but X has {n}.")
+    if "all" in A.columns:
+        raise ValueError(f"{name} has a column named 'all', the attribute of the overall AUC "
+                         f"in the tables; rename it.")
+    if A.isna().any().any():
+        raise ValueError(f"{name} has missing values in {list(A.columns[A.isna().any()])}; "
+                         f"subset the rows or fill them with a group of their own.")
+    return A
+
+
+def _check_heldout(heldout, columns, classes):
+    if not isinstance(heldout, tuple | list) or len(heldout) != 3:
+        raise ValueError("heldout must be a tuple (X_test, y_test, sensitive_test), got "
+                         f"{type(heldout).__name__}.")
+    X_te, y_te, A_te = heldout
+    n = _n_rows(X_te, "heldout's X_test")
+    y_te = np.asarray(y_te)
+    if y_te.ndim != 1 or len(y_te) != n:
+        raise ValueError(f"heldout's y_test must have one label per row of X_test ({n}), got "
+                         f"shape {y_te.shape}.")
+    unknown = sorted(set(np.unique(y_te).tolist()) - set(classes.tolist()))
+    if unknown:
+        raise ValueError(f"heldout's y_test has labels {unknown} that are not in y "
+                         f"({classes.tolist()}).")
+    A_te = _check_sensitive(A_te, n, "heldout's sensitive_test")
+    if list(A_te.columns) != list(columns):
+        raise ValueError(f"heldout's sensitive_test has columns {list(A_te.columns)}, "
+                         f"sensitive_features has {list(columns)}; they must be the same.")
+    return X_te, y_te, A_te
+
+
+def _strata(y, sensitive):
+    return pd.Series(np.asarray(y).astype(str)) + "|" + pd.Series(sensitive).astype(str).to_numpy()
+
+
+def _split(y, sensitive, groups, test_size, random_state):
+    """Sorted training and held-out positions, stratified by label × group."""
+    index = np.arange(len(y))
+    if groups is None:
+        train, test = train_test_split(index, test_size=test_size, random_state=random_state,
+                                       stratify=_strata(y, sensitive))
+    else:
+        train, _, test = train_val_test_split(
+            index, groups=groups, stratify=pd.DataFrame({"y": y, "a": np.asarray(sensitive)}),
+            val_size=0, test_size=test_size, random_state=random_state)
+    return np.sort(train), np.sort(test)
+
+
+def _hash_frame(frame):
+    return joblib.hash([list(frame.columns), frame.astype(str).to_numpy()])
+
+
+def plot_method_comparison(summary, *, attribute=None, disparity="tpr_difference",
+                           performance="auc", ax=None):
+    """Held-out gap against performance per method, with 95% intervals on both axes.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        ``compare_methods(...).summary`` (its ``comparison == "value"`` rows are drawn).
+    attribute : str, default=None
+        Attribute of the gap; None is the first one of ``summary`` (other than ``"all"``).
+    disparity : str, default="tpr_difference"
+        Gap on the x axis.
+    performance : str, default="auc"
+        Metric on the y axis (overall, attribute ``"all"``, when it has one).
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        One :meth:`~matplotlib.axes.Axes.errorbar` per method (``ax.containers``), in the
+        order of ``summary``, each annotated with the method's name.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fairskl.experiments import plot_method_comparison
+    >>> summary = pd.DataFrame(dict(
+    ...     method=["erm", "erm", "jtt", "jtt"], comparison="value",
+    ...     attribute=["all", "sex"] * 2, metric=["auc", "tpr_difference"] * 2,
+    ...     value=[0.90, 0.12, 0.88, 0.05], ci_low=[0.88, 0.08, 0.86, 0.02],
+    ...     ci_high=[0.92, 0.16, 0.90, 0.08]))
+    >>> ax = plot_method_comparison(summary)
+    >>> ax.get_xlabel()
+    'held-out tpr_difference (sex), 95% CI'
+    """
+    import matplotlib.pyplot as plt
+
+    missing = sorted({"method", "comparison", "attribute", "metric", "value", "ci_low",
+                      "ci_high"} - set(summary.columns))
+    if missing:
+        raise ValueError(f"summary lacks the columns {missing}; pass compare_methods(...)"
+                         f".summary.")
+    values = summary[summary.comparison == "value"]
+    attributes = [a for a in pd.unique(values.attribute) if a != "all"]
+    attribute = attributes[0] if attribute is None and attributes else attribute
+    if attribute not in attributes:
+        raise ValueError(f"attribute={attribute!r} is not in summary; choose one of "
+                         f"{attributes}.")
+    x = _metric_rows(values, attribute, disparity, "disparity")
+    y_attribute = "all" if ((values.attribute == "all") & (values.metric == performance)).any() \
+        else attribute
+    y = _metric_rows(values, y_attribute, performance, "performance")
+    methods = list(pd.unique(values.method))
+    x = x.reindex(methods).to_numpy(float).T  # rows: value, ci_low, ci_high
+    y = y.reindex(methods).to_numpy(float).T
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
+    for i, method in enumerate(methods):  # one colour per method: overlapping bars stay apart
+        ax.errorbar(x[0, i], y[0, i], xerr=[[x[0, i] - x[1, i]], [x[2, i] - x[0, i]]],
+                    yerr=[[y[0, i] - y[1, i]], [y[2, i] - y[0, i]]], fmt="o", capsize=3,
+                    color=f"C{i % 10}", label=method)
+        ax.annotate(method, (x[0, i], y[0, i]), textcoords="offset points", xytext=(6, 6),
+                    fontsize=9, color=f"C{i % 10}")
+    ax.set_xlabel(f"held-out {disparity} ({attribute}), 95% CI")
+    ax.set_ylabel(f"held-out {performance}"
+                  + ("" if y_attribute == "all" else f" ({y_attribute})") + ", 95% CI")
+    ax.margins(0.15)
+    return ax
+
+
+def _metric_rows(values, attribute, metric, axis):
+    rows = values[(values.attribute == attribute) & (values.metric == metric)]
+    if rows.empty:
+        raise ValueError(f"summary has no {axis} metric {metric!r} for {attribute!r}; it has "
+                         f"{sorted(values.metric.unique())}.")
+    return rows.set_index("method")[["value", "ci_low", "ci_high"]]
