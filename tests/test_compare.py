@@ -119,6 +119,30 @@ def test_no_heldout_data_reaches_selection():
     assert real.heldout_index is None
 
 
+def test_several_heldout_sets_share_one_selection():
+    X, y, A = _data()
+    test = np.arange(300, 400)
+    kwargs = dict(sensitive_features=A.iloc[:300], param_grids={"tree": {"max_depth": [2, 4]}},
+                  max_disparity=1.0, n_bootstrap=30, verbose=0)
+    estimators = {"logistic": LogisticRegression(), "tree": DecisionTreeClassifier()}
+    A_test = A.iloc[test].reset_index(drop=True)
+    flipped = (X[test] * [1, -1, 1, 1], y[test], A_test)  # a shifted scenario
+    both = compare_methods(estimators, X[:300], y[:300], heldout={
+        "default": (X[test], y[test], A_test), "shifted": flipped}, **kwargs)
+    alone = compare_methods(estimators, X[:300], y[:300], heldout=flipped, **kwargs)
+    pd.testing.assert_frame_equal(both.selection, alone.selection)
+    assert set(both.summary.scenario) == {"default", "shifted"}
+    mine = both.summary[both.summary.scenario == "shifted"].drop(columns="scenario")
+    pd.testing.assert_frame_equal(mine.reset_index(drop=True),
+                                  alone.summary.drop(columns="scenario"))
+    assert set(alone.summary.scenario) == {"heldout"}
+    ax = plot_method_comparison(both.summary, scenario="shifted", attribute="sex")
+    assert len(ax.containers) == 2
+    with pytest.raises(ValueError, match=r"heldout\['bad'\]'s y_test must have one label"):
+        compare_methods(estimators, X[:300], y[:300],
+                        heldout={"bad": (X[test], y[test][:5], A_test)}, **kwargs)
+
+
 def test_groups_stay_on_one_side_of_the_heldout_split():
     X, y, A = _data()
     groups = np.arange(len(y)) // 4  # e.g. four images per lesion

@@ -43,7 +43,7 @@ from fairskl.model_selection import train_val_test_split
 
 __all__ = ["compare_methods", "plot_method_comparison"]
 
-SUMMARY_COLUMNS = ["method", "comparison", "attribute", "metric", "value", "ci_low", "ci_high",
+SUMMARY_COLUMNS = ["scenario", "method", "comparison", "attribute", "metric", "value", "ci_low", "ci_high",
                    "half_width", "seed_sd", "n_seeds"]
 
 
@@ -114,9 +114,11 @@ def compare_methods(
         Folds of the training part for selection.
     test_size : float, default=0.3
         Held-out fraction when ``heldout`` is None.
-    heldout : tuple (X_test, y_test, sensitive_test), default=None
+    heldout : tuple (X_test, y_test, sensitive_test) or dict of str -> tuple, default=None
         A given held-out set (e.g. the data set's official test split); all of ``X`` is then the
-        training part. ``sensitive_test`` has the columns of ``sensitive_features``.
+        training part. ``sensitive_test`` has the columns of ``sensitive_features``. A dict
+        names several held-out sets (scenarios, e.g. ``{"default": ..., "shortcut": ...}``):
+        one selection, and every refitted model audited on each.
     groups : array-like of shape (n_samples,), default=None
         Ids (patients, lesions) kept on one side of the held-out split and of every fold.
     seeds : sequence of int, default=(0,)
@@ -147,9 +149,11 @@ def compare_methods(
     Returns
     -------
     result : sklearn.utils.Bunch
-        ``results``: held-out point values per seed (``method``, ``seed``, ``attribute``,
-        ``metric``, ``value``; ``attribute`` is ``"all"`` for the AUC).
-        ``summary``: seed-averaged values with 95% intervals (``method``, ``comparison``,
+        ``results``: held-out point values per seed (``scenario``, ``method``, ``seed``,
+        ``attribute``, ``metric``, ``value``; ``attribute`` is ``"all"`` for the AUC;
+        ``scenario`` is ``"heldout"`` unless ``heldout`` is a dict).
+        ``summary``: seed-averaged values with 95% intervals (``scenario``, ``method``,
+        ``comparison``,
         ``attribute``, ``metric``, ``value``, ``ci_low``, ``ci_high``, ``half_width``,
         ``seed_sd``, ``n_seeds``); ``comparison`` is ``"value"`` for a method's own value and
         ``"change vs <reference>"`` for its value minus the reference's (not for the reference
@@ -235,20 +239,29 @@ def compare_methods(
         train, test = _split(y, A[select_on], groups, test_size, random_state)
         X_tr, y_tr, A_tr = _safe_indexing(X, train), y[train], A.iloc[train].reset_index(drop=True)
         g_tr = None if groups is None else groups[train]
-        X_te, y_te, A_te = _safe_indexing(X, test), y[test], A.iloc[test].reset_index(drop=True)
+        tests = {"heldout": (_safe_indexing(X, test), y[test],
+                             A.iloc[test].reset_index(drop=True))}
         heldout_index = test
     else:
-        X_te, y_te, A_te = _check_heldout(heldout, A.columns, classes)
+        named = heldout if isinstance(heldout, dict) else {"heldout": heldout}
+        if not named or not all(isinstance(k, str) for k in named):
+            raise ValueError(f"heldout as a dict must map scenario names (str) to "
+                             f"(X_test, y_test, sensitive_test), got keys {list(named)}.")
+        tests = {k: _check_heldout(v, A.columns, classes, "" if k == "heldout" else f"[{k!r}]")
+                 for k, v in named.items()}
         X_tr, y_tr, A_tr, g_tr, heldout_index = X, y, A, groups, None
-    if len(np.unique(y_te)) < 2:
-        raise ValueError(f"The held-out set has only the label {np.unique(y_te)}; it needs both "
-                         f"to audit the AUC and the gaps. Raise test_size or check heldout.")
+    for scenario, (_, y_te, _) in tests.items():
+        if len(np.unique(y_te)) < 2:
+            raise ValueError(f"The held-out set {scenario!r} has only the label "
+                             f"{np.unique(y_te)}; it needs both to audit the AUC and the gaps. "
+                             f"Raise test_size or check heldout.")
 
     strata = _strata(y_tr, A_tr[select_on])
     kfold = StratifiedGroupKFold if g_tr is not None else StratifiedKFold
     splitter = kfold(cv, shuffle=True, random_state=random_state)
     folds = list(splitter.split(np.zeros(len(y_tr)), strata, g_tr))
-    weights = resample_weights(len(y_te), n_bootstrap, random_state)
+    weights = {k: resample_weights(len(t[1]), n_bootstrap, random_state)
+               for k, t in tests.items()}
 
     folder, done = None, {}
     if checkpoint_dir is not None:
@@ -258,8 +271,9 @@ def compare_methods(
             param_grids=[[name, repr((param_grids or {}).get(name))] for name in names],
             X=joblib.hash(X), y=joblib.hash(y), sensitive=_hash_frame(A),
             groups=None if groups is None else joblib.hash(groups),
-            heldout=None if heldout is None else [joblib.hash(X_te), joblib.hash(y_te),
-                                                  _hash_frame(A_te)],
+            heldout=None if heldout is None else [
+                [k, joblib.hash(tX), joblib.hash(ty), _hash_frame(tA)]
+                for k, (tX, ty, tA) in tests.items()],
             test_size=None if heldout is not None else float(test_size), cv=int(cv),
             seeds=seeds, select_on=select_on, disparity=disparity,
             n_bootstrap=int(n_bootstrap), random_state=int(random_state),
@@ -313,7 +327,7 @@ def compare_methods(
             todo.append((m, seed, key))
     for (m, seed), audit in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
         delayed(_refit_audit)(
-            methods[names[m]], chosen[names[m]], seed, X_tr, y_tr, X_te, y_te, A_te, weights,
+            methods[names[m]], chosen[names[m]], seed, X_tr, y_tr, tests, weights,
             (m, seed), None if folder is None else folder / f"{key}.joblib")
         for m, seed, key in todo
     ):
@@ -321,16 +335,19 @@ def compare_methods(
         bar.update()
     bar.close()
 
-    per = {name: [audits[m, s] for s in seeds] for m, name in enumerate(names)}
-    results = pd.DataFrame(
-        [(name, s, attribute, metric, float(audit[attribute, metric][0]))
-         for name in names for s, audit in zip(seeds, per[name], strict=True)
-         for attribute, metric in audit],
-        columns=["method", "seed", "attribute", "metric", "value"])
-    frames = [combine_seeds(per[name]).assign(method=name, comparison="value") for name in names]
-    frames += [combine_seeds(difference(per[name], per[reference]))
-               .assign(method=name, comparison=f"change vs {reference}")
-               for name in names if name != reference]
+    rows, frames = [], []
+    for scenario in tests:
+        per = {name: [audits[m, s][scenario] for s in seeds] for m, name in enumerate(names)}
+        rows += [(scenario, name, s, attribute, metric, float(audit[attribute, metric][0]))
+                 for name in names for s, audit in zip(seeds, per[name], strict=True)
+                 for attribute, metric in audit]
+        frames += [combine_seeds(per[name]).assign(scenario=scenario, method=name,
+                                                   comparison="value") for name in names]
+        frames += [combine_seeds(difference(per[name], per[reference]))
+                   .assign(scenario=scenario, method=name, comparison=f"change vs {reference}")
+                   for name in names if name != reference]
+    results = pd.DataFrame(rows, columns=["scenario", "method", "seed", "attribute", "metric",
+                                          "value"])
     summary = pd.concat(frames, ignore_index=True)[SUMMARY_COLUMNS]
     return Bunch(results=results, summary=summary, selection=selection, cv_results=cv_results,
                  heldout_index=heldout_index)
@@ -347,16 +364,18 @@ def _selection_fit(estimator, X, y, sensitive, fold, params, seed, scoring, disp
     return key, out
 
 
-def _refit_audit(estimator, params, seed, X_tr, y_tr, X_te, y_te, A_te, weights, key, path):
-    """One (method, seed): fit on the training part, audit on the held-out rows."""
+def _refit_audit(estimator, params, seed, X_tr, y_tr, tests, weights, key, path):
+    """One (method, seed): fit on the training part, audit on each held-out set."""
     limit_torch_threads()
     model = clone(estimator).set_params(**params)
     if "random_state" in model.get_params():
         model.set_params(random_state=seed)
     model.fit(X_tr, y_tr)
-    proba = np.asarray(model.predict_proba(X_te), dtype=float)[:, 1]  # P(classes_[1])
-    y01 = (np.asarray(y_te) == model.classes_[1]).astype(int)
-    audit = audit_model(y01, proba, None, A_te, weights)
+    audit = {}
+    for scenario, (X_te, y_te, A_te) in tests.items():
+        proba = np.asarray(model.predict_proba(X_te), dtype=float)[:, 1]  # P(classes_[1])
+        y01 = (np.asarray(y_te) == model.classes_[1]).astype(int)
+        audit[scenario] = audit_model(y01, proba, None, A_te, weights[scenario])
     if path is not None:
         write_joblib(path, {"params": repr(params), "audit": audit})
     return key, audit
@@ -457,23 +476,24 @@ def _check_sensitive(sensitive_features, n, name, y=None):
     return A
 
 
-def _check_heldout(heldout, columns, classes):
+def _check_heldout(heldout, columns, classes, key=""):
+    name = f"heldout{key}"
     if not isinstance(heldout, tuple | list) or len(heldout) != 3:
-        raise ValueError("heldout must be a tuple (X_test, y_test, sensitive_test), got "
+        raise ValueError(f"{name} must be a tuple (X_test, y_test, sensitive_test), got "
                          f"{type(heldout).__name__}.")
     X_te, y_te, A_te = heldout
-    n = _n_rows(X_te, "heldout's X_test")
+    n = _n_rows(X_te, f"{name}'s X_test")
     y_te = np.asarray(y_te)
     if y_te.ndim != 1 or len(y_te) != n:
-        raise ValueError(f"heldout's y_test must have one label per row of X_test ({n}), got "
+        raise ValueError(f"{name}'s y_test must have one label per row of X_test ({n}), got "
                          f"shape {y_te.shape}.")
     unknown = sorted(set(np.unique(y_te).tolist()) - set(classes.tolist()))
     if unknown:
-        raise ValueError(f"heldout's y_test has labels {unknown} that are not in y "
+        raise ValueError(f"{name}'s y_test has labels {unknown} that are not in y "
                          f"({classes.tolist()}).")
-    A_te = _check_sensitive(A_te, n, "heldout's sensitive_test")
+    A_te = _check_sensitive(A_te, n, f"{name}'s sensitive_test")
     if list(A_te.columns) != list(columns):
-        raise ValueError(f"heldout's sensitive_test has columns {list(A_te.columns)}, "
+        raise ValueError(f"{name}'s sensitive_test has columns {list(A_te.columns)}, "
                          f"sensitive_features has {list(columns)}; they must be the same.")
     return X_te, y_te, A_te
 
@@ -499,8 +519,8 @@ def _hash_frame(frame):
     return joblib.hash([list(frame.columns), frame.astype(str).to_numpy()])
 
 
-def plot_method_comparison(summary, *, attribute=None, disparity="tpr_difference",
-                           performance="auc", ax=None):
+def plot_method_comparison(summary, *, attribute=None, scenario=None,
+                           disparity="tpr_difference", performance="auc", ax=None):
     """Held-out gap against performance per method, with 95% intervals on both axes.
 
     Parameters
@@ -509,6 +529,8 @@ def plot_method_comparison(summary, *, attribute=None, disparity="tpr_difference
         ``compare_methods(...).summary`` (its ``comparison == "value"`` rows are drawn).
     attribute : str, default=None
         Attribute of the gap; None is the first one of ``summary`` (other than ``"all"``).
+    scenario : str, default=None
+        Held-out set to draw (``summary``'s ``scenario`` column); None is the first.
     disparity : str, default="tpr_difference"
         Gap on the x axis.
     performance : str, default="auc"
@@ -542,6 +564,13 @@ def plot_method_comparison(summary, *, attribute=None, disparity="tpr_difference
         raise ValueError(f"summary lacks the columns {missing}; pass compare_methods(...)"
                          f".summary.")
     values = summary[summary.comparison == "value"]
+    if "scenario" in values.columns:
+        scenarios = list(pd.unique(values.scenario))
+        scenario = scenarios[0] if scenario is None and scenarios else scenario
+        if scenario not in scenarios:
+            raise ValueError(f"scenario={scenario!r} is not in summary; choose one of "
+                             f"{scenarios}.")
+        values = values[values.scenario == scenario]
     attributes = [a for a in pd.unique(values.attribute) if a != "all"]
     attribute = attributes[0] if attribute is None and attributes else attribute
     if attribute not in attributes:
