@@ -91,7 +91,8 @@ def test_group_balanced_weights_and_loss_by_hand(balance):
                           balance=balance)
     cells = group if balance == "group" else np.char.add(np.char.add(group, "|"), y.astype(str))
     names, counts = np.unique(cells, return_counts=True)
-    weight_of = {name: len(y) / (len(names) * count) for name, count in zip(names, counts)}
+    weight_of = {name: len(y) / (len(names) * count)
+                 for name, count in zip(names, counts, strict=True)}
     w = np.array([weight_of[c] for c in cells])
     for name in names:  # each cell carries the same total weight
         assert w[cells == name].sum() == pytest.approx(len(y) / len(names))

@@ -43,8 +43,8 @@ from fairskl.model_selection import train_val_test_split
 
 __all__ = ["compare_methods", "plot_method_comparison"]
 
-SUMMARY_COLUMNS = ["scenario", "method", "comparison", "attribute", "metric", "value", "ci_low", "ci_high",
-                   "half_width", "seed_sd", "n_seeds"]
+SUMMARY_COLUMNS = ["scenario", "method", "comparison", "attribute", "metric", "value", "ci_low",
+                   "ci_high", "half_width", "seed_sd", "n_seeds"]
 
 
 def compare_methods(
