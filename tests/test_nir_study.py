@@ -95,6 +95,51 @@ def test_paper_scale_is_the_pretrained_early_stopped_protocol():
     assert net.train_split is not None and net.input_normalization == "auto"
 
 
+@pytest.mark.slow
+def test_reproduce_nir_compare_adds_the_methods_table_and_resumes(tmp_path, monkeypatch):
+    from fairskl import JTTClassifier
+    from fairskl._base import _RegularizedClassifier
+
+    out = tmp_path / "nir"
+    tiny = {**TINY, "max_epochs": 1, "compare_seeds": (0, 1), "compare_grids": {
+        "NIR": {"lambda_nir": [1.0, 10.0]}, "JTT": {"identification_epochs": [1],
+                                                    "upweight": [5.0, 20.0]}}}
+    _nir_study.reproduce_nir(out, scale=tiny, compare=True, verbose=0)
+    assert {"compare.png", "compare_summary.csv", "compare_selection.csv"} <= {
+        p.name for p in out.iterdir()}
+    summary = pd.read_csv(out / "compare_summary.csv")
+    methods = ["ERM", "NIR", "CVaR-DRO", "JTT", "spectral decoupling", "group balanced"]
+    assert list(pd.unique(summary.method)) == methods
+    assert set(summary.scenario) == {"default", "shortcut"}
+    assert set(summary.comparison) == {"value", "change vs ERM"}
+    assert (summary.n_seeds == 2).all()
+    selection = pd.read_csv(out / "compare_selection.csv").set_index("method")
+    assert selection.loc["NIR", "n_candidates"] == 2 and selection.loc["ERM", "n_candidates"] == 1
+    text = (out / "report.md").read_text()
+    for needle in ["Compared with other mitigations", "Change vs ERM (paired)", "CVaR-DRO",
+                   "group balanced", "uses the age groups in training"]:
+        assert needle in text, needle
+    # the ERM row is the plain network's: its change vs itself is not reported, and the
+    # change rows are the paired differences of the value rows' per-seed means
+    values = summary[summary.comparison == "value"].set_index(["scenario", "method",
+                                                               "attribute", "metric"]).value
+    change = summary[summary.comparison == "change vs ERM"].set_index(
+        ["scenario", "method", "attribute", "metric"]).value
+    key = ("default", "NIR", "all", "auc")
+    assert change[key] == pytest.approx(values[key] - values[("default", "ERM", "all", "auc")])
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a network was fitted again")
+
+    monkeypatch.setattr("fairskl.experiments.lambda_study", no_fit)
+    monkeypatch.setattr(_RegularizedClassifier, "fit", no_fit)
+    monkeypatch.setattr(JTTClassifier, "fit", no_fit)
+    _nir_study.reproduce_nir(out, scale=tiny, compare=True, resume=True, verbose=0)
+    assert_frame_equal(pd.read_csv(out / "compare_summary.csv"), summary)
+    with pytest.raises(ValueError, match=r"other \['compare'\]"):
+        _nir_study.reproduce_nir(out, scale=tiny, resume=True, verbose=0)
+
+
 def test_cli_weights_reach_the_study_and_a_missing_file_fails_before_work(tmp_path,
                                                                           monkeypatch):
     seen = {}
@@ -105,7 +150,9 @@ def test_cli_weights_reach_the_study_and_a_missing_file_fails_before_work(tmp_pa
 
     monkeypatch.setattr("fairskl.experiments.reproduce_nir", fake)
     main(["reproduce", "nir", "--out", str(tmp_path / "x"), "--weights", "w.pth", "--quiet"])
-    assert seen["weights"] == "w.pth"
+    assert seen["weights"] == "w.pth" and seen["compare"] is False
+    main(["reproduce", "nir", "--out", str(tmp_path / "x"), "--compare", "--quiet"])
+    assert seen["compare"] is True
     monkeypatch.undo()
     out = tmp_path / "never"
     with pytest.raises(ValueError, match="--weights PATH"):

@@ -9,6 +9,7 @@ that the difference between two methods has an interval of its own.
 
 import json
 import numbers
+import warnings
 from pathlib import Path
 
 import joblib
@@ -29,6 +30,7 @@ from tqdm.auto import tqdm
 
 from fairskl._io import write_joblib
 from fairskl._parallel import limit_torch_threads
+from fairskl.exceptions import FairnessWarning
 from fairskl.experiments._lambda import _common_fold_means, _fit_fold
 from fairskl.experiments._nir_audit import (
     GAPS,
@@ -394,8 +396,13 @@ def _select(names, candidates, cv_results, disparity, max_disparity):
             cv_results[cv_results.method == name], list(range(len(grid))), disparity,
             by="candidate", folds=("fold",), caller=f"compare_methods ({name!r})",
             name="candidate", note="cv_results holds the undefined folds.")
-        best = pick({"mean_test_auc": means["auc"].to_numpy(),
-                     f"mean_test_{disparity}": -means[disparity].to_numpy()})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FairnessWarning)
+            best = pick({"mean_test_auc": means["auc"].to_numpy(),
+                         f"mean_test_{disparity}": -means[disparity].to_numpy()})
+        for warning in caught:  # say which method it is about
+            warnings.warn(f"compare_methods ({name!r}): {warning.message}", warning.category,
+                          stacklevel=3)
         rows.append((name, best, len(grid), repr(grid[best]), grid[best],
                      float(means["auc"].iloc[best]), float(means[disparity].iloc[best])))
     return pd.DataFrame(rows, columns=["method", "candidate", "n_candidates", "params",

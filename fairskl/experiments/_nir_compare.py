@@ -5,11 +5,14 @@ method's strength is chosen by :func:`compare_methods` on folds of the training 
 same rule as NIR's λ, refitted with seeds, and audited on the study's held-out sets.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
 from fairskl._io import write_text
+from fairskl.exceptions import FairnessWarning
 from fairskl.experiments._compare import compare_methods, plot_method_comparison
 from fairskl.experiments._nir_audit import GAPS
 from fairskl.experiments._report import interval, save_figure
@@ -27,6 +30,7 @@ COMPARE_GRIDS = {
         "CVaR-DRO": {"alpha": [0.1, 0.3]},
         "JTT": {"identification_epochs": [2], "upweight": [5.0, 20.0]},
         "spectral decoupling": {"lambda_sd": [0.1, 1.0]},
+        LABEL_USING: {"balance": ["group", "group_label"]},
     },
     "paper": {
         "NIR": {"lambda_nir": [0.1, 1.0, 10.0, 100.0]},
@@ -44,8 +48,8 @@ DESCRIPTIONS = {
     "JTT": "JTTClassifier: retrain with the first model's errors up-weighted (label-free)",
     "spectral decoupling": "SpectralDecouplingClassifier: penalty on the squared logits "
                            "(label-free; a generic output penalty)",
-    LABEL_USING: "GroupBalancedClassifier: each group of the selection attribute weighs the "
-                 "same (uses the group labels in training)",
+    LABEL_USING: "GroupBalancedClassifier: each group (or group × label cell) of the "
+                 "selection attribute weighs the same (uses the group labels in training)",
 }
 
 
@@ -96,14 +100,24 @@ def run_comparison(net, config, train, tests, groups, attribute, gap_metric, out
     say(f"comparison: {len(estimators)} methods; {n_fits} selection fits ({config['cv']} "
         f"folds), then {len(estimators) * len(seeds)} refits ({len(seeds)} seeds), audited on "
         f"{', '.join(tests)}")
-    result = compare_methods(
-        estimators, with_groups(X, A), y, sensitive_features=A, param_grids=grids,
-        cv=config["cv"], heldout={k: (with_groups(tX, tA), ty, tA)
-                                  for k, (tX, ty, tA) in tests.items()},
-        groups=groups, seeds=seeds, select_on=attribute, disparity=gap_metric,
-        max_disparity=config["max_disparity"], n_bootstrap=config["n_bootstrap"],
-        reference=REFERENCE, checkpoint_dir=out / "compare", random_state=config["random_state"],
-        verbose=verbose)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FairnessWarning)
+        result = compare_methods(
+            estimators, with_groups(X, A), y, sensitive_features=A, param_grids=grids,
+            cv=config["cv"], heldout={k: (with_groups(tX, tA), ty, tA)
+                                      for k, (tX, ty, tA) in tests.items()},
+            groups=groups, seeds=seeds, select_on=attribute, disparity=gap_metric,
+            max_disparity=config["max_disparity"], n_bootstrap=config["n_bootstrap"],
+            reference=REFERENCE, checkpoint_dir=out / "compare",
+            random_state=config["random_state"], verbose=verbose)
+    result.notes = []
+    for warning in caught:  # the selection's notes go to the report, others are re-raised
+        if issubclass(warning.category, FairnessWarning):
+            say(f"note: {warning.message}")
+            result.notes.append(str(warning.message))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
     write_text(out / "compare_summary.csv", result.summary.to_csv(index=False))
     write_text(out / "compare_selection.csv",
                result.selection.drop(columns="params_dict").to_csv(index=False))
@@ -157,6 +171,8 @@ def report_comparison(report, result, config, attribute, gap_metric, out):
         "cv_gap": f"CV {label} gap by {attribute}"})
     report.text("Chosen settings (cross-validated on the training part):")
     report.table(sel.set_index("method"))
+    for note in getattr(result, "notes", []):
+        report.text(f"Note: {note}")
 
     summary = result.summary
     attributes = [a for a in pd.unique(summary.attribute) if a != "all"]

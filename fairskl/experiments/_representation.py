@@ -374,9 +374,18 @@ def _check_scoring(scoring, estimator, y):
 
 
 def _describe(estimator):
-    """The estimator's class and every parameter (``repr`` elides long ones)."""
-    params = json.dumps(estimator.get_params(deep=False), default=repr, sort_keys=True)
+    """The estimator's class and every parameter (``repr`` elides long ones), the same in
+    every process: an object whose ``repr`` is its address (a skorch callback) is named by
+    its class and the hash of its state."""
+    params = json.dumps(estimator.get_params(deep=False), default=_stable_repr, sort_keys=True)
     return f"{type(estimator).__name__}({params})"
+
+
+def _stable_repr(value):
+    text = repr(value)
+    if " at 0x" in text:
+        return f"{type(value).__name__}#{joblib.hash(value)}"
+    return text
 
 
 def _mix_label(mix, names):
