@@ -121,7 +121,10 @@ from sklearn.utils.validation import column_or_1d
         self.initialize()
         data = {"X": X, "sample_weight": np.ones(len(y), np.float32)}
         self.notify("on_train_begin", X=data, y=y)
-        self.fit_loop(data, y, epochs=self.identification_epochs, **fit_params)
+        try:  # as skorch's partial_fit: EarlyStopping ends training by KeyboardInterrupt
+            self.fit_loop(data, y, epochs=self.identification_epochs, **fit_params)
+        except KeyboardInterrupt:
+            pass
         self.notify("on_train_end", X=data, y=y)
         self.error_set_ = self.predict_proba(X).argmax(axis=1) != y
         self.identification_history_, self.history_ = self.history_, None  # kept, not cleared

@@ -30,11 +30,13 @@ def test_reproduce_nir_writes_both_scenarios_and_resumes_without_fitting(
     assert {"report.md", "report.html", "lambda_study.csv", "heldout.csv", "config.json",
             "lambda_tradeoff.png", "heldout_gaps.png", "incidence_before.png",
             "incidence_after.png", "models"} <= names
+    assert not {"compare", "compare.png", "compare_summary.csv"} & names  # opt-in only
     text = (out / "report.md").read_text()
     for needle in ["TPR gap by age", "TPR gap by sex", "FPR gap by sex", "shortcut", "default",
                    "age 60+ excess", "sex male excess", "concentration", "torch 2.",
                    "Wall time"]:
         assert needle in text, needle
+    assert "Compared with other mitigations" not in text
     heldout = pd.read_csv(out / "heldout.csv")
     assert set(heldout.scenario) == {"default", "shortcut"}
     assert set(heldout.method) == {"0", "1", "change"}

@@ -164,13 +164,13 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
         verbose)
 
     seeds = [random_state + s for s in config["seeds"]]
-    compare = _compared_lambda(summary, best, gap_metric)
-    if compare != best:
+    compared = _compared_lambda(summary, best, gap_metric)
+    if compared != best:
         choice_notes = choice_notes + [
             f"Cross-validation chose λ=0 (no λ > 0 kept the gap within the limit at a better "
-            f"AUC), so the held-out audit compares λ=0 with λ={compare:g}, the λ > 0 of the "
+            f"AUC), so the held-out audit compares λ=0 with λ={compared:g}, the λ > 0 of the "
             f"smallest cross-validated gap: what NIR does at its most fair setting."]
-    lambdas = sorted({0.0, compare})
+    lambdas = sorted({0.0, compared})
     say(f"[2/3] refitting lambda in {lambdas} with {len(seeds)} seeds on {len(y)} images; "
         f"auditing on {', '.join(f'{k} ({len(v[1])} images)' for k, v in tests.items())}")
     weights_by_test = {name: resample_weights(len(t[1]), config["n_bootstrap"], random_state)
@@ -199,7 +199,7 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     bar.close()
 
     comparison = None
-    if compare:
+    if config["compare"]:
         comparison = run_comparison(net, config, train, tests, groups, attribute, gap_metric,
                                     out, say, verbose)
 
@@ -209,9 +209,9 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     ax = plot_lambda_tradeoff(summary, disparity=f"{gap_metric}", best_lambda=best)
     ax.set_title(f"Cross-validated {attribute} gap vs AUC")
     save_figure(ax.figure, out / "lambda_tradeoff.png")
-    save_figure(_plot_gaps(heldout, compare), out / "heldout_gaps.png")
+    save_figure(_plot_gaps(heldout, compared), out / "heldout_gaps.png")
     scenario = next(iter(tests))
-    for lam, name in [(0.0, "before"), (compare, "after")]:
+    for lam, name in [(0.0, "before"), (compared, "after")]:
         tX, ty, tA = tests[scenario]
         display = NeuronIncidenceDisplay.from_estimator(
             first[lam], tX, sensitive_features=tA[attribute], y=ty)
@@ -219,7 +219,7 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
                                  f"(seed {seeds[0]}, {scenario} test set)")
         save_figure(display.figure_, out / f"incidence_{name}.png")
 
-    _nir_report(report, data, attribute, heldout, summary, best, compare,
+    _nir_report(report, data, attribute, heldout, summary, best, compared,
                 notes + choice_notes, config, gap_metric, tests)
     if comparison is not None:
         report_comparison(report, comparison, config, attribute, gap_metric, out)
@@ -228,7 +228,7 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     report.figure(out / "lambda_tradeoff.png",
                   f"Cross-validated {gap_metric.split('_')[0].upper()} gap against AUC per λ")
     report.figure(out / "incidence_before.png", "Relative neuron incidence, λ=0")
-    report.figure(out / "incidence_after.png", f"Relative neuron incidence, λ={compare:g}")
+    report.figure(out / "incidence_after.png", f"Relative neuron incidence, λ={compared:g}")
     report.footer(config)
     path = report.write(out)[0]
     say(f"report: {path}")
