@@ -49,15 +49,15 @@ class JTTClassifier(_RegularizedClassifier):
         ``train_ce`` (unweighted) and, with a validation split, their ``valid_``
         counterparts.
 
+    See Also
+    --------
+    NIRClassifier, CVaRDROClassifier, SpectralDecouplingClassifier
+
     Notes
     -----
     ``partial_fit`` on an unfitted classifier runs ``fit``; on a fitted one it continues the
     second training on the data given, with the samples that the current network
     misclassifies up-weighted.
-
-    See Also
-    --------
-    NIRClassifier, CVaRDROClassifier, SpectralDecouplingClassifier
 
     References
     ----------
@@ -67,7 +67,6 @@ class JTTClassifier(_RegularizedClassifier):
     Examples
     --------
     >>> import numpy as np
-from sklearn.utils.validation import column_or_1d
     >>> from fairskl import JTTClassifier
     >>> rng = np.random.RandomState(0)
     >>> X = rng.normal(size=(200, 5)).astype("float32")
