@@ -140,6 +140,7 @@ def _plot(summary, gap_metric):
             ax.set_title(f"{scenario} test set, by {attribute}", fontsize=10)
             ax.set_xlabel(f"held-out {gap_metric.split('_')[0].upper()} gap by {attribute} "
                           f"(fraction), 95% CI")
+    axes[0, 0].legend(fontsize=8, loc="best")  # the names where the annotations overlap
     return fig
 
 
