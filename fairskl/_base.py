@@ -90,8 +90,8 @@ class _RegularizedClassifier(NeuralNetClassifier):
     """
 
     _loss_terms = ("ce",)
-    #: the name of the method in messages
-    _method = "classifier"
+    #: what else to change when the loss diverges, for the error message
+    _strength_hint = ""
 
     def __init__(
         self,
@@ -235,8 +235,8 @@ class _RegularizedClassifier(NeuralNetClassifier):
             parts = ", ".join(f"{name} {value.item():.4g}" for name, value in terms.items())
             raise RuntimeError(
                 f"{type(self).__name__}: the loss became {loss.item()} in epoch {epoch}, batch "
-                f"{batch} ({parts}). Lower lr or the {self._method} strength, or check X for "
-                f"extreme values."
+                f"{batch} ({parts}). Lower lr{self._strength_hint}, or check X for extreme "
+                f"values."
             )
         prefix = "train" if training else "valid"
         for name, value in terms.items():

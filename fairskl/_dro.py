@@ -64,7 +64,7 @@ class CVaRDROClassifier(_RegularizedClassifier):
     """
 
     _loss_terms = ("ce", "cvar")
-    _method = "DRO (a larger alpha)"
+    _strength_hint = " or raise alpha"
 
     def __init__(self, backbone="resnet18", *, alpha=0.2, **kwargs):
         super().__init__(backbone, **kwargs)

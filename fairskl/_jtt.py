@@ -78,7 +78,7 @@ class JTTClassifier(_RegularizedClassifier):
     """
 
     _loss_terms = ("ce", "weighted_ce")
-    _method = "JTT (a smaller upweight)"
+    _strength_hint = " or upweight"
 
     def __init__(self, backbone="resnet18", *, identification_epochs=2, upweight=10.0,
                  **kwargs):
@@ -129,7 +129,9 @@ class JTTClassifier(_RegularizedClassifier):
         self.identification_history_, self.history_ = self.history_, None  # kept, not cleared
         data["sample_weight"] = np.where(self.error_set_, self.upweight, 1.0).astype(np.float32)
         self.initialize()  # the second network starts from the same initial weights
-        return super(_RegularizedClassifier, self).fit(data, y, **fit_params)
+        # skorch's fit without its initialize (done just above, also under warm_start)
+        return super(_RegularizedClassifier, self).partial_fit(data, y, _routing_method="fit",
+                                                               **fit_params)
 
     def regularized_loss(self, logits, features, losses, sample_weight):
         return weighted_loss(losses, sample_weight)

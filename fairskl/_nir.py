@@ -165,7 +165,7 @@ class NIRClassifier(_RegularizedClassifier):
     """
 
     _loss_terms = ("ce", "nir")
-    _method = "lambda_nir"
+    _strength_hint = " or lambda_nir"
 
     def __init__(self, backbone="resnet18", *, lambda_nir=0.1, nir_normalize="global",
                  **kwargs):

@@ -82,7 +82,6 @@ class GroupBalancedClassifier(_RegularizedClassifier):
     """
 
     _loss_terms = ("ce", "weighted_ce")
-    _method = "classifier"
 
     def __init__(self, backbone="resnet18", *, balance="group", **kwargs):
         super().__init__(backbone, **kwargs)
@@ -99,8 +98,9 @@ class GroupBalancedClassifier(_RegularizedClassifier):
                 f"weighs 1 (plain ERM). Pass X=SliceDict(X=X, groups=groups) to balance the "
                 f"groups.", FairnessWarning, stacklevel=4)
             groups = np.zeros(len(y), dtype=object)
-        cells = (pd.Series(groups.astype(str)) if self.balance == "group"
-                 else pd.Series(groups.astype(str)) + "|" + pd.Series(self.classes_[y]).astype(str))
+        cells = pd.Series(groups.astype(str))
+        if self.balance == "group_label":
+            cells = cells + "|" + self.classes_[y].astype(str)
         counts = cells.value_counts().sort_index()
         self.group_weights_ = len(cells) / (len(counts) * counts)
         self.group_weights_.index.name = self.balance

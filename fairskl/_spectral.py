@@ -57,7 +57,7 @@ class SpectralDecouplingClassifier(_RegularizedClassifier):
     """
 
     _loss_terms = ("ce", "sd")
-    _method = "lambda_sd"
+    _strength_hint = " or lambda_sd"
 
     def __init__(self, backbone="resnet18", *, lambda_sd=0.1, **kwargs):
         super().__init__(backbone, **kwargs)

@@ -7,9 +7,9 @@ same rule as NIR's λ, refitted with seeds, and audited on the study's held-out 
 
 import warnings
 
-import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.model_selection import ParameterGrid
 
 from fairskl._io import write_text
 from fairskl.exceptions import FairnessWarning
@@ -95,8 +95,8 @@ def run_comparison(net, config, train, tests, groups, attribute, gap_metric, out
         raise ValueError(f"compare_grids has grids for {unknown}; the methods are "
                          f"{sorted(estimators)}.")
     seeds = [config["random_state"] + s for s in config["compare_seeds"]]
-    n_fits = sum(config["cv"] * int(np.prod([len(v) for v in g.values()])) for g in
-                 grids.values() if np.prod([len(v) for v in g.values()]) > 1)
+    sizes = [len(ParameterGrid(grid)) for grid in grids.values()]
+    n_fits = config["cv"] * sum(size for size in sizes if size > 1)
     say(f"comparison: {len(estimators)} methods; {n_fits} selection fits ({config['cv']} "
         f"folds), then {len(estimators) * len(seeds)} refits ({len(seeds)} seeds), audited on "
         f"{', '.join(tests)}")
@@ -172,7 +172,7 @@ def report_comparison(report, result, config, attribute, gap_metric, out):
         "cv_gap": f"CV {label} gap by {attribute}"})
     report.text("Chosen settings (cross-validated on the training part):")
     report.table(sel.set_index("method"))
-    for note in getattr(result, "notes", []):
+    for note in result.notes:
         report.text(f"Note: {note}")
 
     summary = result.summary

@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from fairskl._io import atomic_path, write_text
+from fairskl._io import write_joblib, write_text
 from fairskl.exceptions import FairnessWarning
 from fairskl.experiments._nir_audit import (
     GAPS,
@@ -191,7 +191,7 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
                 # the first seed's network is kept for the incidence maps
                 saved = {"audit": audit, "model": model if seed == seeds[0] else None}
                 path.parent.mkdir(exist_ok=True)
-                _dump(saved, path)
+                write_joblib(path, saved)
             audits[lam, seed] = saved["audit"]
             if seed == seeds[0]:
                 first[lam] = saved["model"]
@@ -324,11 +324,6 @@ def _lambda_step(lambda_study, net, X, y, A, groups, config, gap_metric, out, re
     write_text(choice_json, json.dumps({"best_lambda": study.best_lambda, "data": fingerprint,
                                         "notes": notes}))  # last: marks a finished study
     return study.results, study.summary, study.best_lambda, notes
-
-
-def _dump(obj, path):
-    with atomic_path(path) as tmp:
-        joblib.dump(obj, tmp)
 
 
 def _heldout_table(audits, lambdas, seeds, tests):
