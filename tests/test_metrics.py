@@ -1,5 +1,6 @@
 """fairskl.metrics against independent computations (NumPy by hand, fairlearn)."""
 
+import itertools
 import warnings
 
 import fairlearn.metrics as flm
@@ -24,11 +25,17 @@ from fairskl.metrics import (
     group_report,
     mse_by_group,
     mse_difference,
+    operating_threshold,
     plot_group_report,
     tpr_difference,
     worst_group_auc,
 )
-from fairskl.metrics._report import _replicates, _resample_weights
+from fairskl.metrics._report import (
+    _max_abs_interval,
+    _replicates,
+    _resample_weights,
+    _spread_interval,
+)
 
 
 def _data(n=600, seed=0):
@@ -524,3 +531,298 @@ def test_group_report_stratify_keeps_a_tiny_group_in_every_resample(monkeypatch)
     group_report(y, score, sensitive_features=group, n_bootstrap=300, stratify=True,
                  random_state=0)
     assert (np.concatenate(seen) == 4).all() and len(np.concatenate(seen)) == 300
+
+
+# --- intervals of the gaps between groups ----------------------------------------------------
+
+
+def test_zero_gap_interval_holds_its_estimate_and_zero():
+    # the reported case: y and scores independent of a random 2-level group. With this seed the
+    # percentile interval of the replicates of |TPR_b - TPR_a| was [0.0018, 0.137], excluding
+    # the estimate 0.0010.
+    rng = np.random.RandomState(5)
+    y, score, group = rng.randint(0, 2, 500), rng.uniform(size=500), rng.choice(["a", "b"], 500)
+    report = group_report(y, score, sensitive_features=group, n_bootstrap=1000, random_state=0)
+    tpr = report.query("metric == 'tpr_difference'").iloc[0]
+    y_hat = score >= 0.5
+    by_hand = abs(y_hat[(group == "a") & (y == 1)].mean() - y_hat[(group == "b") & (y == 1)].mean())
+    assert tpr.value == pytest.approx(by_hand) and by_hand < 0.002
+    assert tpr.ci_low == 0 <= tpr.value <= tpr.ci_high
+    gaps = report.query("kind == 'disparity'")
+    assert ((gaps.ci_low <= gaps.value) & (gaps.value <= gaps.ci_high)).all()
+
+
+def _capture_weights(monkeypatch):
+    """The resample weights group_report evaluates, collected into a list of (B, n) blocks."""
+    seen = []
+    original = _report._replicates
+
+    def spy(weights, *args, **kwargs):
+        seen.append(weights)
+        return original(weights, *args, **kwargs)
+
+    monkeypatch.setattr(_report, "_replicates", spy)
+    return seen
+
+
+def _rates_by_hand(weights, numerator, denominator, group, labels):
+    """(B, G) weighted rates sum(w * numerator) / sum(w * denominator) within each group."""
+    member = [group == g for g in labels]
+    return np.stack([(weights @ (numerator * m)) / (weights @ (denominator * m)) for m in member],
+                    axis=1)
+
+
+def _bonferroni_by_hand(estimates, replicates, ci=0.95):
+    """Interval of max_k |D_k| from estimates (K,) and replicates (B, K) of D_k: a loop.
+
+    Each D_k gets the percentile interval [l, h] at the level 1 - (1 - ci) / K, the interval of
+    |D_k| it gives ([0, max(|l|, |h|)] if it holds 0, else [min, max] of |l|, |h|), widened to
+    hold |estimate|; the interval of the max is [max of the lows, max of the highs].
+    """
+    tail = (1 - ci) / 2 / len(estimates)
+    lows, highs = [], []
+    for k, estimate in enumerate(estimates):
+        low, high = np.quantile(replicates[:, k], [tail, 1 - tail])
+        if low <= 0 <= high:
+            low, high = 0.0, max(-low, high)
+        else:
+            low, high = sorted((abs(low), abs(high)))
+        lows.append(min(low, abs(estimate)))
+        highs.append(max(high, abs(estimate)))
+    return max(lows), max(highs)
+
+
+def _pairs_by_hand(*per_group):
+    """Differences m_j - m_i over the pairs i < j of the groups, of each (..., G) array in turn."""
+    return np.stack([m[..., j] - m[..., i] for m in per_group
+                     for i, j in itertools.combinations(range(m.shape[-1]), 2)], axis=-1)
+
+
+def test_two_group_intervals_by_hand(monkeypatch):
+    y, score, y_hat, sex, _ = _data(n=300, seed=8)
+    seen = _capture_weights(monkeypatch)
+    report = group_report(y, score, sensitive_features=sex, metrics=["tpr", "fpr", "auc"],
+                          n_bootstrap=200, random_state=0).set_index("metric")
+    weights = np.concatenate(seen)
+    labels = ["female", "male"]
+    ones = np.ones((1, len(y)))  # the data themselves: the point estimates
+    tpr, tpr_hat = (_rates_by_hand(w, y * y_hat, y, sex, labels) for w in (weights, ones))
+    fpr, fpr_hat = (_rates_by_hand(w, (1 - y) * y_hat, 1 - y, sex, labels)
+                    for w in (weights, ones))
+    auc, auc_hat = (np.array([[roc_auc_score(np.repeat(y[m], w[m].astype(int)),
+                                             np.repeat(score[m], w[m].astype(int)))
+                               for m in (sex == g for g in labels)] for w in w_])
+                    for w_ in (weights, ones))
+
+    def absolute(signed):  # interval of |D| from the percentile interval of D
+        low, high = np.quantile(signed, [0.025, 0.975])
+        if low <= 0 <= high:
+            return 0.0, max(-low, high)
+        return min(abs(low), abs(high)), max(abs(low), abs(high))
+
+    def bounds(name):
+        return tuple(report.loc[name, ["ci_low", "ci_high"]])
+
+    assert bounds("tpr_difference") == pytest.approx(absolute(tpr[:, 1] - tpr[:, 0]))
+    assert bounds("fpr_difference") == pytest.approx(absolute(fpr[:, 1] - fpr[:, 0]))
+    assert bounds("auc_difference") == pytest.approx(absolute(auc[:, 1] - auc[:, 0]))
+    for name, hat, boot in [("tpr_difference", tpr_hat, tpr), ("auc_difference", auc_hat, auc)]:
+        # one pair: the Bonferroni interval is the two-group one (here no widening was needed)
+        assert bounds(name) == pytest.approx(
+            _bonferroni_by_hand(_pairs_by_hand(hat)[0], _pairs_by_hand(boot)))
+    # equalized odds: the TPR and the FPR differences, 2 pairs, each at 1 - 0.05 / 2
+    assert bounds("equalized_odds_difference") == pytest.approx(
+        _bonferroni_by_hand(_pairs_by_hand(tpr_hat, fpr_hat)[0], _pairs_by_hand(tpr, fpr)))
+    assert bounds("worst_group_auc") == pytest.approx(
+        tuple(np.quantile(auc.min(axis=1), [0.025, 0.975])))  # still a percentile interval
+
+
+def test_more_than_two_groups_have_pairwise_bonferroni_intervals(monkeypatch):
+    y, score, y_hat, _, age = _data(n=900, seed=9)
+    seen = _capture_weights(monkeypatch)
+    report = group_report(y, y_hat, sensitive_features=age, n_bootstrap=300,
+                          random_state=0).set_index("metric")
+    weights = np.concatenate(seen)
+    labels, ones = ["60+", "80+", "<60"], np.ones((1, len(y)))
+    tpr, tpr_hat = (_rates_by_hand(w, y * y_hat, y, age, labels) for w in (weights, ones))
+    fpr, fpr_hat = (_rates_by_hand(w, (1 - y) * y_hat, 1 - y, age, labels)
+                    for w in (weights, ones))
+    sr, sr_hat = (_rates_by_hand(w, y_hat, np.ones_like(y), age, labels)
+                  for w in (weights, ones))
+
+    def bounds(name):
+        return tuple(report.loc[name, ["ci_low", "ci_high"]])
+
+    # 3 groups: 3 pairs, each at the level 1 - 0.05 / 3
+    assert _pairs_by_hand(tpr_hat).shape == (1, 3)
+    assert bounds("tpr_difference") == pytest.approx(
+        _bonferroni_by_hand(_pairs_by_hand(tpr_hat)[0], _pairs_by_hand(tpr)))
+    assert bounds("fpr_difference") == pytest.approx(
+        _bonferroni_by_hand(_pairs_by_hand(fpr_hat)[0], _pairs_by_hand(fpr)))
+    assert bounds("demographic_parity_difference") == pytest.approx(
+        _bonferroni_by_hand(_pairs_by_hand(sr_hat)[0], _pairs_by_hand(sr)))
+    # equalized odds: 6 pairs, each at the level 1 - 0.05 / 6
+    assert bounds("equalized_odds_difference") == pytest.approx(
+        _bonferroni_by_hand(_pairs_by_hand(tpr_hat, fpr_hat)[0], _pairs_by_hand(tpr, fpr)))
+    gaps = report[report.kind == "disparity"]
+    assert (gaps.ci_low >= 0).all()
+    assert ((gaps.ci_low <= gaps.value) & (gaps.value <= gaps.ci_high)).all()
+
+
+def test_pairwise_interval_is_widened_to_hold_its_estimate():
+    # replicates of D all in [0.01, 0.1] but an estimate of 0.3 (a skewed bootstrap, made up):
+    # the percentile interval [0.0105, 0.0995] misses it, so it is widened to [0.0105, 0.3]
+    replicates = np.linspace(0.01, 0.1, 1001)[:, None]
+    low, high = _max_abs_interval(np.array([0.3]), replicates, 0.025)
+    assert (low, high) == pytest.approx((np.quantile(replicates, 0.025), 0.3))
+    # and below: an estimate of -0.001 outside [0.0105, 0.0995] lowers the bound to 0.001
+    low, high = _max_abs_interval(np.array([-0.001]), replicates, 0.025)
+    assert (low, high) == pytest.approx((0.001, np.quantile(replicates, 0.975)))
+    # with two differences, the max of the lows and the max of the highs
+    both = np.c_[replicates, -replicates - 0.2]  # D_2 in [-0.3, -0.21]: |D_2| in [0.21, 0.3]
+    low, high = _max_abs_interval(np.array([0.05, -0.25]), both, 0.025)
+    tail = 0.025 / 2
+    assert (low, high) == pytest.approx(
+        (-np.quantile(both[:, 1], 1 - tail), -np.quantile(both[:, 1], tail)))
+
+
+def _simulated_tpr_intervals(tprs, n_sets, n=400, n_bootstrap=400, seed=0):
+    """True gap, estimates, _spread_interval bounds and the old percentile bounds of the TPR gap.
+
+    ``n_sets`` data sets of ``n`` rows: one of ``G = len(tprs)`` groups (probability 1/G each),
+    a label (prevalence 1/2) and a prediction drawn with probability ``tprs[g]`` for a positive.
+    The plain bootstrap of the rows is drawn as what it is, a multinomial of the counts of the
+    cells (true positives and false negatives of each group, and the rest), for all data sets
+    at once.
+    """
+    n_groups = len(tprs)
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, n_groups, (n_sets, n))
+    positive = rng.random((n_sets, n)) < 0.5
+    flagged = rng.random((n_sets, n)) < np.asarray(tprs)[group]
+    cells = [(group == g) & positive & hit for g in range(n_groups) for hit in (flagged, ~flagged)]
+    counts = np.stack([c.sum(axis=1) for c in cells], axis=1)
+    counts = np.c_[counts, n - counts.sum(axis=1)]  # (n_sets, 2 G + 1)
+    resampled = rng.multinomial(n, counts[:, None, :] / n, size=(n_sets, n_bootstrap))
+
+    def tpr(c):  # (..., 2 G + 1) counts -> (..., G) TPR of each group
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return c[..., 0:-1:2] / (c[..., 0:-1:2] + c[..., 1::2])
+
+    estimate, replicates = tpr(counts), tpr(resampled)
+    value = estimate.max(axis=-1) - estimate.min(axis=-1)
+    spread = replicates.max(axis=-1) - replicates.min(axis=-1)
+    low, high = _spread_interval(estimate, replicates, 0.025)
+    old_low, old_high = np.nanquantile(spread, [0.025, 0.975], axis=-1)
+    return max(tprs) - min(tprs), value, (low, high), (old_low, old_high)
+
+
+@pytest.mark.parametrize("tprs", [(0.7, 0.7), (0.7, 0.8)], ids=["no-gap", "gap-10-points"])
+def test_two_group_interval_covers_the_true_gap(tprs):
+    # 4000 data sets, so that the coverage is known to about +-0.4%: the interval of a
+    # difference of two proportions with about 100 positives per group covers 94-98% here.
+    truth, value, (low, high), (old_low, old_high) = _simulated_tpr_intervals(tprs, 4000)
+    coverage = np.mean((low <= truth) & (truth <= high))
+    assert coverage >= 0.93
+    assert ((low <= value) & (value <= high)).all()
+    assert (low >= 0).all()
+    if truth == 0:  # the check can fail: the old percentile interval never held a zero gap
+        assert np.mean((old_low <= truth) & (truth <= old_high)) < 0.05
+
+
+@pytest.mark.parametrize("tprs", [(0.7, 0.7, 0.7), (0.7, 0.75, 0.8)],
+                         ids=["no-gap", "gap-10-points"])
+def test_three_group_interval_covers_the_true_gap(tprs):
+    # 4000 data sets of 600 rows, about 100 positives per group: the pairwise Bonferroni
+    # interval covers 94.5% (no gap) and 98.6% (10 points) here; the basic bootstrap interval
+    # it replaced covered 89% and 83%.
+    truth, value, (low, high), (old_low, old_high) = _simulated_tpr_intervals(tprs, 4000, n=600)
+    coverage = np.mean((low <= truth) & (truth <= high))
+    assert coverage >= 0.93
+    assert ((low <= value) & (value <= high)).all()
+    assert (low >= 0).all()
+    if truth == 0:
+        assert np.mean((old_low <= truth) & (truth <= old_high)) < 0.05
+
+
+# --- operating_threshold ---------------------------------------------------------------------
+
+
+def _candidates(score):
+    """Every threshold that makes a difference, and the ones just above: a brute-force grid."""
+    return np.unique(np.r_[score, np.nextafter(score, np.inf), np.inf])
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("fraction", [0.0, 0.05, 0.25, 0.3, 0.5, 0.72, 0.9, 1.0])
+def test_operating_threshold_matches_a_brute_force_search(fraction, ties):
+    rng = np.random.RandomState(10)
+    y = rng.binomial(1, 0.4, 203)
+    score = rng.uniform(size=203) + 0.3 * y
+    if ties:
+        score = np.round(score, 1)
+    pos, neg = score[y == 1], score[y == 0]
+    grid = _candidates(score)
+
+    def flagged(s, t):
+        return int((s >= t).sum())
+
+    # rate: the largest threshold flagging at least round(r * n) rows
+    k = int(np.round(fraction * len(score)))
+    rate = max(t for t in grid if flagged(score, t) >= k)
+    # tpr: the largest threshold flagging at least a fraction t of the positives
+    tpr = max(t for t in grid if flagged(pos, t) >= fraction * len(pos) - 1e-9)
+    # fpr: the smallest threshold flagging at most a fraction f of the negatives
+    fpr = min(t for t in grid if flagged(neg, t) <= fraction * len(neg) + 1e-9)
+    assert operating_threshold(None, score, ("rate", fraction)) == rate
+    assert operating_threshold(y, score, ("tpr", fraction)) == tpr
+    assert operating_threshold(y, score, ["fpr", fraction]) == fpr
+    if not ties:  # every fraction is then reached as closely as the counts allow
+        assert flagged(score, rate) == k
+        assert flagged(pos, tpr) == int(np.ceil(fraction * len(pos) - 1e-9))
+        assert flagged(neg, fpr) == int(np.floor(fraction * len(neg) + 1e-9))
+
+
+def test_operating_threshold_extremes_and_ties():
+    score = np.array([0.2, 0.5, 0.5, 0.5, 0.9])
+    y = np.array([0, 1, 0, 1, 1])
+    assert operating_threshold(None, score, ("rate", 0)) == np.inf  # flags none
+    assert operating_threshold(None, score, ("rate", 1)) == 0.2  # flags all
+    assert operating_threshold(y, score, ("tpr", 0)) == np.inf
+    assert operating_threshold(y, score, ("tpr", 1)) == 0.5  # the lowest positive
+    assert operating_threshold(y, score, ("fpr", 1)) == 0.2  # the lowest negative
+    fpr0 = operating_threshold(y, score, ("fpr", 0))
+    assert 0.5 < fpr0 < 0.5 + 1e-12  # just above the highest negative
+    # a tie is flagged together: 2 of 5 asked for, 4 flagged
+    assert operating_threshold(None, score, ("rate", 0.4)) == 0.5
+    assert (score >= 0.5).sum() == 4
+    # a fixed threshold is returned as it is, without labels or scores being looked at
+    assert operating_threshold(None, score, 0.35) == 0.35
+    assert operating_threshold(None, score, np.float32(0.25)) == 0.25
+    assert isinstance(operating_threshold(None, score, 1), float)
+
+
+@pytest.mark.parametrize("point", [
+    ("rate", 1.5), ("rate", -0.1), ("auc", 0.5), ("rate",), ("rate", 0.1, 2), "0.5", True,
+    np.nan, np.inf, None, ("rate", True), ("tpr", "0.5"),
+])
+def test_operating_threshold_rejects_bad_operating_points(point):
+    with pytest.raises(ValueError, match="operating_point must be"):
+        operating_threshold([0, 1], [0.2, 0.8], point)
+
+
+def test_operating_threshold_bad_labels_and_scores_name_the_argument():
+    with pytest.raises(ValueError, match=r"needs y_true"):
+        operating_threshold(None, [0.2, 0.8], ("tpr", 0.5))
+    with pytest.raises(ValueError, match=r"y_true has 3 rows but y_score has 2"):
+        operating_threshold([0, 1, 1], [0.2, 0.8], ("fpr", 0.5))
+    with pytest.raises(ValueError, match=r"needs positive rows in y_true"):
+        operating_threshold([0, 0], [0.2, 0.8], ("tpr", 0.5))
+    with pytest.raises(ValueError, match=r"needs negative rows in y_true"):
+        operating_threshold([1, 1], [0.2, 0.8], ("fpr", 0.5))
+    with pytest.raises(ValueError, match=r"y_true must hold binary labels"):
+        operating_threshold(["a", "b"], [0.2, 0.8], ("tpr", 0.5))
+    with pytest.raises(ValueError, match=r"y_score contains NaN"):
+        operating_threshold(None, [0.2, np.nan], ("rate", 0.5))
+    with pytest.raises(ValueError, match=r"y_score has two columns"):
+        operating_threshold(None, [[0.8, 0.2], [0.3, 0.7]], ("rate", 0.5))

@@ -18,6 +18,7 @@ from fairskl.metrics._group_metrics import (
     worst_group_auc,
 )
 from fairskl.metrics._plot import plot_group_report
+from fairskl.metrics._operating import operating_threshold
 from fairskl.metrics._report import group_report
 from fairskl.metrics._scorers import (
     TradeoffRefit,
@@ -40,6 +41,7 @@ __all__ = [
     "make_reconstruction_scorer",
     "mse_by_group",
     "mse_difference",
+    "operating_threshold",
     "plot_group_report",
     "tpr_difference",
     "worst_group_auc",

@@ -46,6 +46,16 @@ _RATIOS = {
     "selection_rate": ("pred_pos", "n"),
     "accuracy": ("correct", "n"),
 }
+# Disparities that are the spread max_g m_g - min_g m_g of one base metric m (see
+# ``disparities``) -> m. Their intervals are not percentile intervals: see ``_spread_interval``.
+_SPREADS = {
+    "tpr_difference": "tpr",
+    "fpr_difference": "fpr",
+    "demographic_parity_difference": "selection_rate",
+    "accuracy_difference": "accuracy",
+    "auc_difference": "auc",
+    "ece_difference": "ece",
+}
 
 
 def group_report(
@@ -66,12 +76,13 @@ def group_report(
     """Per-group metrics and disparities of a binary classifier, with bootstrap intervals.
 
     Point estimates come from fairlearn's :class:`~fairlearn.metrics.MetricFrame`. Confidence
-    intervals are percentile intervals over ``n_bootstrap`` resamples of the rows with
-    replacement: of the whole data set at once, so group sizes vary as they would in a new
-    sample, or, with ``stratify=True``, within each group, so every resample keeps every group
-    at its size. The resamples are evaluated in a vectorised way — counts per group, a weighted
-    Mann–Whitney AUC and weighted bin sums for the ECE — which gives the same numbers as a
-    MetricFrame on each resample, about a hundred times faster.
+    intervals come from ``n_bootstrap`` resamples of the rows with replacement: of the whole
+    data set at once, so group sizes vary as they would in a new sample, or, with
+    ``stratify=True``, within each group, so every resample keeps every group at its size. They
+    are percentile intervals, except for the gaps between groups (see Notes). The resamples are
+    evaluated in a vectorised way — counts per group, a weighted Mann–Whitney AUC and weighted
+    bin sums for the ECE — which gives the same numbers as a MetricFrame on each resample,
+    about a hundred times faster.
 
     Parameters
     ----------
@@ -91,6 +102,11 @@ def group_report(
         :func:`ece_by_group` (scores in [0, 1] only). ``None`` takes all that apply.
     threshold : float, default=0.5
         Scores ``>= threshold`` are predicted positive. Use 0 for decision-function values.
+        The TPR, FPR and selection-rate gaps depend on it: to read them at a named operating
+        point (a flag rate, a sensitivity, a false-positive rate) or to compare models at a
+        matched one, pass a threshold fitted by :func:`operating_threshold` on *other* rows — a
+        validation split or out-of-fold predictions of the training part, never the rows
+        reported on (see Examples and the :ref:`user guide <metrics_operating_points>`).
     pos_label : scalar, default=None
         The positive class when the labels are not 0/1 or -1/1. Numeric values other than
         the labels are taken as scores.
@@ -107,7 +123,7 @@ def group_report(
         resample, and the intervals reflect a fixed design (the group sizes of the data); the
         overall metrics then vary less, as the mix of the groups no longer varies.
     ci : float, default=0.95
-        Coverage of the percentile intervals.
+        Coverage of the intervals.
     random_state : int, RandomState instance or None, default=None
         Seed of the resampling.
 
@@ -119,12 +135,56 @@ def group_report(
         are named like the functions of :mod:`fairskl.metrics` (``tpr_difference``,
         ``equalized_odds_difference`` (the worst case), ``equity_scaled_auc``,
         ``ece_difference``, …). A disparity that cannot be computed over all groups is NaN,
-        with a :class:`~fairskl.FairnessWarning`.
+        with a :class:`~fairskl.FairnessWarning`, and NaN bounds. ``ci_low`` and ``ci_high``
+        are NaN with ``n_bootstrap=0``. They are percentile intervals, except for the gaps
+        between groups and ``equalized_odds_difference``, whose intervals combine the
+        intervals of the pairwise differences between groups with a Bonferroni correction and
+        always hold the estimate (see Notes).
 
     See Also
     --------
+    operating_threshold : A threshold fitted on other rows, for ``threshold``.
     plot_group_report : Bars with the intervals as whiskers.
     fairlearn.metrics.MetricFrame : The per-group computation this builds on.
+
+    Notes
+    -----
+    The per-group and overall metrics, ``worst_group_auc`` and ``equity_scaled_auc`` have
+    percentile intervals: the ``(1 - ci) / 2`` and ``(1 + ci) / 2`` quantiles of the replicates
+    (resamples in which a metric is undefined are left out).
+
+    The gaps ``max_g m_g - min_g m_g`` (``tpr_difference``, ``fpr_difference``,
+    ``demographic_parity_difference``, ``accuracy_difference``, ``auc_difference``,
+    ``ece_difference``) are absolute differences, and their replicates are biased away from 0:
+    where the groups are equal, a percentile interval lies above 0, and can exclude the estimate
+    itself. Instead, with ``G`` groups, a gap is the largest of the ``K = G (G - 1) / 2``
+    pairwise gaps ``|D_ij|``, ``D_ij = m_j - m_i`` for the groups ``i < j``, whose signed
+    replicates are not biased, and its interval is built from theirs:
+
+    - each ``D_ij`` gets the percentile interval ``[l, h]`` of its replicates at the level
+      ``1 - (1 - ci) / K``. It gives the interval ``[0, max(|l|, |h|)]`` of ``|D_ij|`` when
+      ``l <= 0 <= h``, and ``[min(|l|, |h|), max(|l|, |h|)]`` otherwise, which holds
+      ``|D_ij|`` whenever ``[l, h]`` holds ``D_ij``. In the rare case where ``[l, h]`` misses
+      the estimate of ``D_ij`` (skewed replicates, e.g. of rates near 0 or 1 in small groups),
+      this interval is widened to hold the estimate of ``|D_ij|``;
+    - the interval of the gap is ``[max_ij a_ij, max_ij b_ij]``, the largest lower end and the
+      largest upper end of the pairwise intervals ``[a_ij, b_ij]``. By Bonferroni's inequality
+      every pairwise interval holds its ``|D_ij|`` with probability at least ``ci`` (insofar as
+      the percentile intervals have their nominal coverage), and then the gap, the largest
+      ``|D_ij|``, lies in ``[max a_ij, max b_ij]``; the estimate always does.
+
+    With two groups (``K = 1``) the interval of the gap is the one of ``|m_2 - m_1|`` from the
+    percentile interval of ``m_2 - m_1`` at the level ``ci``. ``equalized_odds_difference``, the
+    larger of the TPR and FPR gaps, is the largest of the ``2 K`` pairwise gaps of the TPR and of
+    the FPR, and gets the same construction over them, each at the level
+    ``1 - (1 - ci) / (2 K)``.
+
+    So a zero gap is not called nonzero for want of a lower bound at 0. The pairwise intervals
+    are quantiles ``(1 - ci) / (2 K)`` into the tails of the replicates (``(1 - ci) / (4 K)``
+    for ``equalized_odds_difference``): with many groups, raise ``n_bootstrap`` so that each
+    tail holds several resamples (with three groups, ``ci=0.95`` and the default 1000
+    resamples, about 8, and 4 for ``equalized_odds_difference``). The
+    :ref:`user guide <metrics_report>` has the coverage this gives.
 
     Examples
     --------
@@ -143,6 +203,21 @@ def group_report(
     2  overall  overall  200
     >>> sorted(report.query("kind == 'disparity'").metric)[:3]
     ['accuracy_difference', 'auc_difference', 'demographic_parity_difference']
+    >>> report.query("metric == 'tpr_difference'")[["value", "ci_low", "ci_high"]].round(3)
+        value  ci_low  ci_high
+    18  0.097     0.0    0.253
+
+    The gaps at a flag rate of 30%, with the threshold fitted on other rows (here new ones; a
+    validation split or out-of-fold predictions in practice), never on the rows reported on:
+
+    >>> from fairskl.metrics import operating_threshold
+    >>> y_val = rng.randint(0, 2, 500)
+    >>> score_val = np.clip(0.35 * y_val + rng.uniform(0, 0.65, 500), 0, 1)
+    >>> t = operating_threshold(y_val, score_val, ("rate", 0.3))
+    >>> at_rate = group_report(y, score, sensitive_features=group, threshold=t,
+    ...                        n_bootstrap=100, random_state=0)
+    >>> at_rate.query("metric == 'selection_rate' and kind == 'overall'").value.item()
+    0.305
     """
     frame = check_group_inputs(
         y_true, y_pred_or_score, sensitive_features, y_pred_name="y_pred_or_score",
@@ -209,8 +284,18 @@ def group_report(
                  counts[j] if j < len(groups) else len(y), point[name][j], low[j], high[j])
             )
     for name, value in point_disp.items():
-        low, high = _interval(None if name in undefined else boot_disp.get(name), alpha, 1)
-        rows.append((name, "disparity", "between groups", len(y), value, low[0], high[0]))
+        if name in undefined or np.isnan(value) or not boot_disp:
+            low, high = np.nan, np.nan
+        elif name in _SPREADS:
+            metric = _SPREADS[name]
+            low, high = _spread_interval(point[metric][:-1], boot[metric][:, :-1], alpha)
+        elif name == "equalized_odds_difference":  # max of 2K |differences| of TPR, FPR
+            low, high = _max_abs_interval(_odds_differences(point), _odds_differences(boot),
+                                          alpha)
+        else:  # worst_group_auc, equity_scaled_auc
+            low, high = _percentiles(boot_disp[name], alpha, axis=-1)
+        rows.append((name, "disparity", "between groups", len(y), value, float(low),
+                     float(high)))
     return pd.DataFrame(
         rows, columns=["metric", "kind", "group", "n", "value", "ci_low", "ci_high"]
     )
@@ -380,7 +465,108 @@ def _weighted_auc(weights, y, score, rows):
 def _interval(replicates, alpha, width):
     if replicates is None:
         return np.full(width, np.nan), np.full(width, np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN bounds
-        low, high = np.nanquantile(replicates, [alpha, 1 - alpha], axis=0)
+    low, high = _percentiles(replicates, alpha, axis=0)
     return np.atleast_1d(low), np.atleast_1d(high)
+
+
+def _percentiles(replicates, alpha, axis):
+    """The ``alpha`` and ``1 - alpha`` quantiles along ``axis``, NaN replicates left out."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN replicates give NaN bounds
+        low, high = np.nanquantile(replicates, [alpha, 1 - alpha], axis=axis)
+    return low, high
+
+
+def _spread_interval(estimates, replicates, alpha):
+    """Interval of a spread disparity ``max_g m_g - min_g m_g`` from bootstrap replicates.
+
+    The replicates of a spread lie above it on average (a max minus a min of noisy values), so
+    their percentile interval is shifted away from 0 and can exclude the estimate itself. The
+    spread is instead written as ``max_{i<j} |D_ij|`` with ``D_ij = m_j - m_i``, whose signed
+    replicates have no such bias, and the interval is found from theirs
+    (:func:`_max_abs_interval`). With two groups this is the interval of ``|m_2 - m_1|`` from the
+    percentile interval of ``m_2 - m_1``.
+
+    Parameters
+    ----------
+    estimates : ndarray of shape (..., n_groups)
+        The estimate of the base metric in each group.
+    replicates : ndarray of shape (..., n_bootstrap, n_groups)
+        Replicates of the base metric in each group (NaN where undefined in a resample).
+    alpha : float
+        ``(1 - ci) / 2``.
+
+    Returns
+    -------
+    low, high : float or ndarray of shape (...)
+    """
+    return _max_abs_interval(_pairwise_differences(estimates), _pairwise_differences(replicates),
+                             alpha)
+
+
+def _pairwise_differences(values):
+    """``values[..., j] - values[..., i]`` for each pair ``i < j`` of the last axis: (..., K).
+
+    ``K = G (G - 1) / 2`` for ``G`` entries; ``max - min`` of the last axis is the largest of
+    their absolute values.
+    """
+    i, j = np.triu_indices(values.shape[-1], k=1)
+    return values[..., j] - values[..., i]
+
+
+def _odds_differences(values):
+    """The pairwise differences of the TPR, then of the FPR, between groups: (..., 2K).
+
+    The worst-case equalized odds difference, the larger of the TPR and FPR spreads, is the
+    largest of their absolute values. ``values`` maps ``"tpr"`` and ``"fpr"`` to arrays
+    (..., n_groups + 1) whose last column, the overall value, is left out.
+    """
+    return np.concatenate([_pairwise_differences(values[m][..., :-1]) for m in ("tpr", "fpr")],
+                          axis=-1)
+
+
+def _max_abs_interval(estimates, replicates, alpha):
+    """Simultaneous (Bonferroni) interval of ``max_k |D_k|`` over ``K`` signed differences.
+
+    Each ``D_k`` gets the percentile interval ``[l_k, h_k]`` of its replicates at the level
+    ``1 - 2 alpha / K``, which :func:`_absolute_interval` turns into an interval ``[a_k, b_k]``
+    of ``|D_k|``; ``[a_k, b_k]`` is widened, if needed, to hold the estimate ``|D̂_k|`` (a
+    percentile interval can miss its own estimate when the replicates are skewed, e.g. for rates
+    near 0 or 1 in small groups). The interval of ``max_k |D_k|`` is
+    ``[max_k a_k, max_k b_k]``.
+
+    Parameters
+    ----------
+    estimates : ndarray of shape (..., K)
+        Estimates of the signed differences.
+    replicates : ndarray of shape (..., n_bootstrap, K)
+        Their replicates (NaN where undefined in a resample, left out).
+    alpha : float
+        ``(1 - ci) / 2``, the tail of the joint interval.
+
+    Returns
+    -------
+    low, high : float or ndarray of shape (...)
+    """
+    # Why this holds max_k |D_k| with probability >= ci: each [l_k, h_k] misses D_k with
+    # probability (1 - ci) / K (as far as the percentile interval is accurate), so by
+    # Bonferroni's inequality all K intervals hold their D_k, and then every [a_k, b_k] holds
+    # |D_k|, with probability >= 1 - K (1 - ci) / K = ci (widening only helps). When they all
+    # do, max_k |D_k| >= |D_m| >= a_m for every m, so max_k |D_k| >= max_m a_m; and
+    # |D_k| <= b_k <= max_m b_m for every k, so max_k |D_k| <= max_m b_m. Likewise the estimate
+    # max_k |D̂_k| lies in the interval, since each [a_k, b_k] holds |D̂_k|.
+    low, high = _absolute_interval(*_percentiles(replicates, alpha / estimates.shape[-1],
+                                                 axis=-2))
+    size = np.abs(estimates)
+    low, high = np.minimum(low, size), np.maximum(high, size)
+    return low.max(axis=-1), high.max(axis=-1)
+
+
+def _absolute_interval(low, high):
+    """Interval of ``|D|`` from an interval ``[low, high]`` of ``D``.
+
+    ``[0, max(|low|, |high|)]`` when the interval holds 0, else ``[min(...), max(...)]``: it
+    holds ``|D|`` whenever ``[low, high]`` holds ``D``.
+    """
+    a, b = np.abs(low), np.abs(high)
+    return np.where((low <= 0) & (0 <= high), 0.0, np.minimum(a, b)), np.maximum(a, b)
