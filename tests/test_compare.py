@@ -5,13 +5,16 @@ import pandas as pd
 import pytest
 from fairlearn.metrics import MetricFrame, false_positive_rate, true_positive_rate
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 from skorch.helper import SliceDict
 
-from fairskl.experiments import _nir_audit, compare_methods, plot_method_comparison
+from fairskl.exceptions import FairnessWarning
+from fairskl.experiments import _audit, compare_methods, plot_method_comparison
 from fairskl.metrics import TradeoffRefit
 
 
@@ -30,69 +33,141 @@ def _gap(metric, y, y_pred, groups):
                        sensitive_features=groups).difference()
 
 
+def _top(proba, n):
+    """0/1 predictions flagging the ``n`` highest scores (ties: the first)."""
+    pred = np.zeros(len(proba), int)
+    pred[np.argsort(-proba, kind="stable")[:n]] = 1
+    return pred
+
+
 def test_selection_and_heldout_values_match_a_hand_computation():
     X, y, A = _data()
     grid = {"max_depth": [1, 2, 3, 6], "min_samples_leaf": [1, 20]}
     estimators = {"logistic": LogisticRegression(), "tree": DecisionTreeClassifier()}
     kwargs = dict(sensitive_features=A, param_grids={"tree": grid}, cv=3, seeds=(7,),
                   select_on="sex", n_bootstrap=50, random_state=0, verbose=0)
-    first = compare_methods(estimators, X, y, max_disparity=1.0, **kwargs)
+    first = compare_methods(estimators, X, y, max_disparity=1.0, max_auc_drop=1.0, **kwargs)
     test = first.heldout_index
     train = np.setdiff1d(np.arange(len(y)), test)
     assert len(test) == pytest.approx(0.3 * len(y), abs=2)
 
-    # the selection, by hand: the same folds of the training part, scored by sklearn/fairlearn
+    # the selection, by hand: the same folds of the training part, scored by sklearn/fairlearn;
+    # the tree read at 0.5 and where it flags as many rows of the fold as the logistic at 0.5
     strata = pd.Series(y[train]).astype(str) + "|" + A.sex.iloc[train].to_numpy()
     folds = StratifiedKFold(3, shuffle=True, random_state=0).split(train, strata)
     candidates = [dict(max_depth=d, min_samples_leaf=m) for d in grid["max_depth"]
                   for m in grid["min_samples_leaf"]]
-    auc, gap = np.zeros((len(candidates), 3)), np.zeros((len(candidates), 3))
+    auc, gap, matched = (np.zeros((len(candidates), 3)) for _ in range(3))
+    ref_auc, oof, ref_oof = np.zeros(3), np.zeros((len(candidates), len(train))), \
+        np.zeros(len(train))
     for k, (fit_rows, score_rows) in enumerate(folds):
+        positions = score_rows
         fit_rows, score_rows = train[fit_rows], train[score_rows]
+        sex = A.sex.to_numpy()[score_rows]
+        ref = LogisticRegression().fit(X[fit_rows], y[fit_rows]).predict_proba(
+            X[score_rows])[:, 1]
+        ref_auc[k], ref_oof[positions] = roc_auc_score(y[score_rows], ref), ref
         for c, params in enumerate(candidates):
             model = DecisionTreeClassifier(random_state=0, **params).fit(X[fit_rows], y[fit_rows])
-            auc[c, k] = roc_auc_score(y[score_rows], model.predict_proba(X[score_rows])[:, 1])
-            gap[c, k] = _gap(true_positive_rate, y[score_rows], model.predict(X[score_rows]),
-                             A.sex.to_numpy()[score_rows])
+            proba = model.predict_proba(X[score_rows])[:, 1]
+            oof[c, positions] = proba
+            auc[c, k] = roc_auc_score(y[score_rows], proba)
+            gap[c, k] = _gap(true_positive_rate, y[score_rows], proba >= 0.5, sex)
+            n_flagged = int((ref >= 0.5).sum())
+            flagged = proba >= np.sort(proba)[::-1][n_flagged - 1]  # ties flagged together
+            matched[c, k] = _gap(true_positive_rate, y[score_rows], flagged, sex)
     cv = first.cv_results.query("method == 'tree'").sort_values(["candidate", "fold"])
     np.testing.assert_allclose(cv.query("metric == 'auc'").value, auc.ravel(), rtol=1e-9)
     np.testing.assert_allclose(cv.query("metric == 'tpr_difference'").value, gap.ravel(),
                                rtol=1e-9)
-    # a bound that excludes the candidate of the best AUC, so that the rule matters
-    max_disparity = float(np.sort(gap.mean(axis=1))[2])
-    assert gap.mean(axis=1)[auc.mean(axis=1).argmax()] > max_disparity
-    result = compare_methods(estimators, X, y, max_disparity=max_disparity, **kwargs)
-    best = TradeoffRefit("auc", "tpr_difference", max_disparity)(
-        {"mean_test_auc": auc.mean(axis=1), "mean_test_tpr_difference": -gap.mean(axis=1)})
+    np.testing.assert_allclose(cv.query("metric == 'tpr_difference_matched'").value,
+                               matched.ravel(), rtol=1e-9)
+    # a bound that excludes the candidate of the best AUC, so that the rule matters; the floor
+    # (the logistic's AUC minus the drop) excludes the worst candidate
+    gaps = matched.mean(axis=1)
+    top = gaps[auc.mean(axis=1).argmax()]
+    max_disparity = float((top + gaps[gaps < top].max()) / 2)
+    drop = ref_auc.mean() - auc.mean(axis=1).min() - 1e-9
+    result = compare_methods(estimators, X, y, max_disparity=max_disparity, max_auc_drop=drop,
+                             **kwargs)
+    within = matched.mean(axis=1) <= max_disparity
+    ok = within & (auc.mean(axis=1) >= ref_auc.mean() - drop)
+    assert ok.any() and (within & ~ok).any()  # the floor matters too
+    best = int(np.flatnonzero(ok)[np.argmax(auc.mean(axis=1)[ok])])
     chosen = result.selection.set_index("method").loc["tree"]
     assert chosen.candidate == best and chosen.params_dict == candidates[best]
     assert chosen.cv_auc == pytest.approx(auc[best].mean(), rel=1e-9)
-    assert chosen.cv_tpr_difference == pytest.approx(gap[best].mean(), rel=1e-9)
+    assert chosen.cv_tpr_difference == pytest.approx(matched[best].mean(), rel=1e-9)
     assert result.selection.set_index("method").loc["logistic", "params"] == "{}"
 
+    # the operating points: the tree's matched threshold is the k-th largest of its out-of-fold
+    # probabilities of the training part, k the number of rows the logistic flags at 0.5
+    thresholds = result.thresholds.set_index(["method", "operating_point"]).threshold
+    assert thresholds["logistic", "matched"] == thresholds["logistic", "0.5"] == 0.5
+    t = thresholds["tree", "matched"]
+    assert t == np.sort(oof[best])[::-1][int((ref_oof >= 0.5).sum()) - 1]
+
     # the held-out values, by hand: refit on the training part with the seed
-    summary = result.summary.set_index(["method", "comparison", "attribute", "metric"])
+    summary = result.summary.set_index(["method", "comparison", "attribute", "group", "metric",
+                                        "operating_point"])
     by_hand = {}
-    for name, model in [("logistic", LogisticRegression()),
-                        ("tree", DecisionTreeClassifier(random_state=7, **candidates[best]))]:
+    for name, model, matched_at in [
+            ("logistic", LogisticRegression(), 0.5),
+            ("tree", DecisionTreeClassifier(random_state=7, **candidates[best]), t)]:
         model.fit(X[train], y[train])
         proba = model.predict_proba(X[test])[:, 1]
-        by_hand[name, "all", "auc"] = roc_auc_score(y[test], proba)
-        for attribute in ("sex", "age"):
-            for metric, rate in [("tpr_difference", true_positive_rate),
-                                 ("fpr_difference", false_positive_rate)]:
-                by_hand[name, attribute, metric] = _gap(rate, y[test], proba >= 0.5,
-                                                        A[attribute].to_numpy()[test])
-    for (name, attribute, metric), value in by_hand.items():
-        row = summary.loc[(name, "value", attribute, metric)]
-        assert row.value == pytest.approx(value, rel=1e-9)
-        assert row.ci_low < row.value < row.ci_high and row.n_seeds == 1
+        by_hand[name, "all", "all", "auc", "threshold-free"] = roc_auc_score(y[test], proba)
+        for op, cut in [("0.5", 0.5), ("matched", matched_at)]:
+            by_hand[name, "all", "all", "positive_rate", op] = np.mean(proba >= cut)
+            for attribute in ("sex", "age"):
+                groups = A[attribute].to_numpy()[test]
+                for metric, rate in [("tpr_difference", true_positive_rate),
+                                     ("fpr_difference", false_positive_rate)]:
+                    by_hand[name, attribute, "all", metric, op] = _gap(
+                        rate, y[test], proba >= cut, groups)
+                male = groups == "male"
+                if attribute == "sex":
+                    by_hand[name, "sex", "male", "tpr", op] = np.mean(
+                        proba[male & (y[test] == 1)] >= cut)
+        auc_by_group = [roc_auc_score(y[test][A.sex.to_numpy()[test] == g],
+                                      proba[A.sex.to_numpy()[test] == g])
+                        for g in ("female", "male")]
+        by_hand[name, "sex", "all", "auc_difference", "threshold-free"] = abs(
+            auc_by_group[0] - auc_by_group[1])
+    for (name, attribute, group, metric, op), value in by_hand.items():
+        row = summary.loc[(name, "value", attribute, group, metric, op)]
+        assert row.value == pytest.approx(value, rel=1e-9), (name, attribute, metric, op)
+        assert row.ci_low <= row.value <= row.ci_high and row.n_seeds == 1
         if name == "tree":
-            change = summary.loc[("tree", "change vs logistic", attribute, metric), "value"]
-            assert change == pytest.approx(value - by_hand["logistic", attribute, metric],
-                                           rel=1e-9)
-    assert len(summary) == 2 * 5 + 5  # 2 methods x (auc + 2 x 2 gaps) + the tree's changes
-    assert set(result.results.seed) == {7} and len(result.results) == 10
+            change = summary.loc[("tree", "change vs logistic", attribute, group, metric, op),
+                                 "value"]
+            assert change == pytest.approx(
+                value - by_hand["logistic", attribute, group, metric, op], abs=1e-12)
+    # per method: the AUC, per group (2 sexes + 3 ages) the AUC, 2 AUC gaps; at each of the 2
+    # operating points 3 rates overall and per group, and 2 gaps per attribute
+    per_method = 1 + 5 + 2 + 2 * (3 + 3 * 5 + 2 * 2)
+    assert len(summary) == 3 * per_method  # 2 methods' values + the tree's changes
+    assert set(result.results.seed) == {7} and len(result.results) == 2 * per_method
+
+
+def test_selection_never_chooses_a_collapsed_candidate():
+    """A constant predictor has no gap; the AUC floor keeps the rule from choosing it."""
+    X, y, A = _data()
+    constant = DummyClassifier(strategy="constant", constant=0)
+    estimators = {"logistic": LogisticRegression(),
+                  "pipe": Pipeline([("clf", LogisticRegression())])}
+    grid = {"pipe": {"clf": [constant, LogisticRegression()]}}
+    with pytest.warns(FairnessWarning, match=r"compare_methods \('pipe'\): No candidate"):
+        result = compare_methods(estimators, X, y, sensitive_features=A, param_grids=grid,
+                                 select_on="sex", max_disparity=0.01, n_bootstrap=20,
+                                 operating_point=0.5, verbose=0)
+    cv = result.cv_results.query("method == 'pipe'")
+    collapsed = cv.query("candidate == 0").set_index("metric").value
+    assert (collapsed["positive_rate"] == 0).all() and (collapsed["tpr_difference"] == 0).all()
+    assert (collapsed["auc"] == 0.5).all()
+    assert (cv.query("candidate == 1 and metric == 'tpr_difference'").value.mean() > 0.01)
+    # the old rule ("else the smallest gap") chose the constant predictor; the floor refuses it
+    assert result.selection.set_index("method").loc["pipe", "candidate"] == 1
 
 
 def test_no_heldout_data_reaches_selection():
@@ -104,7 +179,7 @@ def test_no_heldout_data_reaches_selection():
                   "tree": DecisionTreeClassifier(min_samples_leaf=10)}
     kwargs = dict(sensitive_features=A.iloc[train], param_grids={
         "tree": {"max_depth": [2, 4]}, "logistic": {"C": [0.01, 1.0]}}, max_disparity=1.0,
-        n_bootstrap=30, verbose=0)
+        max_auc_drop=1.0, n_bootstrap=30, verbose=0)
     A_test = A.iloc[test].reset_index(drop=True)
     real = compare_methods(estimators, X[train], y[train], heldout=(X[test], y[test], A_test),
                            **kwargs)
@@ -112,7 +187,7 @@ def test_no_heldout_data_reaches_selection():
                                heldout=(X[test], rng.permutation(y[test]), A_test), **kwargs)
     pd.testing.assert_frame_equal(real.selection, shuffled.selection)
     pd.testing.assert_frame_equal(real.cv_results, shuffled.cv_results)
-    assert len(real.cv_results) == 2 * 2 * 3 * 2  # methods x candidates x folds x metrics
+    assert len(real.cv_results) == 2 * 2 * 3 * 8  # methods x candidates x folds x metrics
     auc = {name: r.summary.query("metric == 'auc' and comparison == 'value'").value.to_numpy()
            for name, r in [("real", real), ("shuffled", shuffled)]}
     assert (auc["real"] > 0.7).all() and (np.abs(auc["shuffled"] - 0.5) < 0.15).all()
@@ -123,7 +198,7 @@ def test_several_heldout_sets_share_one_selection():
     X, y, A = _data()
     test = np.arange(300, 400)
     kwargs = dict(sensitive_features=A.iloc[:300], param_grids={"tree": {"max_depth": [2, 4]}},
-                  max_disparity=1.0, n_bootstrap=30, verbose=0)
+                  max_disparity=1.0, max_auc_drop=1.0, n_bootstrap=30, verbose=0)
     estimators = {"logistic": LogisticRegression(), "tree": DecisionTreeClassifier()}
     A_test = A.iloc[test].reset_index(drop=True)
     flipped = (X[test] * [1, -1, 1, 1], y[test], A_test)  # a shifted scenario
@@ -177,7 +252,7 @@ def test_slicedict_X_gives_the_results_of_the_array():
     X, y, A = _data()
     codes = (A.sex == "male").to_numpy().astype(int)
     kwargs = dict(sensitive_features=A, param_grids={"m": {"C": [0.01, 1.0]}},
-                  max_disparity=1.0, n_bootstrap=30, verbose=0)
+                  max_disparity=1.0, max_auc_drop=1.0, n_bootstrap=30, verbose=0)
     on_dict = compare_methods({"m": DictLogistic()}, SliceDict(X=X, groups=codes), y, **kwargs)
     on_array = compare_methods({"m": LogisticRegression()}, X, y, **kwargs)
     pd.testing.assert_frame_equal(on_dict.summary, on_array.summary)
@@ -202,8 +277,8 @@ def test_checkpoint_resumes_without_refitting_finished_units(tmp_path):
     X, y, A = _data(300)
     estimators = {"a": CountingLogistic(), "b": CountingLogistic(C=0.5)}
     kwargs = dict(sensitive_features=A, param_grids={"a": {"C": [0.1, 1.0]}}, seeds=(0, 1),
-                  max_disparity=1.0, n_bootstrap=20, verbose=0)
-    n_units = 2 * 3 + 2 * 2  # a's candidates x folds, then (a, b) x seeds
+                  max_disparity=1.0, max_auc_drop=1.0, n_bootstrap=20, verbose=0)
+    n_units = 2 * 3 + 3 + 2 * 2  # a's candidates x folds, b's folds, then (a, b) x seeds
     FITS.update(n=0, fail_at=None)
     expected = compare_methods(estimators, X, y, **kwargs)
     assert FITS["n"] == n_units
@@ -220,7 +295,9 @@ def test_checkpoint_resumes_without_refitting_finished_units(tmp_path):
         pd.testing.assert_frame_equal(resumed[name], expected[name])
     FITS.update(n=0)
     again = compare_methods(estimators, X, y, checkpoint_dir=folder, reference="b", **kwargs)
-    assert FITS["n"] == 0  # all loaded; the reference is not part of the fingerprint
+    # no fold is refitted (the reference is not part of the fingerprint), but every operating
+    # point is now matched to b's positive rate, so each (method, seed) is refitted and audited
+    assert FITS["n"] == 2 * 2
     assert set(again.summary.comparison) == {"value", "change vs b"}
     with pytest.raises(ValueError, match=r"other \['seeds'\]"):
         compare_methods(estimators, X, y, checkpoint_dir=folder, **{**kwargs, "seeds": (0, 2)})
@@ -236,11 +313,11 @@ def test_audit_model_without_features_audits_auc_and_gaps_only():
     rng = np.random.RandomState(0)
     y, proba = rng.randint(0, 2, 300), rng.uniform(size=300)
     A = pd.DataFrame({"age": rng.choice(["60+", "<60"], 300)})
-    weights = _nir_audit.resample_weights(300, 20, 0)
-    full = _nir_audit.audit_model(y, proba, rng.gamma(2.0, size=(300, 5)), A, weights)
-    bare = _nir_audit.audit_model(y, proba, None, A, weights)
-    assert set(bare) == {("all", "auc"), ("age", "tpr_difference"), ("age", "fpr_difference")}
-    assert len(full) > len(bare)
+    weights = _audit.resample_weights(300, 20, 0)
+    full = _audit.audit_model(y, proba, rng.gamma(2.0, size=(300, 5)), A, weights)
+    bare = _audit.audit_model(y, proba, None, A, weights)
+    mechanism = {key for key in full if key[2].startswith(("coactivation", "concentration"))}
+    assert mechanism and set(full) - set(bare) == mechanism
     for key, (value, reps) in bare.items():
         assert value == full[key][0]
         np.testing.assert_array_equal(reps, full[key][1])
@@ -289,12 +366,13 @@ def test_plot_method_comparison_draws_one_point_per_method(tmp_path):
          "shallow tree": DecisionTreeClassifier(max_depth=1)},
         X, y, sensitive_features=A, seeds=(0, 1, 2), n_bootstrap=100, verbose=0)
     ax = plot_method_comparison(result.summary, attribute="sex")
-    values = result.summary.query("comparison == 'value'").set_index(["method", "metric",
-                                                                      "attribute"])
+    values = result.summary.query("comparison == 'value' and group == 'all'").set_index(
+        ["method", "metric", "attribute", "operating_point"])
     names = ["logistic", "tree", "shallow tree"]
     assert len(ax.containers) == 3
     for name, bars in zip(names, ax.containers, strict=True):
-        gap, auc = values.loc[(name, "tpr_difference", "sex")], values.loc[(name, "auc", "all")]
+        gap = values.loc[(name, "tpr_difference", "sex", "matched")]
+        auc = values.loc[(name, "auc", "all", "threshold-free")]
         point = bars.lines[0]
         np.testing.assert_allclose([*point.get_xdata(), *point.get_ydata()],
                                    [gap.value, auc.value])
@@ -302,9 +380,14 @@ def test_plot_method_comparison_draws_one_point_per_method(tmp_path):
         np.testing.assert_allclose([x_bar[0][0], x_bar[1][0]], [gap.ci_low, gap.ci_high])
         np.testing.assert_allclose([y_bar[0][1], y_bar[1][1]], [auc.ci_low, auc.ci_high])
     assert [t.get_text() for t in ax.texts] == names
-    assert ax.get_xlabel() == "held-out tpr_difference (sex), 95% CI"
-    assert plot_method_comparison(result.summary).get_xlabel().endswith("(sex), 95% CI")
+    assert ax.get_xlabel() == "held-out tpr_difference (sex, matched), 95% CI"
+    assert plot_method_comparison(result.summary).get_xlabel().endswith(
+        "(sex, matched), 95% CI")
     with pytest.raises(ValueError, match="attribute='race' is not in summary"):
         plot_method_comparison(result.summary, attribute="race")
     ax.figure.savefig(tmp_path / "compare.png", dpi=80)
-    assert result.cv_results.empty and result.cv_results.value.dtype == float  # no grids
+    assert plot_method_comparison(result.summary, attribute="sex", operating_point="0.5")\
+        .containers[0].lines[0].get_xdata()[0] == pytest.approx(
+            values.loc[("logistic", "tpr_difference", "sex", "0.5")].value)
+    # no grids: one candidate per method, its folds fitted for the operating points
+    assert set(result.cv_results.candidate) == {0} and result.cv_results.value.dtype == float

@@ -35,8 +35,11 @@ def test_lambda_study_numbers_folds_and_choice():
         assert np.array_equal(np.sort(tests), np.arange(len(y)))
         for train, test in folds:
             assert not np.isin(patients[test], patients[train]).any()
-    # 2 lambdas x 2 seeds x 3 folds x 4 metrics, gaps reported as positive numbers.
-    assert len(study.results) == 48
+    # 2 lambdas x 2 seeds x 3 folds x 8 metrics, gaps reported as positive numbers.
+    assert len(study.results) == 96
+    assert set(study.results.metric) == {
+        "auc", "equity_scaled_auc", "auc_difference", "positive_rate", "tpr_difference",
+        "fpr_difference", "tpr_difference_matched", "fpr_difference_matched"}
     gaps = study.results[study.results.metric.str.endswith("difference")]["value"]
     assert (gaps >= 0).all()
     # One fold recomputed by hand.
@@ -47,6 +50,17 @@ def test_lambda_study_numbers_folds_and_choice():
     got = study.results.query("lambda_nir == 0.5 and seed == 1 and fold == 2 and "
                               "metric == 'tpr_difference'")["value"].item()
     assert got == pytest.approx(abs(by_group[0] - by_group[1]))
+    # The matched gap of that fold: λ=0.5 read where it flags as many rows as λ=0 at 0.5.
+    reference = clone(net).set_params(lambda_nir=0.0, random_state=1).fit(X[train], y[train])
+    n_flagged = int((reference.predict_proba(X[test])[:, 1] >= 0.5).sum())
+    proba = model.predict_proba(X[test])[:, 1]
+    pred = np.zeros(len(test), int)
+    pred[np.argsort(-proba, kind="stable")[:n_flagged]] = 1  # the top n_flagged rows
+    by_group = [_tpr(y[test][A[test] == g], pred[A[test] == g]) for g in ["a", "b"]]
+    got = study.results.query("lambda_nir == 0.5 and seed == 1 and fold == 2 and "
+                              "metric == 'tpr_difference_matched'")["value"].item()
+    assert got == pytest.approx(abs(by_group[0] - by_group[1]))
+    assert np.allclose(study.oof[0.5, 1][test], proba, atol=1e-6)
     summary = study.summary.set_index(["lambda_nir", "metric"])
     expected = study.results.groupby(["lambda_nir", "metric"])["value"].agg(["mean", "std"])
     np.testing.assert_allclose(summary[["mean", "std"]], expected)

@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 import torch
 from pandas.testing import assert_frame_equal
+from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from fairskl import NIRClassifier
 from fairskl.cli import main
 from fairskl.exceptions import FairnessWarning
-from fairskl.experiments import _lambda, _nir_audit, _nir_study
+from fairskl.experiments import _audit, _nir_study, _selection
 from fairskl.metrics import fpr_difference, tpr_difference
 
 TINY = dict(n_samples=300, n_test=400, image_size=16, max_epochs=2, lambdas=(0.0, 1.0), cv=2,
@@ -34,15 +35,19 @@ def test_reproduce_nir_writes_both_scenarios_and_resumes_without_fitting(
     text = (out / "report.md").read_text()
     for needle in ["TPR gap by age", "TPR gap by sex", "FPR gap by sex", "shortcut", "default",
                    "age 60+ excess", "sex male excess", "concentration", "torch 2.",
-                   "Wall time"]:
+                   "Wall time", "Primary endpoint", "Holm", "matched", "positive rate",
+                   "AUC gap by age", "Per-group rates"]:
         assert needle in text, needle
     assert "Compared with other mitigations" not in text
     heldout = pd.read_csv(out / "heldout.csv")
     assert set(heldout.scenario) == {"default", "shortcut"}
     assert set(heldout.method) == {"0", "1", "change"}
+    assert set(heldout.operating_point) == {"0.5", "matched", "threshold-free"}
     assert (heldout.n_seeds == 2).all()
     study = pd.read_csv(out / "lambda_study.csv")
-    assert len(study) == 2 * 2 * 4  # lambdas x folds x metrics
+    assert len(study) == 2 * 2 * 8  # lambdas x folds x metrics
+    gap_rows = [line for line in text.splitlines() if "gap by" in line or "excess" in line]
+    assert gap_rows and not [line for line in gap_rows if "| lower" in line or "| higher" in line]
 
     with pytest.raises(SystemExit) as exit_:  # a rerun needs --resume or --overwrite
         main(["reproduce", "nir", "--out", str(out), "--quiet"])
@@ -177,45 +182,117 @@ def _model_outputs(n=3000, seed=0):
 
 def test_audit_model_against_independent_computations():
     y, proba, h, A = _model_outputs()
-    weights = _nir_audit.resample_weights(len(y), 50, 0)
-    audit = _nir_audit.audit_model(y, proba, h, A, weights)
-    assert audit[("all", "auc")][0] == pytest.approx(roc_auc_score(y, proba))
-    for attribute in ("age", "sex"):
-        assert audit[(attribute, "tpr_difference")][0] == pytest.approx(
-            tpr_difference(y, proba >= 0.5, sensitive_features=A[attribute]))
-        assert audit[(attribute, "fpr_difference")][0] == pytest.approx(
-            fpr_difference(y, proba >= 0.5, sensitive_features=A[attribute]))
-    # co-activation of the positive neuron, by hand: incidence of 60+ over that of <60
+    weights = _audit.resample_weights(len(y), 50, 0)
+    cut = float(np.quantile(proba, 0.7))  # a second operating point, fitted elsewhere
+    audit = _audit.audit_model(y, proba, h, A, weights, {"0.5": 0.5, "matched": cut})
+    free = _audit.FREE
+    assert audit[("all", "all", "auc", free)][0] == pytest.approx(roc_auc_score(y, proba))
+    for op, t in [("0.5", 0.5), ("matched", cut)]:
+        assert audit[("all", "all", "positive_rate", op)][0] == pytest.approx(np.mean(proba >= t))
+        assert audit[("all", "all", "tpr", op)][0] == pytest.approx(np.mean(proba[y == 1] >= t))
+        assert audit[("all", "all", "fpr", op)][0] == pytest.approx(np.mean(proba[y == 0] >= t))
+        for attribute in ("age", "sex"):
+            assert audit[(attribute, "all", "tpr_difference", op)][0] == pytest.approx(
+                tpr_difference(y, proba >= t, sensitive_features=A[attribute]))
+            assert audit[(attribute, "all", "fpr_difference", op)][0] == pytest.approx(
+                fpr_difference(y, proba >= t, sensitive_features=A[attribute]))
+        old = A.age.to_numpy() == "60+"
+        assert audit[("age", "60+", "tpr", op)][0] == pytest.approx(
+            np.mean(proba[old & (y == 1)] >= t))
+    aucs = [roc_auc_score(y[A.sex == g], proba[A.sex == g]) for g in ("female", "male")]
+    assert audit[("sex", "male", "auc", free)][0] == pytest.approx(aucs[1])
+    assert audit[("sex", "all", "auc_difference", free)][0] == pytest.approx(
+        abs(aucs[0] - aucs[1]))
+    # co-activation of the positive neuron, by hand: incidence of 60+ over that of <60 within
+    # each true label, averaged over the labels
     p = proba
     m = (p[:, None] * h).sum(0) / p.sum()
     top = m.argmax()
     assert top == 2
-    old = A.age.to_numpy() == "60+"
-    ratio = ((p * h[:, top])[old].sum() / p[old].sum()) / ((p * h[:, top])[~old].sum()
-                                                           / p[~old].sum())
-    assert audit[("age", "coactivation_positive")][0] == pytest.approx(100 * (ratio - 1))
-    assert audit[("age", "coactivation_positive")][0] > 10
-    assert audit[("all", "concentration_positive")][0] == pytest.approx(m.var() / m.mean() ** 2)
+    excess = []
+    for label in (0, 1):
+        hi, lo = old & (y == label), ~old & (y == label)
+        excess.append(((p * h[:, top])[hi].sum() / p[hi].sum())
+                      / ((p * h[:, top])[lo].sum() / p[lo].sum()) - 1)
+    assert audit[("age", "all", "coactivation_positive", free)][0] == pytest.approx(
+        100 * np.mean(excess))
+    assert audit[("age", "all", "coactivation_positive", free)][0] > 10
+    assert audit[("all", "all", "concentration_positive", free)][0] == pytest.approx(
+        m.var() / m.mean() ** 2)
     # a replicate is the same metric on the resampled rows
     rows = np.repeat(np.arange(len(y)), weights[3].astype(int))
-    assert audit[("all", "auc")][1][3] == pytest.approx(roc_auc_score(y[rows], proba[rows]))
-    assert audit[("sex", "tpr_difference")][1][3] == pytest.approx(
-        tpr_difference(y[rows], proba[rows] >= 0.5, sensitive_features=A.sex.to_numpy()[rows]))
+    assert audit[("all", "all", "auc", free)][1][3] == pytest.approx(
+        roc_auc_score(y[rows], proba[rows]))
+    assert audit[("sex", "all", "tpr_difference", "matched")][1][3] == pytest.approx(
+        tpr_difference(y[rows], proba[rows] >= cut, sensitive_features=A.sex.to_numpy()[rows]))
 
 
-def test_combine_seeds_adds_test_and_seed_variance():
+def test_coactivation_excess_is_not_produced_by_a_prevalence_difference():
+    """Within each true label the groups activate the neuron alike; only the prevalence
+    differs. Pooled over labels the privileged group would look like it co-activates more."""
+    rng = np.random.RandomState(0)
+    n = 20000
+    old = rng.uniform(size=n) < 0.5
+    y = (rng.uniform(size=n) < np.where(old, 0.6, 0.2)).astype(int)
+    proba = np.clip(0.5 * y + rng.uniform(0, 0.5, n), 0, 1)
+    h = rng.gamma(2.0, size=(n, 4))
+    h[:, 1] += 4 * y  # the positive neuron follows the label only
+    A = pd.DataFrame({"age": np.where(old, "60+", "<60")})
+    audit = _audit.audit_model(y, proba, h, A, _audit.resample_weights(n, 20, 0))
+    pooled = ((proba * h[:, 1])[old].sum() / proba[old].sum()) / (
+        (proba * h[:, 1])[~old].sum() / proba[~old].sum()) - 1
+    assert 100 * pooled > 10  # what the pooled statistic would report
+    assert abs(audit[("age", "all", "coactivation_positive", _audit.FREE)][0]) < 3
+
+
+def test_combine_seeds_adds_test_and_seed_variance_with_t_quantiles():
     rng = np.random.RandomState(0)
     values = np.array([0.10, 0.14, 0.12])
     reps = values[:, None] + rng.normal(0, 0.02, size=(3, 200))
-    audits = [{("age", "tpr_difference"): (v, r)} for v, r in zip(values, reps, strict=True)]
-    row = _nir_audit.combine_seeds(audits).iloc[0]
-    expected = 1.959964 * np.sqrt(reps.mean(axis=0).var(ddof=1) + values.var(ddof=1) / 3)
-    assert row.value == pytest.approx(0.12)
-    assert row.half_width == pytest.approx(expected, rel=1e-5)
-    assert row.ci_low == pytest.approx(0.12 - expected, rel=1e-5)
+    key = ("age", "all", "tpr_difference", "matched")
+    audits = [{key: (v, r)} for v, r in zip(values, reps, strict=True)]
+    row = _audit.combine_seeds(audits).iloc[0]
+    test_var, seed_var = reps.mean(axis=0).var(ddof=1), values.var(ddof=1) / 3
+    df = (test_var + seed_var) ** 2 / (seed_var ** 2 / 2 + test_var ** 2 / 199)
+    expected = stats.t.ppf(0.975, df) * np.sqrt(test_var + seed_var)
+    assert row.value == pytest.approx(0.12) and row.df == pytest.approx(df)
+    assert 2 < df < 10  # the seeds dominate: far from the normal quantile
+    assert row.half_width == pytest.approx(expected, rel=1e-6)
+    assert row.ci_low == pytest.approx(0.12 - expected, rel=1e-6)
     assert row.seed_sd == pytest.approx(0.02) and row.n_seeds == 3
-    change = _nir_audit.combine_seeds(_nir_audit.difference(audits, audits)).iloc[0]
+    change = _audit.combine_seeds(_audit.difference(audits, audits), change=True).iloc[0]
     assert change.value == 0 and change.half_width == 0  # paired: a method against itself
+    assert change.p_value == 1
+
+
+@pytest.mark.parametrize("true_gap", [0.0, 0.10])
+def test_seed_averaged_gap_interval_covers_the_truth(true_gap):
+    """Coverage on simulated audits with known truth: S=5 seeds whose models differ (seed
+    noise on each group's TPR), each scored on one shared test set; the estimand is the gap
+    of the seed-averaged model's TPRs on the population (for a true gap of 0, where an
+    absolute difference is biased, the interval of the value must still reach 0)."""
+    rng = np.random.RandomState(0)
+    n_sim, n_seeds, n_pos, n_boot = 300, 5, 300, 200
+    covered, includes_estimate = 0, 0
+    for _ in range(n_sim):
+        seed_shift = rng.normal(0, 0.02, size=(n_seeds, 1))  # a seed moves both groups
+        tpr = np.clip(np.array([0.70, 0.70 + true_gap]) + seed_shift, 0, 1)  # (S, 2)
+        groups = np.repeat([0, 1], n_pos)
+        u = rng.uniform(size=2 * n_pos)  # shared test rows: one latent score per row
+        hits = (u[None, :] < tpr[:, groups]).astype(float)  # (S, rows)
+        weights = _audit.resample_weights(2 * n_pos, n_boot, rng.randint(1 << 30))
+        audits = []
+        for s in range(n_seeds):
+            per_group = [(weights[:, groups == g] @ hits[s, groups == g])
+                         / weights[:, groups == g].sum(axis=1) for g in (0, 1)]
+            point = abs(hits[s, groups == 1].mean() - hits[s, groups == 0].mean())
+            audits.append({("g", "all", "tpr_difference", "0.5"): (
+                point, np.abs(per_group[1] - per_group[0]))})
+        row = _audit.combine_seeds(audits).iloc[0]
+        covered += row.ci_low <= true_gap <= row.ci_high
+        includes_estimate += row.ci_low <= row.value <= row.ci_high
+    assert includes_estimate == n_sim
+    assert covered / n_sim >= 0.93
 
 
 def test_lambda_is_chosen_on_the_folds_where_every_lambda_is_defined():
@@ -227,7 +304,7 @@ def test_lambda_is_chosen_on_the_folds_where_every_lambda_is_defined():
                      (lam, 0, fold, "tpr_difference", gap[fold])]
     results = pd.DataFrame(rows, columns=["lambda_nir", "seed", "fold", "metric", "value"])
     with pytest.warns(FairnessWarning, match=r"1 of 3 folds for λ=\[0.0\].*2 folds"):
-        means = _lambda._common_fold_means(results, [0.0, 1.0], "tpr_difference")
+        means = _selection.common_fold_means(results, [0.0, 1.0], "tpr_difference")
     # fold 1 is left out for both λ: without that rule λ=1 would lose on a fold λ=0 skipped
     assert means.loc[0.0, "auc"] == pytest.approx((0.90 + 0.85) / 2)
     assert means.loc[1.0, "auc"] == pytest.approx((0.88 + 0.86) / 2)
@@ -235,4 +312,4 @@ def test_lambda_is_chosen_on_the_folds_where_every_lambda_is_defined():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         full = results.fillna(0.1)
-        assert len(_lambda._common_fold_means(full, [0.0, 1.0], "tpr_difference")) == 2
+        assert len(_selection.common_fold_means(full, [0.0, 1.0], "tpr_difference")) == 2

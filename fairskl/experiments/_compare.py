@@ -15,7 +15,6 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
-import sklearn
 from sklearn.base import clone
 from sklearn.model_selection import (
     ParameterGrid,
@@ -31,22 +30,29 @@ from tqdm.auto import tqdm
 from fairskl._io import write_joblib
 from fairskl._parallel import limit_torch_threads
 from fairskl.exceptions import FairnessWarning
-from fairskl.experiments._lambda import _common_fold_means, _fit_fold
-from fairskl.experiments._nir_audit import (
+from fairskl.experiments._audit import (
+    FREE,
     GAPS,
+    TABLE_COLUMNS,
     audit_model,
     combine_seeds,
     difference,
     resample_weights,
 )
 from fairskl.experiments._representation import _check_config, _describe
-from fairskl.metrics import TradeoffRefit, make_fairness_scorer
+from fairskl.experiments._selection import (
+    MATCHED,
+    check_audit_point,
+    fit_candidates,
+    fold_metrics,
+    matched_thresholds,
+    select,
+)
 from fairskl.model_selection import train_val_test_split
 
 __all__ = ["compare_methods", "plot_method_comparison"]
 
-SUMMARY_COLUMNS = ["scenario", "method", "comparison", "attribute", "metric", "value", "ci_low",
-                   "ci_high", "half_width", "seed_sd", "n_seeds"]
+SUMMARY_COLUMNS = ["scenario", "method", "comparison", *TABLE_COLUMNS]
 
 
 def compare_methods(
@@ -64,6 +70,9 @@ def compare_methods(
     select_on=None,
     disparity="tpr_difference",
     max_disparity=0.05,
+    operating_point="matched",
+    max_auc_drop=0.01,
+    cv_seeds=None,
     n_bootstrap=200,
     reference=None,
     n_jobs=None,
@@ -78,23 +87,31 @@ def compare_methods(
     1. **Held-out set.** ``heldout`` if given, else a split of ``X`` stratified by label ×
        ``select_on`` group (and keeping each of ``groups`` on one side); the same rows for
        every method, never used to select anything.
-    2. **Selection**, on the training part only. The same folds for every method, stratified by
-       label × ``select_on`` group (grouped by ``groups``). Each (method, candidate, fold) of
-       ``param_grids`` is one fit of :func:`~sklearn.model_selection.cross_validate`, scored on
-       the AUC and ``disparity`` of ``select_on`` (routed to the scorer only); all fits of all
-       methods are one flat list for :class:`sklearn.utils.parallel.Parallel`. Per method, the
-       candidate with the best mean AUC among those whose mean gap is at most
-       ``max_disparity`` is chosen by :class:`~fairskl.metrics.TradeoffRefit` (a fold where
-       some candidate's gap is undefined is left out for all, with a
-       :class:`~fairskl.FairnessWarning`). A method without a grid, or with one candidate, is
-       used as it is.
-    3. **Refit and audit.** Each method's chosen configuration is fitted on the whole training
-       part once per seed, and scored on the held-out set: the AUC, and per column of
-       ``sensitive_features`` the TPR and FPR gaps (largest difference between groups, at the
-       0.5 threshold of ``predict_proba``). Every model is scored on the same
-       ``n_bootstrap`` resamples of the held-out rows; the interval of a seed-averaged value
-       adds the test-sample and the seed variance, and so does the interval of a method's
-       change against ``reference``, paired by seed and resample.
+    2. **Selection**, on the training part only. The same folds for every method (one
+       cross-validation per ``cv_seeds``), stratified by label × ``select_on`` group (grouped
+       by ``groups``). Each (method, candidate, CV seed, fold) of ``param_grids`` is one fit on
+       the fold's training rows and one ``predict_proba`` on its test rows; all fits of all
+       methods are one flat list for :class:`sklearn.utils.parallel.Parallel`. The reference's
+       candidate is chosen first (at the fixed threshold); then, per method, the candidate with
+       the best mean AUC among those whose mean ``disparity`` of ``select_on`` — read at
+       ``operating_point``, by default *matched*: at the threshold where the candidate flags as
+       many rows of the fold as the reference flags at 0.5 — is at most ``max_disparity`` and
+       whose mean AUC is at least the reference's minus ``max_auc_drop``, by
+       :class:`~fairskl.metrics.TradeoffRefit`; when none qualifies, the best AUC, with a
+       :class:`~fairskl.FairnessWarning` (a fold where some candidate's gap is undefined is
+       left out for all, with a warning too).
+    3. **Operating points.** Each chosen configuration's thresholds are fitted on its
+       out-of-fold predictions (training-part data): the fixed threshold (0.5, or
+       ``operating_point`` when it is a number) and *matched*, where it flags as many
+       out-of-fold rows as the reference does at 0.5.
+    4. **Refit and audit.** Each method's chosen configuration is fitted on the whole training
+       part once per seed, and scored on the held-out set at both operating points: per
+       column of ``sensitive_features`` the TPR and FPR gaps, and overall and per group the
+       positive rate, TPR and FPR; and threshold-free, the AUC overall and per group and the
+       per-group AUC gap. Every model is scored on the same ``n_bootstrap`` resamples of the
+       held-out rows; the interval of a seed-averaged value adds the test-sample and the seed
+       variance (t quantile, Welch–Satterthwaite degrees of freedom), and so does the interval
+       of a method's change against ``reference``, paired by seed and resample.
 
     Parameters
     ----------
@@ -131,6 +148,16 @@ def compare_methods(
         Gap constrained by selection.
     max_disparity : float, default=0.05
         Largest acceptable mean cross-validated gap.
+    operating_point : "matched" or float, default="matched"
+        Where selection reads the gap: at the reference's positive rate, or at a fixed
+        threshold of ``predict_proba``. The audit reads every gap at both.
+    max_auc_drop : float, default=0.01
+        A candidate whose mean cross-validated AUC is below the reference's minus this is never
+        chosen (a model that flags nothing has no gap).
+    cv_seeds : sequence of int, default=None
+        One cross-validation of the training part per seed (its folds and the fits'
+        ``random_state``), averaged by the selection; None is ``[random_state]``. Several seeds
+        steady a method whose result depends on its initialisation (e.g. JTT's error set).
     n_bootstrap : int, default=200
         Bootstrap resamples of the held-out rows (shared by all models).
     reference : str, default=None
@@ -138,13 +165,13 @@ def compare_methods(
     n_jobs : int, default=None
         Fits run in parallel by :class:`sklearn.utils.parallel.Parallel` (any joblib backend).
     checkpoint_dir : str or path-like, default=None
-        Folder where each finished fit (a selection fold's scores, a refit's audit) is saved
-        atomically; a rerun with the same arguments loads them and fits only the others. Other
-        data, estimators, grids, folds, seeds or ``n_bootstrap`` raise an error rather than mix
-        two comparisons; ``max_disparity`` and ``reference`` may change (a refit whose chosen
-        parameters changed is redone).
+        Folder where each finished fit (a selection fold's predictions, a refit's audit) is
+        saved atomically; a rerun with the same arguments loads them and fits only the others.
+        Other data, estimators, grids, folds, seeds or ``n_bootstrap`` raise an error rather
+        than mix two comparisons; the selection rule and ``reference`` may change (a refit whose
+        chosen parameters or thresholds changed is redone).
     random_state : int, default=0
-        Seed of the held-out split, the folds, the selection fits and the bootstrap.
+        Seed of the held-out split, the folds (without ``cv_seeds``) and the bootstrap.
     verbose : int, default=1
         0 is silent; 1 shows a progress bar over the fits.
 
@@ -152,19 +179,23 @@ def compare_methods(
     -------
     result : sklearn.utils.Bunch
         ``results``: held-out point values per seed (``scenario``, ``method``, ``seed``,
-        ``attribute``, ``metric``, ``value``; ``attribute`` is ``"all"`` for the AUC;
-        ``scenario`` is ``"heldout"`` unless ``heldout`` is a dict).
-        ``summary``: seed-averaged values with 95% intervals (``scenario``, ``method``,
-        ``comparison``,
-        ``attribute``, ``metric``, ``value``, ``ci_low``, ``ci_high``, ``half_width``,
-        ``seed_sd``, ``n_seeds``); ``comparison`` is ``"value"`` for a method's own value and
-        ``"change vs <reference>"`` for its value minus the reference's (not for the reference
-        itself). ``selection``: per method the chosen ``candidate`` (its index in the grid),
-        ``n_candidates``, ``params`` (repr), ``params_dict`` and the chosen candidate's
-        cross-validated ``cv_auc`` and ``cv_<disparity>`` (NaN without a grid).
-        ``cv_results``: every selection fit's scores (``method``, ``candidate``, ``params``,
-        ``fold``, ``metric``, ``value``; gaps as positive numbers). ``heldout_index``:
-        positions in ``X`` of the held-out rows (None with ``heldout``).
+        ``attribute``, ``group``, ``metric``, ``operating_point``, ``value``; ``attribute`` and
+        ``group`` are ``"all"`` for overall values; ``scenario`` is ``"heldout"`` unless
+        ``heldout`` is a dict). ``summary``: seed-averaged values with 95% intervals
+        (``scenario``, ``method``, ``comparison``, ``attribute``, ``group``, ``metric``,
+        ``operating_point``, ``value``, ``ci_low``, ``ci_high``, ``half_width``, ``df``,
+        ``p_value``, ``seed_sd``, ``n_seeds``); ``comparison`` is ``"value"`` for a method's
+        own value and ``"change vs <reference>"`` for its value minus the reference's (not for
+        the reference itself); ``operating_point`` is ``"0.5"`` (the fixed threshold),
+        ``"matched"`` or ``"threshold-free"``. ``selection``: per method the chosen
+        ``candidate`` (its index in the grid), ``n_candidates``, ``params`` (repr),
+        ``params_dict`` and the chosen candidate's cross-validated ``cv_auc`` and
+        ``cv_<disparity>`` (at the selection's operating point). ``thresholds``: per method and
+        operating point the threshold fitted on the out-of-fold predictions. ``cv_results``:
+        every selection fold's numbers (``method``, ``candidate``, ``params``, ``seed``,
+        ``fold``, ``metric``, ``value``; gaps as positive numbers, ``<gap>_matched`` at the
+        matched operating point). ``heldout_index``: positions in ``X`` of the held-out rows
+        (None with ``heldout``).
 
     See Also
     --------
@@ -220,6 +251,15 @@ def compare_methods(
                          f"a rerun), got {random_state!r}.")
     if not isinstance(max_disparity, numbers.Real) or not max_disparity >= 0:
         raise ValueError(f"max_disparity must be a number >= 0, got {max_disparity!r}.")
+    if not isinstance(max_auc_drop, numbers.Real) or not max_auc_drop >= 0:
+        raise ValueError(f"max_auc_drop must be a number >= 0, got {max_auc_drop!r}.")
+    operating_point = check_audit_point(operating_point)
+    cv_seeds = [int(random_state)] if cv_seeds is None else list(cv_seeds)
+    if not cv_seeds or not all(isinstance(s, numbers.Integral) for s in cv_seeds) \
+            or len(set(cv_seeds)) != len(cv_seeds):
+        raise ValueError(f"cv_seeds must be a non-empty sequence of distinct ints (one "
+                         f"cross-validation each), got {cv_seeds!r}.")
+    cv_seeds = [int(s) for s in cv_seeds]
 
     n = _n_rows(X, "X")
     y = _check_y(y, n)
@@ -260,12 +300,12 @@ def compare_methods(
 
     strata = _strata(y_tr, A_tr[select_on])
     kfold = StratifiedGroupKFold if g_tr is not None else StratifiedKFold
-    splitter = kfold(cv, shuffle=True, random_state=random_state)
-    folds = list(splitter.split(np.zeros(len(y_tr)), strata, g_tr))
+    folds = {seed: list(kfold(cv, shuffle=True, random_state=seed).split(
+        np.zeros(len(y_tr)), strata, g_tr)) for seed in cv_seeds}
     weights = {k: resample_weights(len(t[1]), n_bootstrap, random_state)
                for k, t in tests.items()}
 
-    folder, done = None, {}
+    folder = None
     if checkpoint_dir is not None:
         folder = Path(checkpoint_dir)
         config = dict(
@@ -277,61 +317,86 @@ def compare_methods(
                 [k, joblib.hash(tX), joblib.hash(ty), _hash_frame(tA)]
                 for k, (tX, ty, tA) in tests.items()],
             test_size=None if heldout is not None else float(test_size), cv=int(cv),
-            seeds=seeds, select_on=select_on, disparity=disparity,
+            cv_seeds=cv_seeds, seeds=seeds, select_on=select_on,
             n_bootstrap=int(n_bootstrap), random_state=int(random_state),
         )
         _check_config(folder, json.loads(json.dumps(config, default=repr)))
-        done = {path.stem: joblib.load(path) for path in sorted(folder.glob("*.joblib"))}
 
-    sel_jobs = [(m, c, k) for m, name in enumerate(names) if len(candidates[name]) > 1
-                for c in range(len(candidates[name])) for k in range(cv)]
-    fit_keys = {(m, s): f"refit_m{m:02d}_s{s}" for m in range(len(names)) for s in seeds}
-    bar = tqdm(total=len(sel_jobs) + len(fit_keys), desc="compare methods (fits)", unit="fit",
-               disable=not verbose)
+    # selection: every (method, candidate, CV seed, fold) of the training part, one flat list
+    ref = names.index(reference)
+    jobs = {(m, c, seed): (methods[name], params, seed)
+            for m, name in enumerate(names) for c, params in enumerate(candidates[name])
+            for seed in cv_seeds}
+    oof = fit_candidates(jobs, X_tr, y_tr, folds, n_jobs=n_jobs, verbose=verbose,
+                         desc="compare methods: selection (fits)", checkpoint=folder)
+    y01 = (y_tr == classes[1]).astype(int)
+    sensitive = A_tr[select_on].to_numpy()
 
-    # selection: every (method, candidate, fold) of the training part, as one flat list
-    scores = {}
-    todo = []
-    for m, c, k in sel_jobs:
-        key = f"cv_m{m:02d}_c{c:03d}_f{k:02d}"
-        if key in done:
-            scores[m, c, k] = done[key]
-            bar.update()
-        else:
-            todo.append((m, c, k, key))
-    with sklearn.config_context(enable_metadata_routing=True):
-        scoring = {"auc": "roc_auc", disparity: make_fairness_scorer(disparity)}
-        for (m, c, k), fold_scores in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_selection_fit)(
-                methods[names[m]], X_tr, y_tr, A_tr[select_on], folds[k], candidates[names[m]][c],
-                random_state, scoring, disparity, (m, c, k),
-                None if folder is None else folder / f"{key}.joblib")
-            for m, c, k, key in todo
-        ):
-            scores[m, c, k] = fold_scores
-            bar.update()
+    def scores(m, c, reference_c):
+        rows = []
+        with warnings.catch_warnings():  # NaN folds are reported once, by the selection
+            warnings.simplefilter("ignore", FairnessWarning)
+            for seed in cv_seeds:
+                for k, (_, test) in enumerate(folds[seed]):
+                    values = fold_metrics(y01[test], oof[m, c, seed][test], sensitive[test],
+                                          oof[ref, reference_c, seed][test])
+                    rows += [(names[m], c, repr(candidates[names[m]][c]), seed, k, metric,
+                              value) for metric, value in values.items()]
+        return rows
+
+    # the reference first (its own rule at the fixed threshold), then every method matched to it
+    fixed = 0.5 if operating_point == MATCHED else operating_point
+    ref_rows = [row for c in range(len(candidates[reference])) for row in scores(ref, c, c)]
+    ref_best, ref_means = _choose(reference, candidates[reference], ref_rows, disparity,
+                                  max_disparity, fixed, None, max_auc_drop)
+    floor = float(ref_means["auc"].iloc[ref_best]) - max_auc_drop
+    all_rows, chosen = {reference: ref_rows}, {reference: (ref_best, ref_means)}
+    for m, name in enumerate(names):
+        if name != reference:
+            all_rows[name] = [row for c in range(len(candidates[name]))
+                              for row in scores(m, c, ref_best)]
+            chosen[name] = _choose(name, candidates[name], all_rows[name], disparity,
+                                   max_disparity, operating_point, floor, max_auc_drop)
     cv_results = pd.DataFrame(
-        [(names[m], c, repr(candidates[names[m]][c]), k, metric, scores[m, c, k][metric])
-         for m, c, k in sel_jobs for metric in ("auc", disparity)],
-        columns=["method", "candidate", "params", "fold", "metric", "value"],
-    ).astype({"candidate": int, "fold": int, "value": float})  # also when no method has a grid
-    selection = _select(names, candidates, cv_results, disparity, max_disparity)
+        [row for name in names for row in all_rows[name]],
+        columns=["method", "candidate", "params", "seed", "fold", "metric", "value"],
+    ).astype({"candidate": int, "seed": int, "fold": int, "value": float})
+    selection = pd.DataFrame(
+        [(name, best, len(candidates[name]), repr(candidates[name][best]),
+          candidates[name][best], float(means["auc"].iloc[best]),
+          float(means.iloc[best, 1]))  # the gap the rule read (the reference's at 0.5)
+         for name, (best, means) in chosen.items()],
+        columns=["method", "candidate", "n_candidates", "params", "params_dict", "cv_auc",
+                 f"cv_{disparity}"],
+    ).set_index("method").loc[names].reset_index()
+
+    # the audit's operating points, fitted on the chosen configurations' out-of-fold rows
+    def pooled(m):
+        return np.concatenate([oof[m, chosen[names[m]][0], seed] for seed in cv_seeds])
+
+    ref_oof = pooled(ref)
+    thresholds = {name: matched_thresholds(ref_oof if m == ref else pooled(m), ref_oof,
+                                           operating_point)
+                  for m, name in enumerate(names)}
 
     # refit: each method's chosen configuration once per seed, audited on the held-out rows
-    chosen = dict(zip(names, selection["params_dict"], strict=True))
+    fit_keys = {(m, s): f"refit_m{m:02d}_s{s}" for m in range(len(names)) for s in seeds}
     audits, todo = {}, []
     for (m, seed), key in fit_keys.items():
-        saved = done.get(key)
-        if saved is not None and saved["params"] == repr(chosen[names[m]]):
+        path = None if folder is None else folder / f"{key}.joblib"
+        saved = joblib.load(path) if path is not None and path.exists() else None
+        stamp = repr((chosen_params := candidates[names[m]][chosen[names[m]][0]],
+                      thresholds[names[m]]))
+        if saved is not None and saved["params"] == stamp:
             audits[m, seed] = saved["audit"]
-            bar.update()
         else:
-            todo.append((m, seed, key))
+            todo.append((m, seed, chosen_params, stamp, path))
+    bar = tqdm(total=len(todo), desc="compare methods: refit and audit", unit="fit",
+               disable=not verbose or not todo)
     for (m, seed), audit in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-        delayed(_refit_audit)(
-            methods[names[m]], chosen[names[m]], seed, X_tr, y_tr, tests, weights,
-            (m, seed), None if folder is None else folder / f"{key}.joblib")
-        for m, seed, key in todo
+        delayed(_refit_audit)(methods[names[m]], params, seed, X_tr, y_tr, tests, weights,
+                              thresholds[names[m]], (m, seed), stamp, path)
+        for m, seed, params, stamp, path in todo
     ):
         audits[m, seed] = audit
         bar.update()
@@ -340,33 +405,36 @@ def compare_methods(
     rows, frames = [], []
     for scenario in tests:
         per = {name: [audits[m, s][scenario] for s in seeds] for m, name in enumerate(names)}
-        rows += [(scenario, name, s, attribute, metric, float(audit[attribute, metric][0]))
+        rows += [(scenario, name, s, *key, float(audit[key][0]))
                  for name in names for s, audit in zip(seeds, per[name], strict=True)
-                 for attribute, metric in audit]
+                 for key in audit]
         frames += [combine_seeds(per[name]).assign(scenario=scenario, method=name,
                                                    comparison="value") for name in names]
-        frames += [combine_seeds(difference(per[name], per[reference]))
+        frames += [combine_seeds(difference(per[name], per[reference]), change=True)
                    .assign(scenario=scenario, method=name, comparison=f"change vs {reference}")
                    for name in names if name != reference]
-    results = pd.DataFrame(rows, columns=["scenario", "method", "seed", "attribute", "metric",
-                                          "value"])
+    results = pd.DataFrame(rows, columns=["scenario", "method", "seed", "attribute", "group",
+                                          "metric", "operating_point", "value"])
     summary = pd.concat(frames, ignore_index=True)[SUMMARY_COLUMNS]
+    threshold_table = pd.DataFrame(
+        [(name, op, t) for name, named in thresholds.items() for op, t in named.items()],
+        columns=["method", "operating_point", "threshold"])
     return Bunch(results=results, summary=summary, selection=selection, cv_results=cv_results,
-                 heldout_index=heldout_index)
+                 thresholds=threshold_table, heldout_index=heldout_index)
 
 
-def _selection_fit(estimator, X, y, sensitive, fold, params, seed, scoring, disparity, key,
-                   path):
-    """One (method, candidate, fold): the AUC and the positive gap; saved to ``path``."""
-    _, scores = _fit_fold(estimator, X, y, sensitive, fold, params, seed, scoring, key)
-    out = {"auc": float(scores["test_auc"][0]),
-           disparity: -float(scores[f"test_{disparity}"][0])}
-    if path is not None:
-        write_joblib(path, out)
-    return key, out
+def _choose(name, grid, rows, disparity, max_disparity, operating_point, floor, max_auc_drop):
+    """One method's chosen candidate and its common-fold means (see :func:`select`)."""
+    frame = pd.DataFrame(rows, columns=["method", "candidate", "params", "seed", "fold",
+                                        "metric", "value"])
+    return select(frame, grid, disparity, max_disparity, operating_point=operating_point,
+                  min_score=floor, max_auc_drop=max_auc_drop,
+                  caller=f"compare_methods ({name!r})",
+                  note="cv_results holds the undefined folds.")
 
 
-def _refit_audit(estimator, params, seed, X_tr, y_tr, tests, weights, key, path):
+def _refit_audit(estimator, params, seed, X_tr, y_tr, tests, weights, thresholds, key, stamp,
+                 path):
     """One (method, seed): fit on the training part, audit on each held-out set."""
     limit_torch_threads()
     model = clone(estimator).set_params(**params)
@@ -377,36 +445,10 @@ def _refit_audit(estimator, params, seed, X_tr, y_tr, tests, weights, key, path)
     for scenario, (X_te, y_te, A_te) in tests.items():
         proba = np.asarray(model.predict_proba(X_te), dtype=float)[:, 1]  # P(classes_[1])
         y01 = (np.asarray(y_te) == model.classes_[1]).astype(int)
-        audit[scenario] = audit_model(y01, proba, None, A_te, weights[scenario])
+        audit[scenario] = audit_model(y01, proba, None, A_te, weights[scenario], thresholds)
     if path is not None:
-        write_joblib(path, {"params": repr(params), "audit": audit})
+        write_joblib(path, {"params": stamp, "audit": audit})
     return key, audit
-
-
-def _select(names, candidates, cv_results, disparity, max_disparity):
-    """Per method, the candidate chosen by TradeoffRefit on the common-fold means."""
-    pick = TradeoffRefit("auc", disparity, max_disparity=max_disparity)
-    rows = []
-    for name in names:
-        grid = candidates[name]
-        if len(grid) == 1:
-            rows.append((name, 0, 1, repr(grid[0]), grid[0], np.nan, np.nan))
-            continue
-        means = _common_fold_means(
-            cv_results[cv_results.method == name], list(range(len(grid))), disparity,
-            by="candidate", folds=("fold",), caller=f"compare_methods ({name!r})",
-            name="candidate", note="cv_results holds the undefined folds.")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", FairnessWarning)
-            best = pick({"mean_test_auc": means["auc"].to_numpy(),
-                         f"mean_test_{disparity}": -means[disparity].to_numpy()})
-        for warning in caught:  # say which method it is about
-            warnings.warn(f"compare_methods ({name!r}): {warning.message}", warning.category,
-                          stacklevel=3)
-        rows.append((name, best, len(grid), repr(grid[best]), grid[best],
-                     float(means["auc"].iloc[best]), float(means[disparity].iloc[best])))
-    return pd.DataFrame(rows, columns=["method", "candidate", "n_candidates", "params",
-                                       "params_dict", "cv_auc", f"cv_{disparity}"])
 
 
 def _check_methods(estimators, param_grids):
@@ -527,7 +569,8 @@ def _hash_frame(frame):
 
 
 def plot_method_comparison(summary, *, attribute=None, scenario=None,
-                           disparity="tpr_difference", performance="auc", ax=None):
+                           disparity="tpr_difference", performance="auc",
+                           operating_point="matched", ax=None):
     """Held-out gap against performance per method, with 95% intervals on both axes.
 
     Parameters
@@ -542,6 +585,10 @@ def plot_method_comparison(summary, *, attribute=None, scenario=None,
         Gap on the x axis.
     performance : str, default="auc"
         Metric on the y axis (overall, attribute ``"all"``, when it has one).
+    operating_point : str, default="matched"
+        Operating point of the gap (``summary``'s ``operating_point`` column: ``"matched"``,
+        ``"0.5"``, ...); metrics without a threshold are drawn whatever it is. Ignored when
+        ``summary`` has no such column.
     ax : matplotlib Axes, default=None
 
     Returns
@@ -571,6 +618,14 @@ def plot_method_comparison(summary, *, attribute=None, scenario=None,
         raise ValueError(f"summary lacks the columns {missing}; pass compare_methods(...)"
                          f".summary.")
     values = summary[summary.comparison == "value"]
+    if "group" in values.columns:
+        values = values[values.group == "all"]
+    if "operating_point" in values.columns:
+        ops = set(values.operating_point)
+        if operating_point not in ops:
+            raise ValueError(f"operating_point={operating_point!r} is not in summary; choose "
+                             f"one of {sorted(ops - {FREE})}.")
+        values = values[values.operating_point.isin([operating_point, FREE])]
     if "scenario" in values.columns:
         scenarios = list(pd.unique(values.scenario))
         scenario = scenarios[0] if scenario is None and scenarios else scenario
@@ -598,7 +653,8 @@ def plot_method_comparison(summary, *, attribute=None, scenario=None,
                     color=f"C{i % 10}", label=method)
         ax.annotate(method, (x[0, i], y[0, i]), textcoords="offset points", xytext=(6, 6),
                     fontsize=9, color=f"C{i % 10}")
-    ax.set_xlabel(f"held-out {disparity} ({attribute}), 95% CI")
+    at = f", {operating_point}" if "operating_point" in summary.columns else ""
+    ax.set_xlabel(f"held-out {disparity} ({attribute}{at}), 95% CI")
     ax.set_ylabel(f"held-out {performance}"
                   + ("" if y_attribute == "all" else f" ({y_attribute})") + ", 95% CI")
     ax.margins(0.15)

@@ -14,8 +14,9 @@ from sklearn.model_selection import ParameterGrid
 from fairskl._io import write_text
 from fairskl.exceptions import FairnessWarning
 from fairskl.experiments._compare import compare_methods, plot_method_comparison
-from fairskl.experiments._nir_audit import GAPS
+from fairskl.experiments._audit import FREE
 from fairskl.experiments._report import interval, save_figure
+from fairskl.experiments._selection import MATCHED
 
 __all__ = ["COMPARE_GRIDS", "run_comparison"]
 
@@ -63,7 +64,7 @@ def _estimators(net):
     )
 
     shared = {k: v for k, v in net.get_params(deep=False).items()
-              if k not in ("lambda_nir", "nir_normalize")}
+              if k != "lambda_nir" and not k.startswith("nir_")}
     return {
         REFERENCE: clone(net).set_params(lambda_nir=0.0),
         "NIR": clone(net),
@@ -107,7 +108,8 @@ def run_comparison(net, config, train, tests, groups, attribute, gap_metric, out
             cv=config["cv"], heldout={k: (with_groups(tX, tA), ty, tA)
                                       for k, (tX, ty, tA) in tests.items()},
             groups=groups, seeds=seeds, select_on=attribute, disparity=gap_metric,
-            max_disparity=config["max_disparity"], n_bootstrap=config["n_bootstrap"],
+            max_disparity=config["max_disparity"], max_auc_drop=config["max_auc_drop"],
+            n_bootstrap=config["n_bootstrap"],
             reference=REFERENCE, checkpoint_dir=out / "compare",
             random_state=config["random_state"], verbose=verbose)
     result.notes = []
@@ -139,6 +141,7 @@ def _plot(summary, gap_metric):
                                    disparity=gap_metric, ax=ax)
             ax.set_title(f"{scenario} test set, by {attribute}", fontsize=10)
             ax.set_xlabel(f"held-out {gap_metric.split('_')[0].upper()} gap by {attribute} "
+                          f"at the matched operating point "
                           f"(fraction), 95% CI")
     axes[0, 0].legend(fontsize=8, loc="best")  # the names where the annotations overlap
     return fig
@@ -152,14 +155,18 @@ def report_comparison(report, result, config, attribute, gap_metric, out):
         f"Every method is the study's network with its training settings and its own loss. "
         f"Each method's strength was chosen by {config['cv']}-fold cross-validation on the "
         f"training part with the rule that chose λ (the best mean AUC among settings whose mean "
-        f"{label} gap by {attribute} is at most {100 * config['max_disparity']:g} points, else "
-        f"the smallest gap); then it was refitted with {len(config['compare_seeds'])} seeds and "
-        f"audited on the held-out sets with the same bootstrap resamples for every method. "
-        f"Numbers are percentage points, seed means with 95% intervals. *Label-free* methods "
-        f"never see the groups; *{LABEL_USING}* uses the {attribute} groups in training, a "
-        f"reference for what labels buy. The selection of every method, NIR's included, is "
-        f"this comparison's own (fewer seeds than the study above), so NIR's row may differ "
-        f"from the study's.")
+        f"{label} gap by {attribute}, at the matched operating point, is at most "
+        f"{100 * config['max_disparity']:g} points, and whose mean AUC is at most "
+        f"{100 * config['max_auc_drop']:g} points below {REFERENCE}'s; else the best AUC); "
+        f"then it was refitted with {len(config['compare_seeds'])} seeds and audited on the "
+        f"held-out sets with the same bootstrap resamples for every method. Gaps are read at "
+        f"the *matched* operating point (each method at the threshold where it flags as many "
+        f"out-of-fold training images as {REFERENCE} does at 0.5), at the fixed threshold 0.5, "
+        f"and without a threshold (per-group AUC gap). Numbers are percentage points, seed "
+        f"means with 95% intervals (t quantile). *Label-free* methods never see the groups; "
+        f"*{LABEL_USING}* uses the {attribute} groups in training, a reference for what labels "
+        f"buy. The selection of every method, NIR's included, is this comparison's own (fewer "
+        f"seeds than the study above), so NIR's row may differ from the study's.")
     report.table(pd.DataFrame(
         [{"method": m, "what": DESCRIPTIONS[m]} for m in result.selection.method]
     ).set_index("method"))
@@ -177,16 +184,21 @@ def report_comparison(report, result, config, attribute, gap_metric, out):
 
     summary = result.summary
     attributes = [a for a in pd.unique(summary.attribute) if a != "all"]
-    columns = [("all", "auc", "AUC")] + [(a, g, f"{g.split('_')[0].upper()} gap by {a}")
-                                         for a in attributes for g in GAPS]
+    columns = [("all", "auc", FREE, "AUC"), ("all", "positive_rate", "0.5", "positive rate at 0.5")]
+    for a in attributes:
+        columns += [(a, gap_metric, MATCHED, f"{label} gap by {a}, matched"),
+                    (a, gap_metric, "0.5", f"{label} gap by {a}, at 0.5"),
+                    (a, "auc_difference", FREE, f"AUC gap by {a}")]
+    summary = summary[summary.group == "all"]
     for kind, title in [("value", "Held-out values"),
                         (f"change vs {REFERENCE}", f"Change vs {REFERENCE} (paired)")]:
         rows = []
         for (scenario, method), part in summary[summary.comparison == kind].groupby(
                 ["scenario", "method"], sort=False):
             row = {"scenario": scenario, "method": method}
-            for attr, metric, name in columns:
-                cell = part[(part.attribute == attr) & (part.metric == metric)]
+            for attr, metric, op, name in columns:
+                cell = part[(part.attribute == attr) & (part.metric == metric)
+                            & (part.operating_point == op)]
                 if cell.empty:
                     row[name] = "n/a"
                     continue
@@ -197,6 +209,8 @@ def report_comparison(report, result, config, attribute, gap_metric, out):
                 row[name] = text
             rows.append(row)
         report.text(f"{title}:" + ("" if kind == "value" else
-                                   " ↓ / ↑ where the interval excludes 0."))
+                                   " ↓ / ↑ where the 95% interval excludes 0 (not adjusted "
+                                   "for the many comparisons of this table: read it as "
+                                   "exploratory)."))
         report.table(pd.DataFrame(rows).set_index("scenario"))
     report.figure(out / "compare.png", "Held-out gap against AUC per method, 95% intervals")

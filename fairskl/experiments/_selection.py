@@ -1,0 +1,225 @@
+"""The selection engine shared by :func:`lambda_study` and :func:`compare_methods`.
+
+Every (method, candidate, CV seed, fold) is one fit of a clone on the fold's training rows and
+one ``predict_proba`` on its test rows, handed as one flat list to
+:class:`sklearn.utils.parallel.Parallel`. The out-of-fold probabilities are kept: the fold
+metrics are computed from them afterwards, at any operating point, and they are the
+training-part data on which the audit's thresholds are fitted. The rule
+(:class:`~fairskl.metrics.TradeoffRefit`) then reads each candidate's gap at the operating point
+of the audit's primary comparison: by default *matched*, each candidate's threshold flagging as
+many rows of the fold as the reference configuration flags at 0.5 (a label-free choice made on
+training-part rows).
+"""
+
+import warnings
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.utils import _safe_indexing
+from sklearn.utils.parallel import Parallel, delayed
+from tqdm.auto import tqdm
+
+from fairskl._io import write_joblib
+from fairskl._parallel import limit_torch_threads
+from fairskl.exceptions import FairnessWarning
+from fairskl.metrics import (
+    TradeoffRefit,
+    auc_difference,
+    equity_scaled_auc,
+    fpr_difference,
+    operating_threshold,
+    tpr_difference,
+)
+
+__all__ = ["MATCHED", "fit_candidates", "fold_metrics", "matched_thresholds", "select"]
+
+MATCHED = "matched"
+GAPS = ("tpr_difference", "fpr_difference")
+
+
+def check_audit_point(operating_point):
+    """``"matched"`` or a fixed threshold (a float) for a selection and its audit."""
+    if operating_point == MATCHED:
+        return MATCHED
+    if isinstance(operating_point, int | float) and not isinstance(operating_point, bool) \
+            and np.isfinite(operating_point):
+        return float(operating_point)
+    raise ValueError(f"operating_point must be 'matched' (every model read at the reference's "
+                     f"positive rate) or a fixed threshold such as 0.5, got "
+                     f"{operating_point!r}.")
+
+
+def fit_candidates(jobs, X, y, folds, *, n_jobs=None, verbose=1, desc="fits", checkpoint=None):
+    """Out-of-fold P(positive) of every job, fitting only those not checkpointed.
+
+    Parameters
+    ----------
+    jobs : dict of key -> (estimator, params, seed)
+        One entry per (method, candidate, CV seed); the clone gets ``params`` and, when it has
+        one, ``random_state=seed``. ``key`` is a tuple whose last element is the CV seed.
+    folds : dict of seed -> list of (train, test)
+    checkpoint : path-like, default=None
+        Folder where each finished fold is saved atomically (``<name>.joblib``) and reloaded.
+
+    Returns
+    -------
+    dict of key -> ndarray of shape (n_samples,)
+        Each row's probability from the fold that held it out.
+    """
+    tasks = [(key, k) for key in jobs for k in range(len(folds[key[-1]]))]
+    names = {task: "cv_" + "_".join(map(str, task[0])) + f"_f{task[1]}" for task in tasks}
+    done = {}
+    if checkpoint is not None:
+        for task in tasks:
+            path = checkpoint / f"{names[task]}.joblib"
+            if path.exists():
+                done[task] = joblib.load(path)
+    bar = tqdm(total=len(tasks), desc=desc, unit="fit", disable=not verbose)
+    bar.update(len(done))
+    results = dict(done)
+    todo = [task for task in tasks if task not in done]
+    for task, proba in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+        delayed(_fit_predict)(*jobs[key], X, y, folds[key[-1]][k], (key, k),
+                              None if checkpoint is None else checkpoint / f"{names[key, k]}"
+                              f".joblib")
+        for key, k in todo
+    ):
+        results[task] = proba
+        bar.update()
+    bar.close()
+    oof = {}
+    for key in jobs:
+        out = np.full(len(y), np.nan)
+        for k, (_, test) in enumerate(folds[key[-1]]):
+            out[test] = results[key, k]
+        oof[key] = out
+    return oof
+
+
+def _fit_predict(estimator, params, seed, X, y, fold, task, path):
+    """One fold: fit a clone on the training rows, P(classes_[1]) on the test rows."""
+    limit_torch_threads()
+    train, test = fold
+    model = clone(estimator).set_params(**params)
+    if "random_state" in model.get_params():
+        model.set_params(random_state=seed)
+    model.fit(_safe_indexing(X, train), np.asarray(y)[train])
+    proba = np.asarray(model.predict_proba(_safe_indexing(X, test)), dtype=float)[:, 1]
+    if path is not None:
+        write_joblib(path, proba)
+    return task, proba
+
+
+def fold_metrics(y01, proba, sensitive, reference_proba=None):
+    """The selection's numbers of one fold, from held-out probabilities.
+
+    ``auc``, ``equity_scaled_auc``, ``auc_difference`` (threshold-free), ``positive_rate`` and
+    the TPR and FPR gaps at 0.5, and with ``reference_proba`` the gaps ``<gap>_matched`` at the
+    threshold where ``proba`` flags as many of the fold's rows as ``reference_proba`` at 0.5.
+    Gaps are positive numbers; an undefined one is NaN (with fairskl's FairnessWarning).
+    """
+    out = {"auc": roc_auc_score(y01, proba) if 0 < y01.sum() < len(y01) else np.nan,
+           "equity_scaled_auc": equity_scaled_auc(y01, proba, sensitive_features=sensitive),
+           "auc_difference": auc_difference(y01, proba, sensitive_features=sensitive),
+           "positive_rate": float(np.mean(proba >= 0.5))}
+    thresholds = {"": 0.5}
+    if reference_proba is not None:
+        rate = float(np.mean(reference_proba >= 0.5))
+        thresholds["_matched"] = operating_threshold(None, proba, ("rate", rate))
+    for suffix, threshold in thresholds.items():
+        y_hat = (proba >= threshold).astype(int)
+        out["tpr_difference" + suffix] = tpr_difference(y01, y_hat, sensitive_features=sensitive)
+        out["fpr_difference" + suffix] = fpr_difference(y01, y_hat, sensitive_features=sensitive)
+    return out
+
+
+def matched_thresholds(oof, reference_oof, operating_point):
+    """The audit's thresholds of one configuration, fitted on its out-of-fold predictions.
+
+    ``{name: threshold}``: the named fixed threshold (when ``operating_point`` is a number,
+    e.g. ``"0.5"``), and ``"matched"``, the threshold at which ``oof`` flags as many rows as
+    ``reference_oof`` at 0.5 (both pooled over the CV seeds). A configuration compared with
+    itself (``oof is reference_oof``) is matched at 0.5 exactly.
+    """
+    fixed = 0.5 if operating_point == MATCHED else operating_point
+    out = {f"{fixed:g}": fixed}
+    if oof is reference_oof:
+        out[MATCHED] = 0.5
+    else:
+        rate = float(np.mean(reference_oof >= 0.5))
+        out[MATCHED] = operating_threshold(None, oof, ("rate", rate))
+    return out
+
+
+def select(cv_results, candidates, disparity, max_disparity, *, operating_point=MATCHED,
+           reference=None, min_score=None, max_auc_drop=0.01, caller="selection",
+           name="candidate", by="candidate", values=None, folds=("seed", "fold"), note=""):
+    """The candidate chosen by :class:`~fairskl.metrics.TradeoffRefit` on common-fold means.
+
+    ``cv_results`` is tidy (``by``, ``*folds``, ``metric``, ``value``) for one method;
+    ``candidates`` the parameter dicts in the order of ``values``, the values of ``by`` (None:
+    0, 1, ...); the gap is
+    ``disparity`` at the operating point (``<disparity>_matched`` when matched). ``reference``
+    is the index of the reference candidate (its AUC minus ``max_auc_drop`` is the floor), or
+    None with ``min_score`` (an absolute floor, e.g. the reference method's AUC minus the drop),
+    or both None (the best candidate's AUC minus the drop). Warnings name ``caller``.
+
+    Returns
+    -------
+    index : int
+    means : DataFrame
+        Per candidate the mean ``auc`` and gap over the common folds.
+    """
+    gap = disparity + ("_matched" if operating_point == MATCHED else "")
+    values = list(range(len(candidates))) if values is None else list(values)
+    means = common_fold_means(cv_results, values, gap, by=by, folds=folds, caller=caller,
+                              name=name, note=note)
+    if len(candidates) == 1:  # nothing to choose, nothing to warn about
+        return 0, means
+    rule = TradeoffRefit("auc", gap, max_disparity=max_disparity, max_drop=max_auc_drop,
+                         min_score=min_score, reference=reference)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FairnessWarning)
+        best = rule({"mean_test_auc": means["auc"].to_numpy(),
+                     f"mean_test_{gap}": -means[gap].to_numpy(),
+                     "params": candidates})
+    for warning in caught:  # say which selection it is about
+        warnings.warn(f"{caller}: {warning.message}", warning.category, stacklevel=2)
+    return best, means
+
+
+def common_fold_means(results, candidates, disparity, *, by="lambda_nir", folds=("seed", "fold"),
+                      caller="lambda_study", name="λ",
+                      note="summary's n_undefined counts them per λ."):
+    """Mean AUC and gap per candidate over the folds where every candidate has both defined.
+
+    A gap is undefined (NaN) in a fold that lacks a group's positives (or negatives); comparing
+    candidates on different folds would favour the one whose hard folds dropped out, so such a
+    fold is left out for every candidate, with a :class:`~fairskl.FairnessWarning`.
+
+    ``results`` is tidy (``by``, ``*folds``, ``metric``, ``value``); ``candidates`` are the
+    values of ``by`` in the order of the returned rows; ``caller``, ``name`` and ``note`` word
+    the messages (the defaults are the λ study's).
+    """
+    values = (results[results.metric.isin(["auc", disparity])]
+              .pivot_table(index=list(folds), columns=["metric", by], values="value",
+                           dropna=False))
+    complete = values.notna().all(axis=1)
+    if not complete.any():
+        raise ValueError(f"{caller}: the {disparity} or the AUC is undefined in every fold "
+                         f"for some {name} (a group without positives or negatives in every "
+                         f"fold); use fewer folds or check sensitive_features.")
+    if not complete.all():
+        undefined = values[~complete]
+        bad = sorted({c for (_, c), nan in undefined.isna().any().items() if nan})
+        warnings.warn(
+            f"{caller}: the {disparity} or the AUC is undefined (NaN) in "
+            f"{int((~complete).sum())} of {len(complete)} folds for {name}={bad} (a group "
+            f"without positives or negatives in the fold); {name} is chosen on the "
+            f"{int(complete.sum())} folds where every {name} is defined. {note}",
+            FairnessWarning, stacklevel=3)
+    means = values[complete].mean()
+    return pd.DataFrame({metric: means[metric] for metric in ("auc", disparity)}).loc[candidates]
