@@ -1,5 +1,6 @@
 """Neuron Incidence Redistribution (NIR): the penalty on penultimate-layer neuron incidence."""
 
+import numpy as np
 import torch
 
 from fairskl._base import (
@@ -11,10 +12,11 @@ from fairskl._base import (
 
 __all__ = ["NIRClassifier", "nir_penalty"]
 
-NORMALIZATIONS = ("global", "standardize", "mean", None)
+NORMALIZATIONS = ("global", "centered", "standardize", "mean", None)
 
 
-def nir_penalty(features, probabilities, *, normalize="global", eps=1e-8):
+def nir_penalty(features, probabilities, *, normalize="global",
+                detach_probabilities=False, eps=1e-8):
     r"""The NIR penalty: variance across neurons of the probability-weighted mean activations.
 
     For a batch with penultimate features :math:`h_i \in \mathbb{R}^D` and predicted class
@@ -37,17 +39,30 @@ def nir_penalty(features, probabilities, *, normalize="global", eps=1e-8):
     probabilities : torch.Tensor of shape (n_samples,) or (n_samples, n_classes)
         Predicted probabilities: of the positive class for a single sigmoid output (the
         columns ``(1 - p, p)`` are then used), or one column per class (rows summing to 1).
-    normalize : {"global", "standardize", "mean", None}, default="global"
+    normalize : {"global", "centered", "standardize", "mean", None}, default="global"
         ``"global"`` divides the raw variance by the variance of all activations of the batch:
         invariant to a shift and a scale common to all neurons, so the network cannot lower it
         by moving or shrinking every activation, and one λ means the same for any backbone.
+        ``"centered"`` first centres each neuron on its batch mean, so the incidence is
+        :math:`m_c = \sum_i w_{ic} (h_i - \bar h)` with :math:`w_{ic} = p_{ic} / \sum_j p_{jc}`,
+        and divides by the mean over neurons of their batch variances (the variance of all
+        activations about their neuron's mean): invariant to any shift of each neuron and to a
+        common scale, but not to a scale of each neuron; its part that does not depend on
+        ``probabilities`` is gone, so constant probabilities give exactly zero.
         ``"standardize"`` first standardises each neuron over the batch (zero mean, unit
-        variance): invariant to any shift and positive scale of each neuron too. ``"mean"``
-        divides each class's incidence by its mean absolute value (the squared coefficient of
-        variation; invariant to a common scale only, so a common offset lowers it). ``None``
+        variance): the centred form on standardised features, invariant to any shift and
+        positive scale of each neuron too. ``"mean"`` divides each class's incidence by its
+        mean absolute value (the squared coefficient of variation; invariant to a common scale
+        only, so a common offset lowers it). ``None``
         uses the raw activations, the literal form of the paper's description (invariant to a
         common shift only, so shrinking the activations lowers it). The default was chosen on
-        held-out evidence, in the user guide.
+        held-out evidence, in the user guide. No form is invariant to flattening the
+        probabilities: the centred ones reach their minimum, zero, at constant probabilities
+        (see ``detach_probabilities``).
+    detach_probabilities : bool, default=False
+        Use ``probabilities`` as constant weights (``probabilities.detach()``): no gradient
+        flows into the predictions, so the penalty can only be lowered by changing the
+        features, not by flattening or shrinking the predicted probabilities.
     eps : float, default=1e-8
         Added to denominators, so a class with (near) zero total probability in the batch, or
         a neuron that is constant over it, gives zero instead of NaN or inf.
@@ -55,7 +70,8 @@ def nir_penalty(features, probabilities, *, normalize="global", eps=1e-8):
     Returns
     -------
     torch.Tensor
-        A scalar, differentiable with respect to ``features`` and ``probabilities``.
+        A scalar, differentiable with respect to ``features``, and to ``probabilities``
+        unless ``detach_probabilities``.
 
     References
     ----------
@@ -74,6 +90,10 @@ def nir_penalty(features, probabilities, *, normalize="global", eps=1e-8):
     0.5454
     >>> round(float(nir_penalty(10 * h + 5, torch.tensor([0.9, 0.2]))), 4)  # the head undoes it
     0.5454
+    >>> h = torch.tensor([[3.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 2.0, 5.0]])
+    >>> flat = torch.full((3,), 0.3)  # the same prediction for every sample
+    >>> round(float(nir_penalty(h, flat, normalize="centered")), 10)  # zero up to rounding
+    0.0
     """
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}.")
@@ -91,9 +111,13 @@ def nir_penalty(features, probabilities, *, normalize="global", eps=1e-8):
             f"probabilities must have shape (n_samples,) or (n_samples, n_classes) with "
             f"n_samples={len(features)} like features, got {tuple(probabilities.shape)}."
         )
-    if normalize == "standardize":
-        centred = features - features.mean(dim=0, keepdim=True)
-        features = centred / (centred.square().mean(dim=0, keepdim=True) + eps).sqrt()
+    if detach_probabilities:
+        probabilities = probabilities.detach()
+    if normalize in ("centered", "standardize"):
+        features = features - features.mean(dim=0, keepdim=True)
+        variances = features.square().mean(dim=0, keepdim=True)  # per neuron, over the batch
+        if normalize == "standardize":
+            features = features / (variances + eps).sqrt()
     weights = probabilities / (probabilities.sum(dim=0, keepdim=True) + eps)  # (N, C)
     incidence = weights.T.to(features.dtype) @ features  # (C, D)
     if normalize == "mean":
@@ -101,6 +125,8 @@ def nir_penalty(features, probabilities, *, normalize="global", eps=1e-8):
     penalty = incidence.var(dim=1, unbiased=False).mean()
     if normalize == "global":
         penalty = penalty / (features.var(unbiased=False) + eps)
+    elif normalize == "centered":  # not the raw variance: a per-neuron shift would inflate it
+        penalty = penalty / (variances.mean() + eps)
     return penalty
 
 
@@ -128,9 +154,13 @@ class NIRClassifier(_RegularizedClassifier):
         ``(logits, penultimate)``.
     lambda_nir : float, default=0.1
         Weight λ ≥ 0 of the NIR penalty; 0 gives the plain classifier.
-    nir_normalize : {"global", "standardize", "mean", None}, default="global"
+    nir_normalize : {"global", "centered", "standardize", "mean", None}, default="global"
         Passed to :func:`nir_penalty` as ``normalize``: which changes of the penultimate
         features the penalty ignores (see the :ref:`user guide <nir-invariance>`).
+    nir_detach : bool, default=False
+        Passed to :func:`nir_penalty` as ``detach_probabilities``: the predicted probabilities
+        only weight the incidence, and no gradient of the penalty flows into them, so the
+        network cannot lower it by pushing its predictions towards one class.
 %(shared)s
     Attributes
     ----------
@@ -168,10 +198,11 @@ class NIRClassifier(_RegularizedClassifier):
     _strength_hint = " or lambda_nir"
 
     def __init__(self, backbone="resnet18", *, lambda_nir=0.1, nir_normalize="global",
-                 **kwargs):
+                 nir_detach=False, **kwargs):
         super().__init__(backbone, **kwargs)
         self.lambda_nir = lambda_nir
         self.nir_normalize = nir_normalize
+        self.nir_detach = nir_detach
 
     def _check_params(self):
         check_number(self.lambda_nir, "lambda_nir", hint=" (0 = no NIR penalty)")
@@ -179,12 +210,18 @@ class NIRClassifier(_RegularizedClassifier):
             raise ValueError(
                 f"nir_normalize must be one of {NORMALIZATIONS}, got {self.nir_normalize!r}."
             )
+        if not isinstance(self.nir_detach, (bool, np.bool_)):
+            raise ValueError(
+                f"nir_detach must be True or False, got {self.nir_detach!r}; True stops the "
+                f"penalty's gradient from flowing into the predicted probabilities."
+            )
 
     def regularized_loss(self, logits, features, losses, sample_weight):
         ce = losses.mean()
         probabilities = torch.softmax(logits, dim=1)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.lambda_nir != 0):
-            nir = nir_penalty(features, probabilities, normalize=self.nir_normalize)
+            nir = nir_penalty(features, probabilities, normalize=self.nir_normalize,
+                              detach_probabilities=bool(self.nir_detach))
         return ce + self.lambda_nir * nir if self.lambda_nir else ce, {"ce": ce, "nir": nir}
 
 

@@ -13,8 +13,8 @@ from sklearn.model_selection import ParameterGrid
 
 from fairskl._io import write_text
 from fairskl.exceptions import FairnessWarning
-from fairskl.experiments._compare import compare_methods, plot_method_comparison
 from fairskl.experiments._audit import FREE
+from fairskl.experiments._compare import compare_methods, plot_method_comparison
 from fairskl.experiments._report import interval, save_figure
 from fairskl.experiments._selection import MATCHED
 
@@ -96,10 +96,11 @@ def run_comparison(net, config, train, tests, groups, attribute, gap_metric, out
         raise ValueError(f"compare_grids has grids for {unknown}; the methods are "
                          f"{sorted(estimators)}.")
     seeds = [config["random_state"] + s for s in config["compare_seeds"]]
-    sizes = [len(ParameterGrid(grid)) for grid in grids.values()]
-    n_fits = config["cv"] * sum(size for size in sizes if size > 1)
+    sizes = [len(ParameterGrid(grids[name])) if name in grids else 1 for name in estimators]
+    n_fits = config["cv"] * len(config["compare_cv_seeds"]) * sum(sizes)
     say(f"comparison: {len(estimators)} methods; {n_fits} selection fits ({config['cv']} "
-        f"folds), then {len(estimators) * len(seeds)} refits ({len(seeds)} seeds), audited on "
+        f"folds x {len(config['compare_cv_seeds'])} CV seeds), then "
+        f"{len(estimators) * len(seeds)} refits ({len(seeds)} seeds), audited on "
         f"{', '.join(tests)}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FairnessWarning)
@@ -108,6 +109,7 @@ def run_comparison(net, config, train, tests, groups, attribute, gap_metric, out
             cv=config["cv"], heldout={k: (with_groups(tX, tA), ty, tA)
                                       for k, (tX, ty, tA) in tests.items()},
             groups=groups, seeds=seeds, select_on=attribute, disparity=gap_metric,
+            cv_seeds=[config["random_state"] + s for s in config["compare_cv_seeds"]],
             max_disparity=config["max_disparity"], max_auc_drop=config["max_auc_drop"],
             n_bootstrap=config["n_bootstrap"],
             reference=REFERENCE, checkpoint_dir=out / "compare",

@@ -17,8 +17,8 @@ from fairskl.metrics._group_metrics import (
     tpr_difference,
     worst_group_auc,
 )
-from fairskl.metrics._plot import plot_group_report
 from fairskl.metrics._operating import operating_threshold
+from fairskl.metrics._plot import plot_group_report
 from fairskl.metrics._report import group_report
 from fairskl.metrics._scorers import (
     TradeoffRefit,
