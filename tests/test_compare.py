@@ -15,7 +15,6 @@ from skorch.helper import SliceDict
 
 from fairskl.exceptions import FairnessWarning
 from fairskl.experiments import _audit, compare_methods, plot_method_comparison
-from fairskl.metrics import TradeoffRefit
 
 
 def _data(n=400, seed=0):
