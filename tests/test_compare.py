@@ -169,6 +169,26 @@ def test_selection_never_chooses_a_collapsed_candidate():
     assert result.selection.set_index("method").loc["pipe", "candidate"] == 1
 
 
+def test_selection_averages_over_cv_seeds():
+    X, y, A = _data()
+    estimators = {"logistic": LogisticRegression(), "tree": DecisionTreeClassifier()}
+    kwargs = dict(sensitive_features=A, param_grids={"tree": {"max_depth": [1, 3]}},
+                  max_disparity=1.0, max_auc_drop=1.0, n_bootstrap=20, verbose=0)
+    one = compare_methods(estimators, X, y, cv_seeds=(5,), **kwargs)
+    two = compare_methods(estimators, X, y, cv_seeds=(5, 6), **kwargs)
+    assert set(one.cv_results.seed) == {5} and set(two.cv_results.seed) == {5, 6}
+    # the seed-5 folds are the same in both runs; seed 6 cuts other folds
+    first = two.cv_results.query("seed == 5").reset_index(drop=True)
+    pd.testing.assert_frame_equal(first, one.cv_results)
+    assert not np.allclose(two.cv_results.query("seed == 6").value, first.value)
+    # the rule reads the mean over every fold of both seeds
+    tree = two.cv_results.query("method == 'tree' and metric == 'auc'")
+    means = tree.groupby("candidate").value.mean()
+    chosen = two.selection.set_index("method").loc["tree"]
+    assert chosen.candidate == means.idxmax()
+    assert chosen.cv_auc == pytest.approx(means.max())
+
+
 def test_no_heldout_data_reaches_selection():
     X, y, A = _data()
     rng = np.random.RandomState(1)
@@ -334,6 +354,9 @@ def test_audit_model_without_features_audits_auc_and_gaps_only():
     (dict(groups=np.arange(10)), "groups has 10 values but X has 400"),
     (dict(cv=1), "cv must be an int >= 2"),
     (dict(seeds=()), "seeds must be a non-empty"),
+    (dict(cv_seeds=(1, 1)), "cv_seeds must be a non-empty sequence of distinct ints"),
+    (dict(operating_point="best"), "operating_point must be 'matched'"),
+    (dict(max_auc_drop=-0.1), "max_auc_drop must be a number >= 0"),
     (dict(n_bootstrap=1), "n_bootstrap must be an int >= 2"),
     (dict(test_size=1.5), r"test_size must be a fraction in \(0, 1\)"),
     (dict(heldout="short"), "heldout's y_test must have one label per row"),

@@ -7,6 +7,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
 from fairskl import NIRClassifier
+from fairskl.exceptions import FairnessWarning
 from fairskl.experiments import lambda_study, plot_lambda_tradeoff
 
 
@@ -79,6 +80,8 @@ def test_lambda_study_numbers_folds_and_choice():
 
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(lambdas=[-1]), ValueError, "numbers >= 0"),
+    (dict(lambdas=[0.1, 1.0]), ValueError, "must include 0"),
+    (dict(operating_point=("rate", 0.2)), ValueError, "operating_point must be 'matched'"),
     (dict(cv=1), ValueError, "cv must be an int >= 2"),
     (dict(disparity="auc"), ValueError, "disparity must be"),
     (dict(estimator=LogisticRegression()), TypeError, "lambda_nir parameter"),
@@ -89,3 +92,14 @@ def test_bad_input(kwargs, error, match):
                 verbose=0)
     with pytest.raises(error, match=match):
         lambda_study(**{**args, **kwargs})
+
+
+def test_the_floor_refuses_a_lambda_that_flags_nobody():
+    """A λ whose gaps vanish because it flags (almost) nobody is below λ=0's AUC floor or has
+    a matched gap like λ=0's; the rule falls back to λ=0 and says so."""
+    X, y, A, _ = _data()
+    net = NIRClassifier("mlp", hidden_sizes=(16,), max_epochs=3, verbose=0)
+    with pytest.warns(FairnessWarning, match="lambda_study: No candidate"):
+        study = lambda_study(net, X, y, sensitive_features=A, lambdas=[0, 1e4], cv=3,
+                             max_disparity=0.0, refit=False, verbose=0)
+    assert study.best_lambda == 0.0
