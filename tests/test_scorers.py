@@ -481,3 +481,38 @@ def test_tradeoff_refit_checks_its_parameters():
                            "reference={'C': 1.0})")
     with pytest.raises(TypeError):
         TradeoffRefit("auc", "tpr_difference", 0.05, 0.01)  # max_drop is keyword-only
+
+
+def test_fairness_scorer_at_an_operating_point():
+    """At ("rate", r) the scorer flags the top r of the fold's scores; a model that shrinks
+    every probability (fewer cases flagged at 0.5) has the same gap there as before."""
+    rng = np.random.RandomState(0)
+    n = 600
+    A = rng.randint(0, 2, n)
+    X = np.c_[rng.normal(size=n), A]
+    y = (X[:, 0] + 0.8 * A + rng.normal(size=n) > 0.5).astype(int)
+    model = LogisticRegression().fit(X, y)
+
+    class Shrunk(LogisticRegression):  # the same ranking, every probability x 0.3
+        def predict_proba(self, X):
+            p = super().predict_proba(X)[:, 1] * 0.3
+            return np.c_[1 - p, p]
+
+        def predict(self, X):
+            return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    shrunk = Shrunk().fit(X, y)
+    with sklearn.config_context(enable_metadata_routing=True):
+        at_half = make_fairness_scorer("fpr_difference")
+        at_rate = make_fairness_scorer("fpr_difference", operating_point=("rate", 0.3))
+        score = model.predict_proba(X)[:, 1]
+        flagged = score >= np.sort(score)[::-1][int(round(0.3 * n)) - 1]
+        by_hand = abs(np.mean(flagged[(y == 0) & (A == 1)]) - np.mean(flagged[(y == 0) & (A == 0)]))
+        assert -at_rate(model, X, y, sensitive_features=A) == pytest.approx(by_hand)
+        assert -at_rate(shrunk, X, y, sensitive_features=A) == pytest.approx(by_hand)
+        assert -at_half(shrunk, X, y, sensitive_features=A) < -at_half(model, X, y,
+                                                                      sensitive_features=A)
+        with pytest.raises(ValueError, match="operating_point must be a threshold"):
+            make_fairness_scorer("tpr_difference", operating_point=("top", 0.3))
+        with pytest.raises(ValueError, match="needs no threshold"):
+            make_fairness_scorer("auc_difference", operating_point=0.5)

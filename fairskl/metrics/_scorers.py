@@ -13,6 +13,7 @@ from sklearn.metrics._scorer import _Scorer
 
 from fairskl.exceptions import FairnessWarning
 from fairskl.metrics import _group_metrics as gm
+from fairskl.metrics._operating import check_operating_point, operating_threshold
 from fairskl.metrics._validation import absent_categories, check_group_inputs
 
 __all__ = ["TradeoffRefit", "make_fairness_scorer", "make_reconstruction_scorer"]
@@ -32,7 +33,8 @@ SCORER_METRICS = {
 }
 
 
-def make_fairness_scorer(metric, *, greater_is_better=None, response_method=None, **kwargs):
+def make_fairness_scorer(metric, *, greater_is_better=None, response_method=None,
+                         operating_point=None, **kwargs):
     """Make a scorer that receives ``sensitive_features`` through metadata routing.
 
     The scorer requests ``sensitive_features`` (``set_score_request(sensitive_features=True)``),
@@ -54,6 +56,15 @@ def make_fairness_scorer(metric, *, greater_is_better=None, response_method=None
         For a named metric, its own direction; for a callable, False (a disparity) unless given.
     response_method : str or tuple of str, default=None
         For a named metric, ``"predict"`` or the scores; for a callable, ``"predict"``.
+    operating_point : float or tuple, default=None
+        For a metric of hard predictions (the TPR, FPR, equalized-odds and demographic-parity
+        differences, or a callable of ``y_pred``): read it at this operating point of
+        ``predict_proba`` instead of ``predict``. A number is a fixed threshold;
+        ``("rate", r)`` flags the fraction ``r`` of each scored fold with the highest scores
+        (a label-free choice, so a model cannot lower its gaps by flagging fewer cases);
+        ``("tpr", t)`` / ``("fpr", f)`` are set with the fold's own labels, which makes the
+        score a "gap at a sensitivity of t" read on the fold, not a threshold one could
+        deploy. See :func:`operating_threshold`. None uses ``predict``.
     **kwargs
         Passed to the metric on every call (e.g. ``pos_label``, ``expected_groups``,
         ``agg="mean"`` for ``"equalized_odds_difference"``, ``n_bins`` for
@@ -108,6 +119,12 @@ def make_fairness_scorer(metric, *, greater_is_better=None, response_method=None
         function, default_greater, default_response = _named(metric), False, "predict"
     else:
         raise TypeError(f"metric must be a name or a callable, got {type(metric).__name__}.")
+    if operating_point is not None:
+        if default_response != "predict":
+            raise ValueError(f"operating_point applies to metrics of hard predictions; "
+                             f"{metric!r} reads scores and needs no threshold.")
+        function, default_response = _at_operating_point(function, operating_point), (
+            "predict_proba", "decision_function")
     scorer = make_scorer(
         function,
         greater_is_better=default_greater if greater_is_better is None else greater_is_better,
@@ -115,6 +132,18 @@ def make_fairness_scorer(metric, *, greater_is_better=None, response_method=None
         **kwargs,
     )
     return scorer.set_score_request(sensitive_features=True)
+
+
+def _at_operating_point(function, operating_point):
+    """``function(y_true, y_pred, ...)`` as a metric of scores, thresholded at the point."""
+    point = check_operating_point(operating_point)
+
+    def at_point(y_true, y_score, **kwargs):
+        threshold = operating_threshold(y_true, y_score, point)
+        return function(y_true, (np.asarray(y_score) >= threshold).astype(int), **kwargs)
+
+    at_point.__name__ = at_point.__qualname__ = function.__name__
+    return at_point
 
 
 def _group_errors(errors, sensitive_features, expected_groups):
