@@ -9,8 +9,8 @@ label × sensitive group, scores every fold on the AUC and on the TPR and FPR ga
 sensitive attribute goes to the scoring only, never to the network) — at 0.5 and at the
 *matched* operating point, where each λ flags as many images as λ=0 does at 0.5 — and picks λ
 with :class:`~fairskl.metrics.TradeoffRefit` on the matched gap. This example runs it at a tiny
-scale on the synthetic set, where patients of 60 or more carry a dermoscope vignette that is a shortcut for the label.
-See :ref:`nir` for the penalty and :ref:`studies` for the protocol.
+scale on the synthetic set, where patients of 60 or more carry a dermoscope vignette that is a
+shortcut for the label. See :ref:`nir` for the penalty and :ref:`studies` for the protocol.
 """
 
 # %%
