@@ -19,10 +19,11 @@ LIBRARIES = ("fairskl", "torch", "torchvision", "skorch", "scikit-learn", "fairl
 
 # The one stylesheet of report.html. Column alignment comes from the Markdown tables themselves.
 STYLE = """\
-body { font-family: system-ui, sans-serif; line-height: 1.5; max-width: 60em; margin: 2em auto;
+body { font-family: system-ui, sans-serif; line-height: 1.5; max-width: 72em; margin: 2em auto;
        padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; }
+td { white-space: nowrap; }
 thead th { background: #f2f2f2; }
 code { background: #f2f2f2; padding: 0 0.2em; border-radius: 3px; }
 img { max-width: 100%; }
