@@ -48,7 +48,7 @@ NIR_PAPER_AUC_GAIN = {"ham10000": 0.51}
 #: (the best epoch restored); what the abstract does not give (image size, lr, batch size,
 #: patience, validation share, folds, seeds) is ours, see the user guide's NIR page.
 NIR_SCALES = {
-    "small": dict(n_samples=2400, n_test=20000, image_size=32, bias=2.0, backbone="small_cnn",
+    "small": dict(n_samples=2400, n_test=10000, image_size=32, bias=2.0, backbone="small_cnn",
                   weights=None, max_epochs=8, lr=1e-3, batch_size=64, lr_schedule="cosine",
                   valid_size=None, patience=None, lambdas=(0.0, 0.01, 0.1, 1.0, 10.0), cv=3,
                   cv_seeds=(0,), seeds=(0, 1, 2, 3, 4), max_disparity=0.05, max_auc_drop=0.01,
