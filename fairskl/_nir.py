@@ -157,10 +157,13 @@ class NIRClassifier(_RegularizedClassifier):
     nir_normalize : {"global", "centered", "standardize", "mean", None}, default="global"
         Passed to :func:`nir_penalty` as ``normalize``: which changes of the penultimate
         features the penalty ignores (see the :ref:`user guide <nir-invariance>`).
-    nir_detach : bool, default=False
+    nir_detach : bool, default=True
         Passed to :func:`nir_penalty` as ``detach_probabilities``: the predicted probabilities
         only weight the incidence, and no gradient of the penalty flows into them, so the
-        network cannot lower it by pushing its predictions towards one class.
+        network cannot lower it by pushing its predictions towards one class. The default
+        since the held-out evidence at a matched operating point (see the :ref:`user guide
+        <nir-invariance>`); ``False`` lets the gradient through p, as in a literal reading of
+        the paper.
 %(shared)s
     Attributes
     ----------
@@ -198,7 +201,7 @@ class NIRClassifier(_RegularizedClassifier):
     _strength_hint = " or lambda_nir"
 
     def __init__(self, backbone="resnet18", *, lambda_nir=0.1, nir_normalize="global",
-                 nir_detach=False, **kwargs):
+                 nir_detach=True, **kwargs):
         super().__init__(backbone, **kwargs)
         self.lambda_nir = lambda_nir
         self.nir_normalize = nir_normalize

@@ -53,7 +53,7 @@ NIR_SCALES = {
                   valid_size=None, patience=None, lambdas=(0.0, 0.01, 0.1, 1.0, 10.0), cv=3,
                   cv_seeds=(0,), seeds=(0, 1, 2, 3, 4), max_disparity=0.05, max_auc_drop=0.01,
                   n_bootstrap=200,
-                  predict_batch_size=1024, nir_normalize="global", nir_detach=False,
+                  predict_batch_size=1024, nir_normalize="global", nir_detach=True,
                   compare_seeds=(0, 1, 2), compare_cv_seeds=(0, 1),
                   compare_grids=COMPARE_GRIDS["small"]),
     "paper": dict(n_samples=10000, n_test=20000, image_size=224, bias=2.0, backbone="resnet18",
@@ -62,7 +62,7 @@ NIR_SCALES = {
                   lambdas=(0.0, 0.01, 0.1, 1.0, 10.0, 100.0), cv=5, cv_seeds=(0,), seeds=(0, 1, 2),
                   max_disparity=0.05, max_auc_drop=0.01, n_bootstrap=500,
                   predict_batch_size=256,
-                  nir_normalize="global", nir_detach=False, compare_seeds=(0, 1, 2),
+                  nir_normalize="global", nir_detach=True, compare_seeds=(0, 1, 2),
                   compare_cv_seeds=(0,),
                   compare_grids=COMPARE_GRIDS["paper"]),
 }
