@@ -28,9 +28,8 @@ PRIVILEGED = {"age": "60+", "sex": "male"}
 GAPS = ("tpr_difference", "fpr_difference")
 #: the operating point of the metrics that need no threshold (AUC, AUC gap, mechanism)
 FREE = "threshold-free"
-#: base metrics read per group and overall at each operating point
-RATES = ("positive_rate", "tpr", "fpr")
-_BASE = {"positive_rate": "selection_rate", "tpr": "tpr", "fpr": "fpr"}
+#: rates read per group and overall at each operating point -> their base metric in _replicates
+RATES = {"positive_rate": "selection_rate", "tpr": "tpr", "fpr": "fpr"}
 #: metrics whose value is a spread (max - min) or a size, never below 0
 NONNEGATIVE = (*GAPS, "auc_difference", "concentration_positive", "concentration_negative")
 #: metrics whose value is a fraction, within [0, 1]
@@ -84,39 +83,31 @@ def audit_model(y, proba, features, sensitive, weights, thresholds=None):
     ones = np.ones((1, len(y)))
     out = {}
 
-    def record(attribute, names, metric, op, point, boot):
-        for j, group in enumerate(names):
-            out[(attribute, group, metric, op)] = (point[0, j], boot[:, j])
+    def record(attribute, labels, metric, op, point, boot):
+        for j, label in enumerate(labels):
+            out[(attribute, label, metric, op)] = (point[0, j], boot[:, j])
 
     columns = [(attribute, sensitive[attribute].astype(str).to_numpy())
                for attribute in sensitive.columns]
+    # _replicates gives (B, G + 1) per metric, the overall value last: the overall rows are
+    # the "all" pseudo-attribute's last column, an attribute's groups the others
     for attribute, groups in [("all", np.zeros(len(y), int))] + columns:
-        names = sorted(set(groups)) if attribute != "all" else []
+        names = [] if attribute == "all" else sorted(set(groups))
         codes = np.searchsorted(names, groups) if names else groups
-        labels = [*names, "all"] if attribute != "all" else ["all"]
-        cut = slice(None) if attribute != "all" else slice(-1, None)
-        point = _replicates(ones, y, y, proba, codes, len(names), ["auc"])["auc"]
-        boot = _replicates(weights, y, y, proba, codes, len(names), ["auc"])["auc"]
+        labels, keep = (["all"], slice(-1, None)) if attribute == "all" else (names,
+                                                                             slice(None, -1))
+        point = _replicates(ones, y, y, proba, codes, len(names), ["auc"])
+        boot = _replicates(weights, y, y, proba, codes, len(names), ["auc"])
+        record(attribute, labels, "auc", FREE, point["auc"][:, keep], boot["auc"][:, keep])
         if attribute != "all":
             out[(attribute, "all", "auc_difference", FREE)] = (
-                disparities({"auc": point})["auc_difference"][0],
-                disparities({"auc": boot})["auc_difference"])
-            point, boot = point[:, :-1], boot[:, :-1]
-            labels = names
-        else:
-            point, boot = point[:, cut], boot[:, cut]
-        record(attribute, labels, "auc", FREE, point, boot)
+                disparities(point)["auc_difference"][0], disparities(boot)["auc_difference"])
         for op, threshold in thresholds.items():
             y_hat = (proba >= threshold).astype(int)
-            base = [_BASE[m] for m in RATES]
-            point = _replicates(ones, y, y_hat, proba, codes, len(names), base)
-            boot = _replicates(weights, y, y_hat, proba, codes, len(names), base)
-            for metric in RATES:
-                p, b = point[_BASE[metric]], boot[_BASE[metric]]
-                if attribute == "all":
-                    record("all", ["all"], metric, op, p[:, -1:], b[:, -1:])
-                else:
-                    record(attribute, names, metric, op, p[:, :-1], b[:, :-1])
+            point = _replicates(ones, y, y_hat, proba, codes, len(names), list(RATES.values()))
+            boot = _replicates(weights, y, y_hat, proba, codes, len(names), list(RATES.values()))
+            for metric, base in RATES.items():
+                record(attribute, labels, metric, op, point[base][:, keep], boot[base][:, keep])
             if attribute != "all":
                 point_gap, boot_gap = disparities(point), disparities(boot)
                 for gap in GAPS:
