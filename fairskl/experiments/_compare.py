@@ -216,17 +216,23 @@ def compare_methods(
     >>> result = compare_methods(
     ...     {"logistic": LogisticRegression(), "tree": DecisionTreeClassifier()}, X, y,
     ...     sensitive_features=A, param_grids={"tree": {"max_depth": [1, 4]}}, cv=2,
-    ...     max_disparity=1.0, n_bootstrap=20, verbose=0)
+    ...     max_disparity=1.0, max_auc_drop=0.1, n_bootstrap=20, verbose=0)
     >>> result.selection[["method", "params", "cv_auc"]].round(2)
          method            params  cv_auc
-    0  logistic                {}     NaN
+    0  logistic                {}    0.83
     1      tree  {'max_depth': 1}    0.76
-    >>> auc = result.summary.query("metric == 'auc'")
+    >>> auc = result.summary.query("metric == 'auc' and group == 'all'")
     >>> auc[["method", "comparison", "value", "ci_low", "ci_high"]].round(2)
-         method          comparison  value  ci_low  ci_high
-    0  logistic               value   0.85    0.81     0.90
-    3      tree               value   0.68    0.62     0.75
-    6      tree  change vs logistic  -0.17   -0.22    -0.11
+          method          comparison  value  ci_low  ci_high
+    0   logistic               value   0.85    0.80     0.90
+    26      tree               value   0.68    0.62     0.75
+    52      tree  change vs logistic  -0.17   -0.22    -0.11
+    >>> result.thresholds.round(3)  # the tree matched to the logistic's positive rate
+         method operating_point  threshold
+    0  logistic             0.5      0.500
+    1  logistic         matched      0.500
+    2      tree             0.5      0.500
+    3      tree         matched      0.742
     """
     methods, candidates = _check_methods(estimators, param_grids)
     names = list(methods)

@@ -100,7 +100,7 @@ def lambda_study(
         ``summary``: per λ and metric the ``mean``, ``std`` and count ``n`` over the folds ×
         seeds where it is defined, and ``n_undefined``, the NaN folds (λ is chosen on the folds
         where every λ is defined, with a :class:`~fairskl.FairnessWarning` when some are not);
-        ``best_lambda``; ``oof``: dict (seed, λ) -> out-of-fold P(positive) of every row (the
+        ``best_lambda``; ``oof``: dict (λ, seed) -> out-of-fold P(positive) of every row (the
         training-part data on which an audit fits its thresholds); ``estimators``: dict
         λ -> fitted estimator (with ``refit``); ``folds``: dict seed -> list of (train, test)
         indices.
@@ -121,7 +121,7 @@ def lambda_study(
     ...     max_disparity=1.0, max_auc_drop=1.0, verbose=0)
     >>> sorted(study.summary.metric.unique())[:4]
     ['auc', 'auc_difference', 'equity_scaled_auc', 'fpr_difference']
-    >>> len(study.oof[0, 1.0]) == len(data.target)
+    >>> len(study.oof[1.0, 0]) == len(data.target)  # (λ, seed)
     True
     """
     if "lambda_nir" not in estimator.get_params():
