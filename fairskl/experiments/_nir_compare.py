@@ -125,6 +125,7 @@ def run_comparison(net, config, train, tests, groups, attribute, gap_metric, out
     write_text(out / "compare_summary.csv", result.summary.to_csv(index=False))
     write_text(out / "compare_selection.csv",
                result.selection.drop(columns="params_dict").to_csv(index=False))
+    write_text(out / "compare_cv.csv", result.cv_results.to_csv(index=False))
     save_figure(_plot(result.summary, gap_metric), out / "compare.png")
     return result
 
@@ -186,7 +187,9 @@ def report_comparison(report, result, config, attribute, gap_metric, out):
 
     summary = result.summary
     attributes = [a for a in pd.unique(summary.attribute) if a != "all"]
-    columns = [("all", "auc", FREE, "AUC"), ("all", "positive_rate", "0.5", "positive rate at 0.5")]
+    columns = [("all", "auc", FREE, "AUC"),
+               ("all", "positive_rate", MATCHED, "positive rate, matched"),
+               ("all", "positive_rate", "0.5", "positive rate at 0.5")]
     for a in attributes:
         columns += [(a, gap_metric, MATCHED, f"{label} gap by {a}, matched"),
                     (a, gap_metric, "0.5", f"{label} gap by {a}, at 0.5"),
@@ -210,7 +213,12 @@ def report_comparison(report, result, config, attribute, gap_metric, out):
                     text += " ↓" if r.ci_high < 0 else " ↑" if r.ci_low > 0 else ""
                 row[name] = text
             rows.append(row)
-        report.text(f"{title}:" + ("" if kind == "value" else
+        report.text(f"{title}:" + (f" the matched thresholds are fitted on the out-of-fold "
+                                   f"predictions of the selection's fold models; where a "
+                                   f"method's positive rate at the matched point is far from "
+                                   f"{REFERENCE}'s, its score scale changed between those "
+                                   f"models and the refits, and its matched gaps are not "
+                                   f"matched." if kind == "value" else
                                    " ↓ / ↑ where the 95% interval excludes 0 (not adjusted "
                                    "for the many comparisons of this table: read it as "
                                    "exploratory)."))
