@@ -218,7 +218,7 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     heldout = _heldout_table(audits, lambdas, seeds, tests)
     write_text(out / "heldout.csv", heldout.to_csv(index=False))
     ax = plot_lambda_tradeoff(summary, disparity=f"{gap_metric}_matched", best_lambda=best)
-    ax.set_title(f"Cross-validated {attribute} gap (matched operating point) vs AUC")
+    ax.set_title(f"Cross-validated {attribute} gap (matched) vs AUC", fontsize=10)
     save_figure(ax.figure, out / "lambda_tradeoff.png")
     save_figure(_plot_gaps(heldout, compared), out / "heldout_gaps.png")
     scenario = next(iter(tests))
