@@ -143,9 +143,8 @@ def _plot(summary, gap_metric):
             plot_method_comparison(summary, scenario=scenario, attribute=attribute,
                                    disparity=gap_metric, ax=ax)
             ax.set_title(f"{scenario} test set, by {attribute}", fontsize=10)
-            ax.set_xlabel(f"held-out {gap_metric.split('_')[0].upper()} gap by {attribute} "
-                          f"at the matched operating point "
-                          f"(fraction), 95% CI")
+            ax.set_xlabel(f"held-out {gap_metric.split('_')[0].upper()} gap by {attribute}, "
+                          f"matched (fraction), 95% CI")
     axes[0, 0].legend(fontsize=8, loc="best")  # the names where the annotations overlap
     return fig
 
