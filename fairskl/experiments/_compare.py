@@ -399,7 +399,8 @@ def compare_methods(
             todo.append((m, seed, chosen_params, stamp, path))
     bar = tqdm(total=len(todo), desc="compare methods: refit and audit", unit="fit",
                disable=not verbose or not todo)
-    for (m, seed), audit in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+    for (m, seed), audit in Parallel(n_jobs=n_jobs, batch_size=1,
+                                     return_as="generator_unordered")(
         delayed(_refit_audit)(methods[names[m]], params, seed, X_tr, y_tr, tests, weights,
                               thresholds[names[m]], (m, seed), stamp, path)
         for m, seed, params, stamp, path in todo

@@ -81,7 +81,9 @@ def fit_candidates(jobs, X, y, folds, *, n_jobs=None, verbose=1, desc="fits", ch
     bar.update(len(done))
     results = dict(done)
     todo = [task for task in tasks if task not in done]
-    for task, proba in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+    # batch_size=1: one fit per task (joblib's auto-batching would put several quick fits on
+    # one worker, e.g. one Dask task, when the first ones finish fast)
+    for task, proba in Parallel(n_jobs=n_jobs, batch_size=1, return_as="generator_unordered")(
         delayed(_fit_predict)(*jobs[key], X, y, folds[key[-1]][k], (key, k),
                               None if checkpoint is None else checkpoint / f"{names[key, k]}"
                               f".joblib")
