@@ -20,11 +20,8 @@ from fairskl.metrics._group_metrics import (
 from fairskl.metrics._operating import operating_threshold
 from fairskl.metrics._plot import plot_group_report
 from fairskl.metrics._report import group_report
-from fairskl.metrics._scorers import (
-    TradeoffRefit,
-    make_fairness_scorer,
-    make_reconstruction_scorer,
-)
+from fairskl.metrics._scorers import make_fairness_scorer, make_reconstruction_scorer
+from fairskl.metrics._tradeoff import TradeoffRefit
 
 __all__ = [
     "TradeoffRefit",
