@@ -197,6 +197,12 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
         ``(latent_channels, H / 2**n_stages, W / 2**n_stages)``.
     n_features_in_ : int
         ``C * H * W``.
+    latent_activity_ : ndarray of shape (latent size,)
+        Variance over the training images of each latent element's posterior mean (the
+        activity of Burda et al.).
+    active_units_ : ndarray of bool of shape (latent size,)
+        ``latent_activity_ > 0.01``: the elements the VAE uses (``uncertainty(kind=
+        "active_latent_std")``).
     history_ : skorch History
         Per epoch ``train_loss`` and its terms ``train_mse``, ``train_kl``,
         ``train_perceptual`` (and ``valid_*`` with a validation split).
@@ -407,14 +413,25 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
     def fit(self, X, y=None, **fit_params):
         """Fit the VAE on images N×C×H×W (float in [0, 1], or uint8); ``y`` is ignored."""
         X = self._check_X(X, reset=True)
-        return super().fit(X, None, **fit_params)
+        super().fit(X, None, **fit_params)
+        return self._record_activity(X)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Train for ``max_epochs`` more epochs (initialising first if needed)."""
         if "_routing_method" in fit_params:  # called by skorch's fit, with prepared data
             return super().partial_fit(X, None, **fit_params)
         X = self._check_X(X, reset=not self.initialized_)
-        return super().partial_fit(X, None, **fit_params)
+        super().partial_fit(X, None, **fit_params)
+        return self._record_activity(X)
+
+    def _record_activity(self, X):
+        """``latent_activity_`` and ``active_units_`` on the training images (in [-1, 1])."""
+        from fairskl.inspection._uncertainty import ACTIVITY_THRESHOLD
+
+        mu, _ = self._batches(X, self.module_.encode)
+        self.latent_activity_ = mu.reshape(len(mu), -1).var(axis=0)
+        self.active_units_ = self.latent_activity_ > ACTIVITY_THRESHOLD
+        return self
 
     def _check_params(self):
         for name in ("latent_channels", "channel_width", "n_stages"):
@@ -544,6 +561,54 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
         ``mean_j exp(log_var_j / 2)`` over the latent elements ``j``: (n_samples,).
         """
         return self.transform(X, return_std=True)[1]
+
+    def uncertainty(self, X, kind="kl", *, n_samples=16, random_state=None):
+        """Per-image uncertainty scores; higher means the VAE is less sure of the image.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, C, H, W)
+        kind : {"latent_std", "active_latent_std", "kl", "elbo", "iwae", "decoder_var"}, \
+default="kl"
+            ``"latent_std"``: the mean posterior std over every latent element (the study's
+            statistic, :meth:`latent_std`); ``"active_latent_std"``: the same over the
+            *active* elements only (``active_units_``: those whose posterior mean varies over
+            the training images by more than 0.01); ``"kl"``: the KL divergence of the
+            posterior from the prior, summed over the latent elements (nats);
+            ``"elbo"``: the negative ELBO, ``KL`` plus the expected negative log-likelihood
+            of the Gaussian decoder the loss implies, over ``n_samples`` posterior draws (nats,
+            without the Gaussian's constant, which is the same for every image; the perceptual
+            term is no likelihood and is left out); ``"iwae"``: the importance-weighted bound
+            of Burda et al. with ``n_samples`` draws, a tighter estimate of ``-log p(x)``;
+            ``"decoder_var"``: the variance of the reconstructions over ``n_samples``
+            posterior draws, averaged over the pixels, on the [0, 1] scale. The user guide
+            (:ref:`vae-uncertainty`) gives the equations.
+        n_samples : int, default=16
+            Posterior draws per image for ``"elbo"``, ``"iwae"`` and ``"decoder_var"``.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the posterior draws.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+
+        See Also
+        --------
+        fairskl.inspection.ensemble_disagreement : Epistemic uncertainty over several VAEs.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fairskl import PerceptualVAE
+        >>> X = np.random.RandomState(0).uniform(size=(8, 3, 32, 32)).astype("float32")
+        >>> vae = PerceptualVAE(channel_width=8, latent_channels=4, perceptual_weight=0,
+        ...                     max_epochs=1, batch_size=8, random_state=0, verbose=0).fit(X)
+        >>> vae.uncertainty(X, "kl").shape, vae.uncertainty(X, "iwae", n_samples=4).shape
+        ((8,), (8,))
+        """
+        from fairskl.inspection._uncertainty import vae_uncertainty
+
+        return vae_uncertainty(self, X, kind, n_samples=n_samples, random_state=random_state)
 
     def inverse_transform(self, X):
         """Decode flattened latents (n_samples, latent size) into images in [0, 1]."""
