@@ -84,7 +84,9 @@ def test_reproduce_vae_at_paper_settings_shrunk(tmp_path, device, monkeypatch):
     assert f"the VGG19 weights {str(weights)!r}" in text
     assert "clipped at 10.0" in text and "on the paper's [-1, 1] scale" in text
     results = pd.read_csv(path.parent / "results.csv")
-    assert results["value"].notna().all()
+    # every score is defined, but active_latent_std when this short fit leaves no latent unit
+    # active (NaN, with a warning, rather than a mean over no unit)
+    assert results.query("metric != 'active_latent_std'")["value"].notna().all()
 
 
 def test_vae_report_compares_on_the_paper_scale():

@@ -94,6 +94,17 @@ def test_ensemble_disagreement_by_hand(fitted):
         ensemble_disagreement([vae], X)
 
 
+def test_no_active_unit_gives_nan_with_a_warning(fitted):
+    vae, X = fitted
+    collapsed = vae.active_units_.copy()
+    vae.active_units_[:] = False
+    try:
+        with pytest.warns(UserWarning, match="active_latent_std is NaN: no latent unit"):
+            assert np.isnan(vae.uncertainty(X, "active_latent_std")).all()
+    finally:
+        vae.active_units_ = collapsed
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(kind="entropy"), "kind must be one of"),
     (dict(kind="elbo", n_samples=0), "n_samples must be an int >= 1"),

@@ -44,6 +44,25 @@ def latent_std(estimator, X, y=None):
     return np.asarray(estimator.latent_std(X), dtype=float)
 
 
+#: posterior draws per image of the sampled uncertainty scores in the study (IWAE, ELBO,
+#: decoder variance): 4 keep the study's scoring a small share of its time
+STUDY_DRAWS = 4
+
+
+def _uncertainty_scorer(kind):
+    def scorer(estimator, X, y=None):
+        return np.asarray(estimator.uncertainty(X, kind, n_samples=STUDY_DRAWS, random_state=0),
+                          dtype=float)
+
+    scorer.__name__ = kind
+    scorer.__doc__ = f"Per-sample ``uncertainty(X, {kind!r})`` of a PerceptualVAE."
+    return scorer
+
+
+#: the uncertainty scores of PerceptualVAE.uncertainty, other than latent_std
+UNCERTAINTY_SCORES = ("active_latent_std", "kl", "elbo", "iwae", "decoder_var")
+
+
 def _tpr(estimator, X, y):
     return recall_score(y, estimator.predict(X))
 
@@ -58,6 +77,7 @@ def _fpr(estimator, X, y):
 STUDY_SCORERS = {
     "reconstruction_mse": reconstruction_mse,
     "latent_std": latent_std,
+    **{kind: _uncertainty_scorer(kind) for kind in UNCERTAINTY_SCORES},
     "tpr": _tpr,
     "fpr": _fpr,
 }

@@ -11,6 +11,7 @@ import pandas as pd
 
 from fairskl._io import write_text
 from fairskl.experiments._report import Report, interval, save_figure
+from fairskl.experiments._representation import UNCERTAINTY_SCORES
 from fairskl.experiments._study_data import vae_data
 
 __all__ = ["reproduce_vae_fairness"]
@@ -124,13 +125,16 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
         results, samples = representation_study(
             vae, X, groups=groups, n_train=config["n_train"],
             n_test_per_group=config["n_test_per_group"], n_repeats=config["n_repeats"],
+            scoring=["reconstruction_mse", "latent_std", *UNCERTAINTY_SCORES],
             random_state=random_state, checkpoint_dir=out / "checkpoints", return_samples=True,
             verbose=verbose,
         )
     write_text(out / "results.csv", results.to_csv(index=False))
     write_text(out / "samples.csv", samples.to_csv(index=False))
 
-    axes = plot_representation_study(results)
+    uncertainty = _uncertainty_table(samples)
+    write_text(out / "uncertainty.csv", uncertainty.to_csv(index=False))
+    axes = plot_representation_study(results, ["reconstruction_mse", "latent_std"])
     axes[0].figure.suptitle("Per-group scores by training mix (each box: repeats)")
     save_figure(axes[0].figure, out / "by_mix.png")
     axes = plot_prevalence(labels, groups)
@@ -141,7 +145,9 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
                             f"light vs dark, per training mix")
     save_figure(axes[0].figure, out / "error_by_label.png")
 
-    _vae_report(report, results, notes)
+    _vae_report(report, results[results.metric.isin(["reconstruction_mse", "latent_std"])],
+                notes)
+    _uncertainty_report(report, uncertainty)
     report.figure(out / "by_mix.png", "Reconstruction MSE and latent std per group, by mix")
     report.figure(out / "prevalence.png", "Condition prevalence per group")
     report.figure(out / "error_by_label.png",
@@ -233,7 +239,47 @@ def _vae_report(report, results, notes):
     ]).set_index("finding"))
 
 
-def _mean_ci(values, fmt=".4f"):
+def _uncertainty_table(samples):
+    """Per repeat, mix and score: the AUROC for telling dark from light test images, and the
+    Spearman correlation with the per-image reconstruction MSE."""
+    from scipy.stats import spearmanr
+    from sklearn.metrics import roc_auc_score
+
+    wide = samples.pivot_table(index=["repeat", "mix", "group", "sample"], columns="metric",
+                               values="value", observed=True).reset_index()
+    rows = []
+    for (repeat, mix), cell in wide.groupby(["repeat", "mix"], observed=True):
+        is_dark = (cell["group"] == "dark").to_numpy()
+        for score in ["latent_std", *UNCERTAINTY_SCORES]:
+            if score in cell and cell[score].notna().all():  # NaN: no active latent unit
+                rows.append((repeat, mix, score, roc_auc_score(is_dark, cell[score]),
+                             spearmanr(cell[score], cell["reconstruction_mse"]).statistic))
+    return pd.DataFrame(rows, columns=["repeat", "mix", "score", "auroc_dark",
+                                       "spearman_mse"])
+
+
+def _uncertainty_report(report, table):
+    report.heading("Which uncertainty score flags the dark group?")
+    report.text(
+        "Per training mix, each score's AUROC for telling the dark test images from the light "
+        "ones (0.5: no difference; 1: every dark image scores higher; 0: every light one) and "
+        "its Spearman correlation with the per-image reconstruction MSE, mean over repeats with "
+        "a 95% t-interval (clipped to the metric's range). The study's statistic is *latent "
+        "std*, the mean posterior std over all latent elements; the others are "
+        "PerceptualVAE.uncertainty's (the VAE guide gives their equations), the sampled ones "
+        "with 4 posterior draws per image.")
+    rows = []
+    for (mix, score), part in table.groupby(["mix", "score"], observed=True, sort=False):
+        rows.append({"training mix": mix, "score": score,
+                     "AUROC dark vs light": _mean_ci(part["auroc_dark"], fmt=".2f",
+                                                     bounds=(0, 1)),
+                     "Spearman with MSE": _mean_ci(part["spearman_mse"], fmt=".2f",
+                                                   bounds=(-1, 1))})
+    report.table(pd.DataFrame(rows).set_index("training mix"))
+
+
+def _mean_ci(values, fmt=".4f", bounds=(-np.inf, np.inf)):
+    """Mean with a 95% t-interval, clipped to the metric's ``bounds``."""
     from scipy import stats
 
     values = np.asarray(values, dtype=float)
@@ -241,7 +287,7 @@ def _mean_ci(values, fmt=".4f"):
     if len(values) < 2:
         return f"{mean:{fmt}}"
     half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return interval(mean, mean - half, mean + half, fmt=fmt)
+    return interval(mean, max(mean - half, bounds[0]), min(mean + half, bounds[1]), fmt=fmt)
 
 
 # -- plumbing ----------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ the ones the VAE literature uses instead; see the :ref:`user guide <vae-uncertai
 their equations.
 """
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
@@ -40,9 +42,11 @@ def vae_uncertainty(vae, X, kind="kl", *, n_samples=16, random_state=None):
     if kind == "active_latent_std":
         active = vae.active_units_
         if not active.any():
-            raise ValueError("No latent unit is active (every unit's mean varies by less than "
-                             f"{ACTIVITY_THRESHOLD} over the training images): the VAE has "
-                             f"collapsed to its prior; train longer or lower beta.")
+            warnings.warn(f"active_latent_std is NaN: no latent unit is active (every unit's "
+                          f"mean varies by less than {ACTIVITY_THRESHOLD} over the training "
+                          f"images), the VAE has collapsed to its prior; train longer or lower "
+                          f"beta.", UserWarning, stacklevel=3)
+            return np.full(len(std), np.nan)
         return std[:, active].mean(axis=1)
     kl = 0.5 * (mu ** 2 + std ** 2 - 1 - log_var).sum(axis=1)
     if kind == "kl":
