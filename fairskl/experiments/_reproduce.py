@@ -38,7 +38,10 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
 
     Runs :func:`representation_study` with a :class:`~fairskl.PerceptualVAE` on light
     (Fitzpatrick 1–2) vs dark (5–6) skin, with training sets of 100% light, 50/50 and 100%
-    dark, and writes ``results.csv``, ``samples.csv``, the figures and ``report.md`` /
+    dark, and writes ``results.csv``, ``samples.csv`` (every score per test image, the
+    uncertainty scores of :meth:`~fairskl.PerceptualVAE.uncertainty` included),
+    ``uncertainty.csv`` (per repeat and mix, each score's AUROC for dark vs light and its rank
+    correlation with the MSE), the figures and ``report.md`` /
     ``report.html`` next to the paper's findings. Each (repeat, mix) is checkpointed in
     ``out_dir/checkpoints``, so ``resume=True`` continues an interrupted run.
 
@@ -81,7 +84,7 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
     ...             max_epochs=1, n_train=40, n_test_per_group=10, n_repeats=1)
     >>> path = reproduce_vae_fairness(tempfile.mkdtemp(), scale=tiny, verbose=0)
     >>> sorted(p.name for p in path.parent.glob("*.csv"))
-    ['results.csv', 'samples.csv']
+    ['results.csv', 'samples.csv', 'uncertainty.csv']
     """
     from fairskl import PerceptualVAE
     from fairskl.experiments import (
