@@ -9,7 +9,7 @@ from fairskl.datasets._fitzpatrick17k import load_fitzpatrick17k
 from fairskl.datasets._ham10000 import load_ham10000
 from fairskl.datasets._harvard_gf import load_harvard_glaucoma
 from fairskl.datasets._pad_ufes20 import load_pad_ufes20
-from fairskl.datasets._synthetic import make_skin_lesions
+from fairskl.datasets._synthetic import make_skin_conditions, make_skin_lesions
 
 __all__ = [
     "get_data_home",
@@ -17,5 +17,6 @@ __all__ = [
     "load_ham10000",
     "load_harvard_glaucoma",
     "load_pad_ufes20",
+    "make_skin_conditions",
     "make_skin_lesions",
 ]

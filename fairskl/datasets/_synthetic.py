@@ -10,7 +10,7 @@ from scipy.stats import norm
 from sklearn.utils import Bunch, check_random_state
 from threadpoolctl import threadpool_limits
 
-__all__ = ["make_skin_lesions"]
+__all__ = ["make_skin_conditions", "make_skin_lesions"]
 
 # ---------------------------------------------------------------------------------------------
 # Constants of the generative process. DESCR is formatted from these, so that the documentation
@@ -599,3 +599,197 @@ def make_skin_lesions(
         frame=frame,
         DESCR=DESCR,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# make_skin_conditions: the VAE study's synthetic data. A condition hierarchy and an image source
+# whose mix differs by skin tone as on the real Fitzpatrick17k metadata, and a documented effect
+# of condition, source and tone on how hard an image is to reconstruct.
+# ---------------------------------------------------------------------------------------------
+#: (three_partition_label, nine_partition_label, label, grain variance): Fitzpatrick17k's names;
+#: the grain variance is the expected squared error that the condition's fine texture adds
+_CONDITIONS = [
+    ("non-neoplastic", "inflammatory", "psoriasis", 0.004),
+    ("non-neoplastic", "inflammatory", "lichen planus", 0.003),
+    ("non-neoplastic", "genodermatoses", "neurofibromatosis", 0.001),
+    ("non-neoplastic", "genodermatoses", "hailey hailey disease", 0.004),
+    ("benign", "benign epidermal", "porokeratosis actinic", 0.002),
+    ("benign", "benign epidermal", "prurigo nodularis", 0.002),
+    ("benign", "benign melanocyte", "nevocytic nevus", 0.0005),
+    ("benign", "benign melanocyte", "halo nevus", 0.0005),
+    ("malignant", "malignant epidermal", "squamous cell carcinoma", 0.002),
+    ("malignant", "malignant epidermal", "basal cell carcinoma", 0.001),
+    ("malignant", "malignant melanoma", "melanoma", 0.001),
+    ("malignant", "malignant melanoma", "superficial spreading melanoma ssm", 0.0005),
+]
+_THREE = ("non-neoplastic", "benign", "malignant")
+#: P(three_partition_label | tone group), from the real metadata (light FST 1-2, dark 5-6;
+#: medium 3-4 halfway)
+_THREE_P = {"light": (0.702, 0.144, 0.154), "medium": (0.756, 0.119, 0.125),
+            "dark": (0.810, 0.094, 0.096)}
+_SOURCES = ("dermaamin", "atlasdermatologico")
+#: P(source = atlasdermatologico | tone group), from the real metadata
+_ATLAS_P = {"light": 0.106, "medium": 0.25, "dark": 0.389}
+_SOURCE_GRAIN = {"dermaamin": 0.0, "atlasdermatologico": 0.003}  # older, noisier photographs
+_P_CENTAUR_AGREE = 0.5  # the second annotation agrees; else it is one type off (clipped to 1-6)
+
+DESCR_CONDITIONS = f"""\
+.. _skin_conditions_dataset:
+
+Synthetic skin conditions (the VAE study's default)
+---------------------------------------------------
+
+The images of :func:`make_skin_lesions` (``bias=0``: sex and age carry no label information),
+with a three-level condition hierarchy and an image source instead of benign/malignant, whose
+mix differs by skin tone as on the real Fitzpatrick17k metadata, and a documented effect of
+condition, source and tone on how hard each image is to reconstruct.
+
+**Tone group.** light = Fitzpatrick 1-2, medium = 3-4, dark = 5-6 (skin types drawn as in
+make_skin_lesions). A second annotation ``fitzpatrick_centaur`` agrees with the skin type with
+probability {_P_CENTAUR_AGREE}, else is one type lighter or darker (clipped to 1-6), as a second
+annotator would.
+
+**Conditions.** three_partition_label | tone group: P(non-neoplastic, benign, malignant) =
+{_THREE_P['light']} for light, {_THREE_P['dark']} for dark and {_THREE_P['medium']} for medium
+(Fitzpatrick17k's shares). Within a three-partition label, each of its nine-partition labels and
+each of their fine labels is equally likely (the table below). Malignant lesions are irregular
+and variegated, benign and non-neoplastic ones round and uniform (the lesion model of
+make_skin_lesions with y = malignant).
+
+**Source.** "atlasdermatologico" with probability {_ATLAS_P['light']} (light),
+{_ATLAS_P['medium']} (medium), {_ATLAS_P['dark']} (dark), else "dermaamin": Fitzpatrick17k's
+shares.
+
+**Reconstruction difficulty (the true effects).** Each image gets additive Gaussian "grain",
+independent per pixel and channel, of variance v = v_condition + v_source + tone_effect *
+[dark], then is clipped to [0, 1]. Grain cannot be reconstructed from a compressed code, so it
+adds about v to the expected squared error of any reconstruction of the grain-free image (a
+little less on the brightest skins, where clipping trims it: the frame's ``grain_mse`` is the
+realised value per image). v_source = {_SOURCE_GRAIN}; v_condition per fine label:
+{chr(10).join(f"    {three} / {nine} / {fine}: {v}" for three, nine, fine, v in _CONDITIONS)}
+The dark group has more non-neoplastic images and more atlas images, so with tone_effect = 0
+its raw grain is larger while, within a condition and source, tone adds exactly tone_effect.
+
+:Images: float32, shape (n_samples, 3, H, H), values in [0, 1]
+:Frame: skin_type, tone_group, fitzpatrick_centaur, three_partition_label,
+    nine_partition_label, label, source, grain_var (v) and grain_mse (realised)
+"""
+
+
+def make_skin_conditions(n_samples=1000, image_size=64, *, tone_effect=0.0, random_state=None):
+    """Synthetic skin images with a condition hierarchy and an image source that differ by tone.
+
+    The VAE study's synthetic default: the lesions of :func:`make_skin_lesions`, labelled with
+    Fitzpatrick17k-style conditions (``three_partition_label``, ``nine_partition_label``,
+    ``label``) and an image ``source`` whose shares differ between light and dark skin as on the
+    real metadata, and with a known effect of condition, source and skin tone on how hard each
+    image is to reconstruct (additive grain of a documented variance). An analysis of a
+    reconstruction gap between tones that adjusts for condition and source should recover
+    ``tone_effect``; one that does not also picks up the conditions and sources that come with
+    the tone. The ``DESCR`` of the returned Bunch gives every distribution and constant.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Number of images, at least 1.
+    image_size : int, default=64
+        Side of the square images in pixels, at least 16.
+    tone_effect : float, default=0.0
+        Grain variance added to dark-skin images (Fitzpatrick 5-6), on the [0, 1] pixel scale:
+        the true effect of tone on the squared reconstruction error, within a condition and
+        source. At least 0.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the generator; pass an int for reproducible output.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        images : ndarray of shape (n_samples, 3, image_size, image_size), float32 in [0, 1]
+        sensitive : DataFrame
+            ``skin_type`` (1-6), ``fitzpatrick_centaur`` (a second annotation, 1-6) and
+            ``tone_group`` (light / medium / dark, categorical).
+        frame : DataFrame
+            The sensitive columns, ``three_partition_label``, ``nine_partition_label``,
+            ``label``, ``source``, ``grain_var`` (the variance v added) and ``grain_mse`` (the
+            realised mean squared grain of each image, after clipping).
+        DESCR : str
+
+    See Also
+    --------
+    make_skin_lesions : The lesion images, with a benign/malignant label and group shortcuts.
+    fairskl.experiments.reproduce_vae_fairness : The study that uses these images.
+
+    Examples
+    --------
+    >>> from fairskl.datasets import make_skin_conditions
+    >>> data = make_skin_conditions(n_samples=400, image_size=16, random_state=0)
+    >>> data.images.shape
+    (400, 3, 16, 16)
+    >>> data.frame.groupby("tone_group", observed=True)["source"].apply(
+    ...     lambda s: (s == "atlasdermatologico").mean()).round(2).to_dict()
+    {'light': 0.09, 'medium': 0.27, 'dark': 0.39}
+    """
+    _check_params(n_samples, image_size, 0.0, 0.3)
+    if (not isinstance(tone_effect, numbers.Real) or isinstance(tone_effect, bool)
+            or not np.isfinite(tone_effect) or tone_effect < 0):
+        raise ValueError(f"tone_effect must be a finite number >= 0 (a grain variance on the "
+                         f"[0, 1] scale, e.g. 0.002), got {tone_effect!r}.")
+    rng = check_random_state(random_state)
+    H, n = int(image_size), int(n_samples)
+    p = _draw_parameters(n, H, 0.0, 0.3, rng)
+    tone = np.select([p["skin_type"] <= 2, p["skin_type"] >= 5], ["light", "dark"], "medium")
+    three = np.empty(n, dtype=object)
+    atlas = np.empty(n, dtype=bool)
+    u_three, u_source = rng.uniform(size=n), rng.uniform(size=n)
+    for name in ("light", "medium", "dark"):
+        rows = tone == name
+        edges = np.cumsum(_THREE_P[name])
+        three[rows] = np.asarray(_THREE)[np.searchsorted(edges, u_three[rows] * edges[-1])]
+        atlas[rows] = u_source[rows] < _ATLAS_P[name]
+    table = pd.DataFrame(_CONDITIONS, columns=["three", "nine", "label", "var"])
+    condition = np.empty(n, dtype=int)
+    for name in _THREE:  # a fine label uniformly among its three-partition label's
+        rows = np.flatnonzero(three == name)
+        options = np.flatnonzero(table["three"].to_numpy() == name)
+        condition[rows] = rng.choice(options, size=len(rows))
+    source = np.where(atlas, _SOURCES[1], _SOURCES[0])
+    malignant = (three == "malignant").astype(np.int64)
+    p["y"] = malignant
+    p["irregularity"] = expit(rng.normal(np.where(malignant == 1, _IRR_MEAN[1], _IRR_MEAN[0]),
+                                         1.0))
+    step = rng.choice([-1, 1], size=n)
+    agree = rng.uniform(size=n) < _P_CENTAUR_AGREE
+    centaur = np.clip(np.where(agree, p["skin_type"], p["skin_type"] + step), 1, 6)
+    grain_var = (table["var"].to_numpy()[condition] + np.where(atlas, _SOURCE_GRAIN[_SOURCES[1]],
+                                                                 _SOURCE_GRAIN[_SOURCES[0]])
+                 + tone_effect * (tone == "dark"))
+    grain_rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+
+    noise_rng = np.random.default_rng(p["noise_seed"])
+    images = np.empty((n, 3, H, H), dtype=np.float32)
+    grain_mse = np.empty(n)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start in range(0, n, _CHUNK):
+            sl = slice(start, min(start + _CHUNK, n))
+            clean = _render(p, sl, H, noise_rng, out=images[sl])
+            sd = np.sqrt(grain_var[sl]).astype(np.float32)[:, None, None, None]
+            noisy = clean + sd * grain_rng.standard_normal(clean.shape, dtype=np.float32)
+            np.clip(noisy, 0, 1, out=noisy)
+            grain_mse[sl] = ((noisy - clean) ** 2).reshape(len(noisy), -1).mean(axis=1)
+            images[sl] = noisy
+
+    sensitive = pd.DataFrame({
+        "skin_type": pd.Categorical(p["skin_type"].astype(np.int64), categories=range(1, 7),
+                                    ordered=True),
+        "fitzpatrick_centaur": centaur.astype(np.int64),
+        "tone_group": pd.Categorical(tone, categories=["light", "medium", "dark"]),
+    })
+    frame = pd.concat([sensitive, pd.DataFrame({
+        "three_partition_label": table["three"].to_numpy()[condition],
+        "nine_partition_label": table["nine"].to_numpy()[condition],
+        "label": table["label"].to_numpy()[condition],
+        "source": pd.Categorical(source, categories=list(_SOURCES)),
+        "grain_var": grain_var,
+        "grain_mse": grain_mse,
+    })], axis=1)
+    return Bunch(images=images, sensitive=sensitive, frame=frame, DESCR=DESCR_CONDITIONS)

@@ -7,10 +7,11 @@ one heat map per class, e.g. before and after training with NIR.
 
 :func:`ensemble_disagreement` is the epistemic uncertainty of several fitted
 :class:`~fairskl.PerceptualVAE` on each image; the per-model scores are
-:meth:`fairskl.PerceptualVAE.uncertainty`.
+:meth:`fairskl.PerceptualVAE.uncertainty` (several at once: :func:`vae_uncertainty`).
 """
 
 from fairskl.inspection._incidence import NeuronIncidenceDisplay, neuron_incidence
-from fairskl.inspection._uncertainty import ensemble_disagreement
+from fairskl.inspection._uncertainty import ensemble_disagreement, vae_uncertainty
 
-__all__ = ["NeuronIncidenceDisplay", "ensemble_disagreement", "neuron_incidence"]
+__all__ = ["NeuronIncidenceDisplay", "ensemble_disagreement", "neuron_incidence",
+           "vae_uncertainty"]

@@ -22,13 +22,48 @@ ACTIVITY_THRESHOLD = 0.01
 
 
 def vae_uncertainty(vae, X, kind="kl", *, n_samples=16, random_state=None):
-    """Per-image uncertainty of a fitted :class:`~fairskl.PerceptualVAE`; higher is less sure.
+    """Per-image uncertainty scores of a fitted :class:`~fairskl.PerceptualVAE`; higher is
+    less sure.
 
-    See :meth:`fairskl.PerceptualVAE.uncertainty`.
+    :meth:`fairskl.PerceptualVAE.uncertainty` for one ``kind``; several kinds at once share one
+    encoding and one set of posterior draws (a score is the same alone or with others).
+
+    Parameters
+    ----------
+    vae : fitted PerceptualVAE
+    X : array-like of shape (n_samples, C, H, W)
+    kind : str or sequence of str, default="kl"
+        One of ``UNCERTAINTY_KINDS`` (see :meth:`fairskl.PerceptualVAE.uncertainty`), or
+        several.
+    n_samples : int, default=16
+        Posterior draws per image for ``"elbo"``, ``"iwae"`` and ``"decoder_var"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the posterior draws.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples,), or dict of them
+        A dict keyed by kind when ``kind`` is a sequence.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fairskl import PerceptualVAE
+    >>> from fairskl.inspection import vae_uncertainty
+    >>> X = np.random.RandomState(0).uniform(size=(8, 3, 32, 32)).astype("float32")
+    >>> vae = PerceptualVAE(channel_width=8, latent_channels=4, perceptual_weight=0,
+    ...                     max_epochs=1, batch_size=8, random_state=0, verbose=0).fit(X)
+    >>> scores = vae_uncertainty(vae, X, ["kl", "iwae"], n_samples=4, random_state=0)
+    >>> bool(np.allclose(scores["iwae"], vae.uncertainty(X, "iwae", n_samples=4,
+    ...                                                   random_state=0)))
+    True
     """
     check_is_fitted(vae, "latent_shape_")
-    if kind not in UNCERTAINTY_KINDS:
-        raise ValueError(f"kind must be one of {UNCERTAINTY_KINDS}, got {kind!r}.")
+    kinds = [kind] if isinstance(kind, str) else list(kind)
+    unknown = [k for k in kinds if k not in UNCERTAINTY_KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"kind must be one of {UNCERTAINTY_KINDS} or a list of them, got "
+                         f"{kind!r}.")
     if not isinstance(n_samples, int | np.integer) or isinstance(n_samples, bool) \
             or n_samples < 1:
         raise ValueError(f"n_samples must be an int >= 1 (posterior draws per image), got "
@@ -37,20 +72,28 @@ def vae_uncertainty(vae, X, kind="kl", *, n_samples=16, random_state=None):
     mu, log_var = vae._batches(X, vae.module_.encode)
     mu, log_var = mu.reshape(len(mu), -1), log_var.reshape(len(log_var), -1)
     std = np.exp(0.5 * log_var)
-    if kind == "latent_std":
-        return std.mean(axis=1)
-    if kind == "active_latent_std":
+    scores = {"latent_std": std.mean(axis=1)}
+    if "active_latent_std" in kinds:
         active = vae.active_units_
-        if not active.any():
+        if active.any():
+            scores["active_latent_std"] = std[:, active].mean(axis=1)
+        else:
             warnings.warn(f"active_latent_std is NaN: no latent unit is active (every unit's "
                           f"mean varies by less than {ACTIVITY_THRESHOLD} over the training "
                           f"images), the VAE has collapsed to its prior; train longer or lower "
                           f"beta.", UserWarning, stacklevel=3)
-            return np.full(len(std), np.nan)
-        return std[:, active].mean(axis=1)
+            scores["active_latent_std"] = np.full(len(std), np.nan)
     kl = 0.5 * (mu ** 2 + std ** 2 - 1 - log_var).sum(axis=1)
-    if kind == "kl":
-        return kl
+    scores["kl"] = kl
+    if {"elbo", "iwae", "decoder_var"} & set(kinds):
+        scores.update(_sampled_scores(vae, X, kl, n_samples, random_state))
+    if isinstance(kind, str):
+        return scores[kind]
+    return {k: scores[k] for k in kinds}
+
+
+def _sampled_scores(vae, X, kl, n_samples, random_state):
+    """The scores over ``n_samples`` posterior draws per image: -ELBO, IWAE, decoder var."""
     generator = torch.Generator().manual_seed(
         int(check_random_state(random_state).randint(np.iinfo(np.int32).max)))
 
@@ -66,15 +109,13 @@ def vae_uncertainty(vae, X, kind="kl", *, n_samples=16, random_state=None):
         return sq.T, log_ratio.T, recon.var(dim=0, unbiased=False).flatten(1).mean(-1)
 
     sq, log_ratio, variance = vae._batches(X, draws)  # (n, k), (n, k), (n,)
-    if kind == "decoder_var":
-        return variance / 4  # on the [0, 1] scale of score_samples
     sigma2 = decoder_variance(vae)
     log_lik = -sq / (2 * sigma2)  # (B, k): log p(x|z) up to the Gaussian's constant
-    if kind == "elbo":
-        return -(log_lik.mean(axis=1)) + kl
     log_w = log_lik + log_ratio
     top = log_w.max(axis=1, keepdims=True)
-    return -(top[:, 0] + np.log(np.exp(log_w - top).mean(axis=1)))
+    return {"elbo": -(log_lik.mean(axis=1)) + kl,
+            "iwae": -(top[:, 0] + np.log(np.exp(log_w - top).mean(axis=1))),
+            "decoder_var": variance / 4}  # on the [0, 1] scale of score_samples
 
 
 def decoder_variance(vae):
