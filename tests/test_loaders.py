@@ -86,6 +86,19 @@ def test_fitzpatrick17k_real_metadata(tmp_path):
     assert list(got["group"]) == [by_hand[v] for v in fst]
     assert list(got["label"]) == list(expected["label"])
     assert data.target_names == sorted(csv["label"].unique()) and len(data.target_names) == 114
+    centaur = expected["fitzpatrick_centaur"].to_numpy()
+    np.testing.assert_array_equal(data.sensitive["fitzpatrick_centaur"],
+                                  np.where(centaur == -1, np.nan, centaur))
+    by_host = {"www.dermaamin.com": "dermaamin", "atlasdermatologico.com.br": "atlasdermatologico"}
+    hosts = expected["url"].str.split("/").str[2]
+    assert list(data.source) == [by_host.get(h, "unknown") for h in hosts]
+
+    with pytest.warns(DataWarning):
+        framed = load_fitzpatrick17k(data_home=tmp_path, image_size=8, as_frame=True)
+    # the categories are the sources of the whole CSV (41 rows have no url)
+    assert list(framed.frame["source"].cat.categories) == [
+        "atlasdermatologico", "dermaamin", "unknown"]
+    assert list(framed.frame["source"].astype(str)) == list(data.source)
 
     with pytest.warns(DataWarning):
         three = load_fitzpatrick17k(data_home=tmp_path, image_size=8)  # default level
@@ -179,6 +192,95 @@ def test_images_are_resized_rgb_in_unit_range(tmp_path):
     assert images.shape == (2, 3, 12, 12) and images.dtype == np.float32
     np.testing.assert_allclose(images[row].mean(axis=(1, 2)), [1, 0, 128 / 255], atol=0.03)
     assert images.min() >= 0 and images.max() <= 1
+
+
+def _quarters(width=64, height=32):
+    """A landscape picture: red outer quarters, a green centre half (the crop keeps only it)."""
+    pixels = np.zeros((height, width, 3), np.uint8)
+    pixels[:, :, 0] = 255
+    pixels[:, width // 4: 3 * width // 4] = (0, 255, 0)
+    return Image.fromarray(pixels)
+
+
+def test_crop_keeps_the_aspect_ratio_squash_does_not(tmp_path):
+    write_fitzpatrick17k(tmp_path, 2, random_state=0)
+    path = Path(load_fitzpatrick17k(data_home=tmp_path, return_paths=True).images[0])
+    _quarters(256, 128).save(path, quality=95)  # a JPEG decoded at a DCT scale (draft)
+    crop = load_fitzpatrick17k(data_home=tmp_path, image_size=16, resize="crop").images[0]
+    squash = load_fitzpatrick17k(data_home=tmp_path, image_size=16).images[0]
+    assert crop.shape == squash.shape == (3, 16, 16)
+    # crop: the short side to 16, the long to 32, the centre 16 columns: all green
+    np.testing.assert_allclose(crop.mean(axis=(1, 2)), [0, 1, 0], atol=0.03)
+    # squash: the whole picture, red quarters included (aspect ratio not kept)
+    red = squash[0].mean(axis=0)
+    assert (red[:3] > 0.9).all() and (red[-3:] > 0.9).all() and (red[6:10] < 0.1).all()
+    np.testing.assert_allclose(squash.mean(axis=(1, 2)), [0.5, 0.5, 0], atol=0.05)
+
+
+@pytest.mark.parametrize("size", [(64, 32), (52, 32), (37, 50), (51, 50), (40, 40), (9, 30)])
+def test_crop_is_torchvision_resize_then_center_crop(tmp_path, size):
+    transforms = pytest.importorskip("torchvision.transforms")
+    write_pad_ufes20(tmp_path, 2, random_state=0)  # PNG files: no DCT scaling
+    path = Path(load_pad_ufes20(data_home=tmp_path, return_paths=True).images[0])
+    noise = np.random.RandomState(0).randint(0, 256, (size[1], size[0], 3), np.uint8)
+    Image.fromarray(noise).save(path)
+    data = load_pad_ufes20(data_home=tmp_path, image_size=12, resize="crop")
+    row = [str(p) for p in load_pad_ufes20(data_home=tmp_path, return_paths=True).images]
+    got = np.round(data.images[row.index(str(path))] * 255).astype(np.uint8).transpose(1, 2, 0)
+    reference = transforms.Compose([transforms.Resize(12), transforms.CenterCrop(12)])
+    with Image.open(path) as im:
+        expected = np.asarray(reference(im.convert("RGB")))
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_crop_and_squash_are_cached_apart(tmp_path, count_decodes):
+    write_ham10000(tmp_path, 4, random_state=0, shape=(30, 60))
+    squash = load_ham10000(data_home=tmp_path, image_size=8)
+    crop = load_ham10000(data_home=tmp_path, image_size=8, resize="crop")
+    assert len(count_decodes) == 8  # the crop cache is not the squash cache
+    assert not np.allclose(squash.images, crop.images)
+    cache = tmp_path / "fairskl_cache"
+    manifest = json.loads((cache / "ham10000_8px_crop.json").read_text())
+    assert manifest["meta"] == {"dataset": "HAM10000", "image_size": 8, "mode": "RGB",
+                                "resize": "crop"}
+    # the squash cache keeps the key and meta it had before resize existed
+    manifest = json.loads((cache / "ham10000_8px.json").read_text())
+    assert manifest["meta"] == {"dataset": "HAM10000", "image_size": 8, "mode": "RGB"}
+    count_decodes.clear()
+    np.testing.assert_array_equal(
+        load_ham10000(data_home=tmp_path, image_size=8, resize="crop").images, crop.images)
+    np.testing.assert_array_equal(load_ham10000(data_home=tmp_path, image_size=8).images,
+                                  squash.images)
+    assert count_decodes == []  # both from their own cache
+
+
+def test_fitzpatrick17k_centaur_and_source(tmp_path):
+    write_fitzpatrick17k(tmp_path, 8, random_state=0)
+    csv_path = tmp_path / "fitzpatrick17k" / "fitzpatrick17k.csv"
+    csv = pd.read_csv(csv_path)
+    csv.loc[1, "url"] = np.nan
+    csv.loc[2, "url"] = "http://www.dermaamin.com/site/images/clinical-pic/a/acne/acne1.jpg"
+    csv.to_csv(csv_path, index=False)
+    data = load_fitzpatrick17k(data_home=tmp_path, image_size=8, as_frame=True)
+    expected = csv.set_index("md5hash").loc[data.groups]
+    centaur = expected["fitzpatrick_centaur"].to_numpy(float)
+    assert (centaur != expected["fitzpatrick_scale"]).any()  # the fixture has two annotations
+    np.testing.assert_array_equal(data.sensitive["fitzpatrick_centaur"],
+                                  np.where(centaur == -1, np.nan, centaur))
+    by_hand = ["unknown" if not isinstance(u, str) else
+               "atlasdermatologico" if "//atlasdermatologico." in u else "dermaamin"
+               for u in expected["url"]]
+    assert list(data.source) == by_hand and data.source.dtype == object
+    assert {"unknown", "dermaamin", "atlasdermatologico"} == set(by_hand)
+    assert isinstance(data.frame["source"].dtype, pd.CategoricalDtype)
+    assert list(data.frame["source"].astype(str)) == by_hand
+    plain = load_fitzpatrick17k(data_home=tmp_path, image_size=8)
+    assert plain.frame is None and list(plain.source) == by_hand
+
+    csv.drop(columns="fitzpatrick_centaur").to_csv(csv_path, index=False)  # an older CSV
+    data = load_fitzpatrick17k(data_home=tmp_path, image_size=8)
+    assert data.sensitive["fitzpatrick_centaur"].isna().all()
+    assert data.sensitive["fitzpatrick_centaur"].dtype == np.float64
 
 
 def test_missing_images_counted_and_return_paths(tmp_path, count_decodes):
@@ -359,6 +461,12 @@ def test_invalid_arguments(tmp_path):
         load_ham10000(data_home=tmp_path, malignant=("melanoma",))
     with pytest.raises(ValueError, match="target must be one of"):
         load_fitzpatrick17k(data_home=tmp_path, target="dx")
+    for loader in (load_ham10000, load_fitzpatrick17k, load_pad_ufes20):
+        with pytest.raises(ValueError, match=r"resize must be 'squash' or 'crop', got 'center'\. "
+                                             r"'squash' resizes"):
+            loader(data_home=tmp_path, resize="center")
+    with pytest.raises(ValueError, match="resize must be 'squash' or 'crop', got None"):
+        _cache.decode_image(tmp_path / "any.png", 8, resize=None)
 
 
 # ------------------------------------------------------------------------------------------

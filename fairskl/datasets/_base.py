@@ -122,7 +122,7 @@ def index_files(dirs, *, recursive=False):
     return found
 
 
-def check_loader_params(image_size, on_error, n_jobs):
+def check_loader_params(image_size, on_error, n_jobs, resize="squash"):
     if (not isinstance(image_size, numbers.Integral) or isinstance(image_size, bool)
             or image_size < 1):
         raise ValueError(
@@ -136,6 +136,7 @@ def check_loader_params(image_size, on_error, n_jobs):
         )
     if n_jobs is not None and (not isinstance(n_jobs, numbers.Integral) or n_jobs == 0):
         raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}.")
+    _cache.check_resize(resize)
 
 
 def warn_left_out(name, n_left, n_total, reason, examples=()):
@@ -157,21 +158,28 @@ def encode_categories(values, categories):
 
 def build_bunch(*, name, frame, paths, target, target_name, target_names, sensitive, groups,
                 descr, image_size, mode, decoder, data_home, cache, cache_key, n_jobs,
-                on_error, return_paths, as_frame, item_shape, item_dtype=np.uint8, extra=None):
+                on_error, return_paths, as_frame, item_shape, item_dtype=np.uint8, extra=None,
+                resize="squash"):
     """Decode (or read from the cache) the images of the kept rows and assemble the Bunch.
 
-    ``frame``, ``paths``, ``target``, ``sensitive`` and ``groups`` are aligned row by row;
-    rows whose image cannot be decoded are left out of all of them (with a warning).
+    ``frame``, ``paths``, ``target``, ``sensitive``, ``groups`` and the arrays of ``extra``
+    are aligned row by row; rows whose image cannot be decoded are left out of all of them
+    (with a warning). A ``resize`` other than "squash" is part of the cache key and of the
+    manifest's meta (a "squash" cache keeps the key and meta it had before ``resize``
+    existed, so existing caches stay valid).
     """
     paths = [os.fspath(p) for p in paths]
     if return_paths:
         images = np.array(paths, dtype=object)
         keep = np.ones(len(paths), dtype=bool)
     else:
+        meta = {"dataset": name, "image_size": int(image_size), "mode": mode}
+        if resize != "squash":
+            cache_key, meta = f"{cache_key}_{resize}", {**meta, "resize": resize}
         cache_file = (get_data_home(data_home) / "fairskl_cache" / cache_key) if cache else None
         images, keep, failures = _cache.load_images(
             paths, decoder=decoder, cache_file=cache_file, n_jobs=n_jobs, on_error=on_error,
-            meta={"dataset": name, "image_size": int(image_size), "mode": mode},
+            meta=meta,
             item_shape=item_shape, item_dtype=item_dtype,
         )
         warn_left_out(name, len(failures), len(paths), "image could not be decoded",

@@ -1,6 +1,8 @@
-"""Decode and resize images once: a per-(data set, image size) array cache with a manifest.
+"""Decode and resize images once: a per-(data set, image size, resize mode) array cache.
 
-The cache of one data set at one image size is two files under ``<data_home>/fairskl_cache/``:
+The cache of one data set at one image size (and resize mode: the key of a ``"crop"`` cache
+ends in ``_crop``, so squashed and cropped images never mix) is two files under
+``<data_home>/fairskl_cache/``:
 
 - ``<key>.json``, the manifest: for every source file its path, size in bytes and modification
   time (ns), and the row of the array that holds it (or the error it failed with);
@@ -32,17 +34,58 @@ CACHE_VERSION = 1
 _CHUNK = 64  # images decoded per parallel task
 
 
-def decode_image(path, image_size, mode="RGB"):
+RESIZE_MODES = ("squash", "crop")
+
+
+def check_resize(resize):
+    """Raise a ValueError naming the argument, the value and the choices if ``resize`` is bad."""
+    if not isinstance(resize, str) or resize not in RESIZE_MODES:
+        raise ValueError(
+            f"resize must be 'squash' or 'crop', got {resize!r}. 'squash' resizes the whole "
+            "image to image_size x image_size (aspect ratio not kept); 'crop' resizes its "
+            "short side to image_size and keeps the centre square (torchvision's "
+            "Resize(image_size) + CenterCrop(image_size), as the VAE study's reference)."
+        )
+
+
+def crop_box(width, height, image_size):
+    """``(new_width, new_height, box)``: torchvision's ``Resize(image_size)`` then
+    ``CenterCrop(image_size)`` of a ``width`` x ``height`` image.
+
+    The short side becomes ``image_size`` and the long one ``int(image_size * long / short)``
+    (truncated, as torchvision does); the crop starts at ``round((new - image_size) / 2)``
+    on each axis (Python's round, as torchvision's ``center_crop``). ``box`` is Pillow's
+    ``(left, upper, right, lower)``.
+    """
+    short, long = sorted((width, height))
+    new_long = int(image_size * long / short)
+    new_w, new_h = (image_size, new_long) if width <= height else (new_long, image_size)
+    left = int(round((new_w - image_size) / 2.0))
+    top = int(round((new_h - image_size) / 2.0))
+    return new_w, new_h, (left, top, left + image_size, top + image_size)
+
+
+def decode_image(path, image_size, mode="RGB", resize="squash"):
     """Decode an image file and resize it to ``image_size`` x ``image_size``: (H, W, C) uint8.
 
-    The whole image is resized (the aspect ratio is not kept), with Pillow's antialiased
-    bilinear filter. JPEGs are decoded directly at the smallest DCT scale that is still at
-    least ``image_size`` on each side (``Image.draft``), which makes large photographs cheap.
+    ``resize="squash"`` resizes the whole image (the aspect ratio is not kept);
+    ``resize="crop"`` resizes its short side to ``image_size``, keeping the aspect ratio, and
+    keeps the centre ``image_size`` x ``image_size`` square, as torchvision's
+    ``Resize(image_size)`` + ``CenterCrop(image_size)`` do on a Pillow image (:func:`crop_box`).
+    Both use Pillow's antialiased bilinear filter. JPEGs are first decoded directly at the
+    smallest DCT scale that is still at least ``image_size`` on each side (``Image.draft``),
+    which makes large photographs cheap; the crop geometry is computed from the original size.
     """
+    check_resize(resize)
     with Image.open(path) as im:
+        width, height = im.size
         im.draft(mode, (image_size, image_size))
         im = im.convert(mode)
-        im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
+        if resize == "squash":
+            im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
+        else:
+            new_w, new_h, box = crop_box(width, height, image_size)
+            im = im.resize((new_w, new_h), Image.Resampling.BILINEAR).crop(box)
     arr = np.asarray(im, dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
 

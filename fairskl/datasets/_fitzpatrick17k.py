@@ -2,6 +2,7 @@
 
 import functools
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -54,11 +55,29 @@ Layout expected under data_home:
 :Sensitive features: ``fitzpatrick`` (FST 1-6 from ``fitzpatrick_scale``; NaN where the CSV
     has -1, i.e. unknown) and ``skin_group``: light (FST 1-2), medium (3-4), dark (5-6) or
     unknown. The Fitzpatrick17k fairness study compares light with dark and leaves medium and
-    unknown out.
+    unknown out. ``fitzpatrick_centaur`` is the CSV's second FST annotation (1-6; NaN where
+    it is -1 or absent), for checking how much the groups depend on the annotator.
+:Source: ``source`` (a Bunch attribute, and a categorical column of ``frame``): the atlas
+    each image comes from, the host of its ``url`` without ``www.`` up to the first dot
+    (``dermaamin`` or ``atlasdermatologico``; ``unknown`` where the CSV has no url). The
+    atlases hold different mixes of skin types (in the full CSV, 10.6% of the light but 38.9%
+    of the dark images with a url come from atlasdermatologico), so a gap between the skin
+    groups can partly be a gap between the sources.
 :Groups: ``md5hash`` (one image per hash; the CSV has no patient identifier).
-:Images: float32, shape (n, 3, image_size, image_size), in [0, 1]; the whole photograph is
-    resized (aspect ratio not kept).
+:Images: float32, shape (n, 3, image_size, image_size), in [0, 1]. By default
+    (``resize="squash"``) the whole photograph is resized (aspect ratio not kept);
+    ``resize="crop"`` resizes its short side to image_size and keeps the centre square.
 """
+
+
+def url_source(url):
+    """Short name of an image's source: the host of ``url`` without a leading ``www.``, up
+    to its first dot (``"https://www.dermaamin.com/..."`` -> ``"dermaamin"``); ``"unknown"``
+    for a missing url or one without a host."""
+    if not isinstance(url, str) or not url.strip():
+        return "unknown"
+    host = (urlsplit(url.strip()).hostname or "").removeprefix("www.")
+    return host.split(".")[0] or "unknown"
 
 
 def _download_missing(csv, images_dir, present, *, n_jobs, n_retries, timeout):
@@ -75,6 +94,7 @@ def load_fitzpatrick17k(
     *,
     data_home=None,
     image_size=64,
+    resize="squash",
     target="three_partition_label",
     images_dir=None,
     as_frame=False,
@@ -102,6 +122,13 @@ def load_fitzpatrick17k(
 
     image_size : int, default=64
         Side of the square images returned, in pixels.
+
+    resize : {"squash", "crop"}, default="squash"
+        How a photograph becomes a square: "squash" resizes the whole photograph to
+        ``image_size`` x ``image_size`` (aspect ratio not kept); "crop" resizes its short side
+        to ``image_size`` and keeps the centre square (torchvision's ``Resize`` +
+        ``CenterCrop``, the preprocessing of the VAE study's reference implementation). The
+        two modes are cached apart.
 
     target : {"label", "nine_partition_label", "three_partition_label"}, \
 default="three_partition_label"
@@ -145,13 +172,18 @@ default="three_partition_label"
             Codes into ``target_names``.
         target_names : list of str
             Sorted labels of the ``target`` level over the whole CSV.
-        sensitive : DataFrame of shape (n, 2)
-            ``fitzpatrick`` (float, 1-6 or NaN) and ``skin_group`` (categorical light / medium /
-            dark / unknown).
+        sensitive : DataFrame of shape (n, 3)
+            ``fitzpatrick`` (float, 1-6 or NaN), ``skin_group`` (categorical light / medium /
+            dark / unknown) and ``fitzpatrick_centaur`` (float, the CSV's second FST
+            annotation, 1-6 or NaN; NaN everywhere if the CSV lacks the column).
         groups : ndarray of shape (n,) of str
             ``md5hash`` of each image.
+        source : ndarray of shape (n,) of str
+            The atlas of each image, from the host of its ``url``: ``"dermaamin"``,
+            ``"atlasdermatologico"``, ... or ``"unknown"`` where the CSV has no url.
         frame : DataFrame or None
-            If ``as_frame``, the CSV rows kept, the target and the image path.
+            If ``as_frame``, the CSV rows kept, the target, the image path and ``source``
+            (categorical; categories: the sources of the whole CSV).
         DESCR : str
             Description of the data set.
 
@@ -183,9 +215,11 @@ default="three_partition_label"
     >>> home = write_fitzpatrick17k(tempfile.mkdtemp(), n_samples=6, random_state=0)
     >>> data = load_fitzpatrick17k(data_home=home, image_size=16)
     >>> data.images.shape, list(data.sensitive.columns)
-    ((6, 3, 16, 16), ['fitzpatrick', 'skin_group'])
+    ((6, 3, 16, 16), ['fitzpatrick', 'skin_group', 'fitzpatrick_centaur'])
+    >>> sorted(set(data.source))
+    ['atlasdermatologico', 'dermaamin']
     """
-    check_loader_params(image_size, on_error, n_jobs)
+    check_loader_params(image_size, on_error, n_jobs, resize)
     if target not in TARGETS:
         raise ValueError(f"target must be one of {list(TARGETS)}, got {target!r}.")
     home = get_data_home(data_home) / "fitzpatrick17k"
@@ -207,11 +241,15 @@ default="three_partition_label"
     warn_left_out(NAME, int((~found).sum()), len(csv), f"no image file in {str(images_dir)!r}",
                   names[~found])
     target_names = sorted(csv[target].dropna().astype(str).unique())
+    sources = csv["url"].map(url_source)
     frame = csv.loc[found].reset_index(drop=True)
+    frame["source"] = pd.Categorical(sources[found], categories=sorted(sources.unique()))
 
-    fst = pd.to_numeric(frame["fitzpatrick_scale"], errors="coerce")
-    fst = fst.where(fst.between(1, 6))  # -1 (unknown) -> NaN
-    sensitive = pd.DataFrame({"fitzpatrick": fst.astype("float64"), "skin_group": skin_group(fst)})
+    fst = _fst(frame["fitzpatrick_scale"])
+    centaur = (_fst(frame["fitzpatrick_centaur"]) if "fitzpatrick_centaur" in frame
+               else pd.Series(np.nan, index=frame.index))
+    sensitive = pd.DataFrame({"fitzpatrick": fst, "skin_group": skin_group(fst),
+                              "fitzpatrick_centaur": centaur})
     return build_bunch(
         name=NAME, frame=frame, paths=[present[n] for n in names[found]],
         target=pd.Categorical(frame[target].astype(str), categories=target_names).codes.astype(
@@ -219,8 +257,16 @@ default="three_partition_label"
         target_name=target, target_names=target_names, sensitive=sensitive,
         groups=frame["md5hash"].to_numpy(dtype=object), descr=DESCR, image_size=image_size,
         item_shape=(image_size, image_size, 3),
-        decoder=functools.partial(_cache.decode_image, image_size=image_size, mode="RGB"),
+        decoder=functools.partial(_cache.decode_image, image_size=image_size, mode="RGB",
+                                  resize=resize),
         data_home=data_home, cache=cache, cache_key=f"fitzpatrick17k_{image_size}px",
         mode="RGB", n_jobs=n_jobs, on_error=on_error, return_paths=return_paths,
-        as_frame=as_frame,
+        as_frame=as_frame, resize=resize,
+        extra={"source": np.asarray(frame["source"].astype(str), dtype=object)},
     )
+
+
+def _fst(values):
+    """A Fitzpatrick column -> float 1-6; NaN for -1 (unknown), missing or non-numeric."""
+    fst = pd.to_numeric(values, errors="coerce")
+    return fst.where(fst.between(1, 6)).astype("float64")

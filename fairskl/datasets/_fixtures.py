@@ -61,7 +61,10 @@ def write_fitzpatrick17k(data_home, n_samples=10, *, n_missing=0, shape=(30, 40)
                          n_distinct=None, random_state=None):
     """``fitzpatrick17k/fitzpatrick17k.csv`` with ``n_samples + n_missing`` rows and images.
 
-    The last ``n_missing`` rows have no image file. Returns ``data_home``.
+    The last ``n_missing`` rows have no image file. As in the real CSV, ``fitzpatrick_centaur``
+    (the second annotation) differs from ``fitzpatrick_scale`` by one type on about a third
+    of the rows, and the urls alternate between the hosts of the two atlases, with the
+    ``.invalid`` top-level domain (nothing can be downloaded from them). Returns ``data_home``.
     """
     rng = check_random_state(random_state)
     home = Path(data_home) / "fitzpatrick17k"
@@ -72,12 +75,16 @@ def write_fitzpatrick17k(data_home, n_samples=10, *, n_missing=0, shape=(30, 40)
     pick = labels[rng.randint(len(labels), size=n)]
     hashes = _hex(rng, n)
     fst = rng.choice([-1, 1, 2, 3, 4, 5, 6], size=n)
+    # derived from the hashes, not drawn: the rows and pictures of a seed stay as they were
+    shift = np.array([int(h[0], 16) % 3 - 1 for h in hashes])
+    centaur = np.where(fst == -1, -1, np.clip(fst + shift, 1, 6))
+    hosts = ["www.dermaamin.invalid", "atlasdermatologico.invalid"]
+    urls = [f"https://{hosts[i % 2]}/{h}.jpg" for i, h in enumerate(hashes)]
     csv = pd.DataFrame({
-        "md5hash": hashes, "fitzpatrick_scale": fst, "fitzpatrick_centaur": fst,
+        "md5hash": hashes, "fitzpatrick_scale": fst, "fitzpatrick_centaur": centaur,
         "label": pick[:, 0], "nine_partition_label": pick[:, 1],
-        "three_partition_label": pick[:, 2], "qc": [""] * n,
-        "url": [f"https://example.invalid/{h}.jpg" for h in hashes],
-        "url_alphanum": [f"httpsexampleinvalid{h}jpg.jpg" for h in hashes],
+        "three_partition_label": pick[:, 2], "qc": [""] * n, "url": urls,
+        "url_alphanum": ["".join(c for c in u if c.isalnum()) + ".jpg" for u in urls],
     })
     home.mkdir(parents=True, exist_ok=True)
     csv.to_csv(home / "fitzpatrick17k.csv", index=False)

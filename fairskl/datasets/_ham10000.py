@@ -58,7 +58,9 @@ Layout expected under data_home:
     (<60 / 60+ / unknown; a patient aged exactly 60 is in 60+). Rows with unknown sex or age
     are kept, in the "unknown" category (the CSV has 57 of each), never dropped.
 :Groups: ``lesion_id``: split by it, or images of one lesion land on both sides.
-:Images: float32, shape (n, 3, image_size, image_size), in [0, 1] (600x450 originals).
+:Images: float32, shape (n, 3, image_size, image_size), in [0, 1] (600x450 originals). By
+    default (``resize="squash"``) the whole photograph is resized (aspect ratio not kept);
+    ``resize="crop"`` resizes its short side to image_size and keeps the centre square.
 """
 
 
@@ -83,6 +85,7 @@ def load_ham10000(
     *,
     data_home=None,
     image_size=64,
+    resize="squash",
     target="malignant",
     malignant=MALIGNANT,
     images_dir=None,
@@ -108,6 +111,13 @@ def load_ham10000(
 
     image_size : int, default=64
         Side of the square images returned, in pixels.
+
+    resize : {"squash", "crop"}, default="squash"
+        How a photograph becomes a square: "squash" resizes the whole photograph to
+        ``image_size`` x ``image_size`` (aspect ratio not kept); "crop" resizes its short side
+        to ``image_size`` and keeps the centre square (torchvision's ``Resize`` +
+        ``CenterCrop``, the preprocessing of the VAE study's reference implementation). The
+        two modes are cached apart.
 
     target : {"malignant", "dx"}, default="malignant"
         Binary malignant (1) / benign (0), or the seven diagnoses as codes into
@@ -178,7 +188,7 @@ def load_ham10000(
     >>> list(data.sensitive.columns)
     ['sex', 'age', 'age_group', 'age_binary']
     """
-    check_loader_params(image_size, on_error, n_jobs)
+    check_loader_params(image_size, on_error, n_jobs, resize)
     if target not in ("malignant", "dx"):
         raise ValueError(f"target must be 'malignant' or 'dx', got {target!r}.")
     malignant = (malignant,) if isinstance(malignant, str) else tuple(malignant)
@@ -216,7 +226,9 @@ def load_ham10000(
         target_name=target, target_names=target_names, sensitive=ham_sensitive(frame),
         groups=frame["lesion_id"].astype(str).to_numpy(dtype=object), descr=DESCR,
         image_size=image_size, item_shape=(image_size, image_size, 3),
-        decoder=functools.partial(_cache.decode_image, image_size=image_size, mode="RGB"),
+        decoder=functools.partial(_cache.decode_image, image_size=image_size, mode="RGB",
+                                  resize=resize),
         data_home=data_home, cache=cache, cache_key=f"ham10000_{image_size}px", mode="RGB",
         n_jobs=n_jobs, on_error=on_error, return_paths=return_paths, as_frame=as_frame,
+        resize=resize,
     )

@@ -52,7 +52,9 @@ Layout expected under data_home:
     (light 1-2 / medium 3-4 / dark 5-6 / unknown). The CSV misses gender and skin type for
     804 of its rows: they are kept as "unknown".
 :Groups: ``patient_id`` (a patient can have several lesions and images).
-:Images: float32, shape (n, 3, image_size, image_size), in [0, 1].
+:Images: float32, shape (n, 3, image_size, image_size), in [0, 1]. By default
+    (``resize="squash"``) the whole photograph is resized (aspect ratio not kept);
+    ``resize="crop"`` resizes its short side to image_size and keeps the centre square.
 """
 
 
@@ -60,6 +62,7 @@ def load_pad_ufes20(
     *,
     data_home=None,
     image_size=64,
+    resize="squash",
     target="malignant",
     malignant=MALIGNANT,
     images_dir=None,
@@ -85,6 +88,13 @@ def load_pad_ufes20(
 
     image_size : int, default=64
         Side of the square images returned, in pixels.
+
+    resize : {"squash", "crop"}, default="squash"
+        How a photograph becomes a square: "squash" resizes the whole photograph to
+        ``image_size`` x ``image_size`` (aspect ratio not kept); "crop" resizes its short side
+        to ``image_size`` and keeps the centre square (torchvision's ``Resize`` +
+        ``CenterCrop``, the preprocessing of the VAE study's reference implementation). The
+        two modes are cached apart.
 
     target : {"malignant", "diagnostic"}, default="malignant"
         Binary cancer (1) / not (0), or the six diagnoses as codes into ``target_names``.
@@ -144,7 +154,7 @@ def load_pad_ufes20(
     >>> data.images.shape, data.target.name
     ((5, 3, 16, 16), 'malignant')
     """
-    check_loader_params(image_size, on_error, n_jobs)
+    check_loader_params(image_size, on_error, n_jobs, resize)
     if target not in ("malignant", "diagnostic"):
         raise ValueError(f"target must be 'malignant' or 'diagnostic', got {target!r}.")
     malignant = (malignant,) if isinstance(malignant, str) else tuple(malignant)
@@ -191,7 +201,9 @@ def load_pad_ufes20(
         target_name=target, target_names=target_names, sensitive=sensitive,
         groups=frame["patient_id"].astype(str).to_numpy(dtype=object), descr=DESCR,
         image_size=image_size, item_shape=(image_size, image_size, 3),
-        decoder=functools.partial(_cache.decode_image, image_size=image_size, mode="RGB"),
+        decoder=functools.partial(_cache.decode_image, image_size=image_size, mode="RGB",
+                                  resize=resize),
         data_home=data_home, cache=cache, cache_key=f"pad-ufes-20_{image_size}px", mode="RGB",
         n_jobs=n_jobs, on_error=on_error, return_paths=return_paths, as_frame=as_frame,
+        resize=resize,
     )
