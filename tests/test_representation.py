@@ -61,10 +61,13 @@ def test_sampling_follows_the_protocol(log):
     X = np.arange(n, dtype=float)[:, None]
     groups = np.asarray(_groups())
     mixes = [(1, 0), (0.5, 0.5), (0.3, 0.7), (0, 1)]
-    results = representation_study(
-        Recorder(), X, groups=_groups(), train_mixes=mixes, n_train=120, n_test_per_group=20,
-        n_repeats=3, scoring={"n": record_test}, random_state=0, verbose=0,
-    )
+    with pytest.warns(UserWarning, match=r"draws 120 training samples of 'dark' with "
+                                         r"replacement from a pool of only 30: about 29"):
+        results = representation_study(
+            Recorder(), X, groups=_groups(), train_mixes=mixes, n_train=120,
+            n_test_per_group=20, n_repeats=3, scoring={"n": record_test}, random_state=0,
+            verbose=0,
+        )
     # Each cell: one fit, then one test call per group (light, dark), in that order.
     assert len(log) == 3 * len(mixes) * 3
     cells = [log[i:i + 3] for i in range(0, len(log), 3)]
@@ -91,7 +94,17 @@ def test_sampling_follows_the_protocol(log):
     # Each fit got its own seed.
     assert len({seed for kind, _, seed in log if kind == "fit"}) == 3 * len(mixes)
     assert results["value"].eq(20).all()
-    assert list(results.columns) == ["repeat", "mix", "group", "train_share", "metric", "value"]
+    assert list(results.columns) == ["repeat", "mix", "group", "train_share", "n_train",
+                                     "n_distinct", "metric", "value"]
+    # n_train and n_distinct count each cell's draws from each group.
+    fits = [train for kind, train, _ in log if kind == "fit"]
+    for k, train in enumerate(fits):
+        r, m = divmod(k, len(mixes))
+        for name in GROUP_SIZES:
+            row = results[(results.repeat == r) & (results.mix == results.mix.cat.categories[m])
+                          & (results.group == name)].iloc[0]
+            drawn = train[groups[train] == name]
+            assert (row.n_train, row.n_distinct) == (len(drawn), len(np.unique(drawn)))
     assert list(results["mix"].cat.categories) == [
         "100% light / 0% dark", "50% light / 50% dark", "30% light / 70% dark",
         "0% light / 100% dark"]
@@ -258,3 +271,67 @@ def test_study_figures(tmp_path):
     with pytest.raises(ValueError, match="not in results"):
         plot_representation_study(results, ["auc"])
     plt.close("all")
+
+
+def test_without_replacement_and_exclude(log):
+    n = sum(GROUP_SIZES.values())
+    X = np.arange(n, dtype=float)[:, None]
+    shared = np.r_[0:5, 90:95]  # 5 light and 5 dark never drawn
+    results = representation_study(
+        Recorder(), X, groups=_groups(), train_mixes=[(0.5, 0.5)], n_train=40,
+        n_test_per_group=20, n_repeats=2, scoring={"n": record_test}, replace=False,
+        exclude=shared, random_state=0, verbose=0,
+    )
+    for kind, rows, _ in log:
+        assert not np.isin(rows, shared).any()
+        if kind == "fit":  # without replacement: every draw distinct
+            assert len(np.unique(rows)) == len(rows) == 40
+    assert (results.n_distinct == results.n_train).all()
+    # a boolean mask is the same as positions
+    log.clear()
+    mask = np.isin(np.arange(n), shared)
+    again = representation_study(
+        Recorder(), X, groups=_groups(), train_mixes=[(0.5, 0.5)], n_train=40,
+        n_test_per_group=20, n_repeats=2, scoring={"n": record_test}, replace=False,
+        exclude=mask, random_state=0, verbose=0,
+    )
+    assert_frame_equal(results, again)
+    # a pool too small for draws without replacement is an error naming the fix
+    with pytest.raises(ValueError, match="replace=False: mix '0% light / 100% dark' draws 60 "
+                                         "samples of 'dark' from a pool of 25"):
+        representation_study(Recorder(), X, groups=_groups(), train_mixes=[(0, 1)], n_train=60,
+                             n_test_per_group=20, replace=False, exclude=shared, verbose=0)
+    with pytest.raises(ValueError, match="exclude must be positions"):
+        representation_study(Recorder(), X, groups=_groups(), exclude=[n + 1], verbose=0)
+
+
+def test_dict_scorers_and_returned_estimators(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(140, 4))
+
+    def both(estimator, X, y=None):
+        err = ((estimator.inverse_transform(estimator.transform(X)) - X) ** 2).mean(axis=1)
+        return {"err": err, "n_components": float(estimator.n_components_)}
+
+    kw = dict(groups=_groups(), train_mixes=[(1, 0), (0, 1)], n_train=30, n_test_per_group=10,
+              n_repeats=2, scoring={"both": both}, random_state=0, verbose=0,
+              return_samples=True, return_estimators=True)
+    results, samples, models = representation_study(PCA(n_components=2), X,
+                                                    checkpoint_dir=tmp_path, **kw)
+    assert set(results.metric) == {"err", "n_components"}
+    assert set(samples.metric) == {"err"}
+    assert sorted(models) == [(0, "0% light / 100% dark"), (0, "100% light / 0% dark"),
+                              (1, "0% light / 100% dark"), (1, "100% light / 0% dark")]
+    # each returned model is the one that was scored
+    row = samples[(samples.repeat == 1) & (samples.mix == "0% light / 100% dark")]
+    model = models[(1, "0% light / 100% dark")]
+    by_hand = ((model.inverse_transform(model.transform(X[row["sample"]])) - X[row["sample"]])
+               ** 2).mean(axis=1)
+    np.testing.assert_allclose(row["value"], by_hand)
+    # a resumed run loads the saved models
+    assert len(list(tmp_path.glob("*.joblib"))) == 4
+    results2, _, models2 = representation_study(PCA(n_components=2), X,
+                                                checkpoint_dir=tmp_path, **kw)
+    assert_frame_equal(results, results2)
+    np.testing.assert_allclose(models2[(1, "0% light / 100% dark")].components_,
+                               model.components_)

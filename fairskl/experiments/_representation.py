@@ -9,6 +9,7 @@ samples. Each finished (repeat, mix) cell can be checkpointed, so an interrupted
 
 import json
 import numbers
+import warnings
 from pathlib import Path
 
 import joblib
@@ -19,13 +20,17 @@ from sklearn.metrics import get_scorer, recall_score
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.parallel import Parallel, delayed
 
-from fairskl._io import write_text
+from fairskl._io import write_joblib, write_text
 from fairskl._parallel import limit_torch_threads
 from fairskl.metrics._group_metrics import per_sample_mse
 
 __all__ = ["representation_study"]
 
-RESULT_COLUMNS = ["repeat", "mix", "group", "train_share", "metric", "value"]
+RESULT_COLUMNS = ["repeat", "mix", "group", "train_share", "n_train", "n_distinct", "metric",
+                  "value"]
+SAMPLE_COLUMNS = ["repeat", "mix", "group", "sample", "metric", "value"]
+#: bumped when a cell's saved layout changes, so old checkpoints are refused, not misread
+PROTOCOL = 2
 
 
 def reconstruction_mse(estimator, X, y=None):
@@ -48,19 +53,17 @@ def latent_std(estimator, X, y=None):
 #: decoder variance): 4 keep the study's scoring a small share of its time
 STUDY_DRAWS = 4
 
-
-def _uncertainty_scorer(kind):
-    def scorer(estimator, X, y=None):
-        return np.asarray(estimator.uncertainty(X, kind, n_samples=STUDY_DRAWS, random_state=0),
-                          dtype=float)
-
-    scorer.__name__ = kind
-    scorer.__doc__ = f"Per-sample ``uncertainty(X, {kind!r})`` of a PerceptualVAE."
-    return scorer
-
-
 #: the uncertainty scores of PerceptualVAE.uncertainty, other than latent_std
 UNCERTAINTY_SCORES = ("active_latent_std", "kl", "elbo", "iwae", "decoder_var")
+
+
+def vae_uncertainty_scores(estimator, X, y=None):
+    """Every :data:`UNCERTAINTY_SCORES` of a PerceptualVAE per sample, as a dict, from one
+    encoding and one set of posterior draws (:func:`fairskl.inspection.vae_uncertainty`)."""
+    from fairskl.inspection import vae_uncertainty
+
+    return vae_uncertainty(estimator, X, list(UNCERTAINTY_SCORES), n_samples=STUDY_DRAWS,
+                           random_state=0)
 
 
 def _tpr(estimator, X, y):
@@ -77,7 +80,7 @@ def _fpr(estimator, X, y):
 STUDY_SCORERS = {
     "reconstruction_mse": reconstruction_mse,
     "latent_std": latent_std,
-    **{kind: _uncertainty_scorer(kind) for kind in UNCERTAINTY_SCORES},
+    "vae_uncertainty": vae_uncertainty_scores,
     "tpr": _tpr,
     "fpr": _fpr,
 }
@@ -94,10 +97,13 @@ def representation_study(
     n_test_per_group=500,
     n_repeats=10,
     scoring=None,
+    replace=True,
+    exclude=None,
     random_state=None,
     n_jobs=None,
     checkpoint_dir=None,
     return_samples=False,
+    return_estimators=False,
     verbose=1,
 ):
     """Score clones of an estimator per group after training on different group mixes.
@@ -107,8 +113,12 @@ def representation_study(
 
     1. draw a test set of ``n_test_per_group`` samples of each group, without replacement;
     2. for each mix ``(s_1, ..., s_G)`` of ``train_mixes``, draw ``round(s_g * n_train)`` samples
-       of group ``g`` *with replacement* from the samples outside the test set, fit a
-       :func:`~sklearn.base.clone` and score it on each group's test samples.
+       of group ``g`` *with replacement* (the study's protocol; see ``replace``) from the
+       samples outside the test set, fit a :func:`~sklearn.base.clone` and score it on each
+       group's test samples.
+
+    As every mix of a repeat is scored on the same test set, mixes can be compared paired by
+    repeat. Drawing with replacement repeats images: ``results`` counts the distinct ones.
 
     The draws of repeat ``r`` and mix ``m`` depend only on ``(random_state, r, m)``, so cells
     can run in any order, in parallel, or be resumed from ``checkpoint_dir``.
@@ -136,11 +146,23 @@ def representation_study(
         Repeats of the whole protocol, each with a new test set.
     scoring : str, callable, list or dict, default=None
         What to measure on each group's test samples. A callable ``scorer(estimator, X, y)``
-        returns a number, or an array of per-sample values whose mean is the group's value.
-        Strings: ``"reconstruction_mse"`` and ``"latent_std"`` (per-sample), ``"tpr"``,
+        returns a number, or an array of per-sample values whose mean is the group's value, or
+        a dict of those (one metric per key, as scikit-learn's multi-metric callables).
+        Strings: ``"reconstruction_mse"`` and ``"latent_std"`` (per-sample),
+        ``"vae_uncertainty"`` (every score of :meth:`fairskl.PerceptualVAE.uncertainty` but
+        ``latent_std``, one draw set shared, 4 posterior draws), ``"tpr"``,
         ``"fpr"``, or any name of :func:`sklearn.metrics.get_scorer`. None means
         ``["reconstruction_mse", "latent_std"]`` for an estimator with ``latent_std``,
         ``["roc_auc", "tpr", "fpr"]`` for a classifier and ``["reconstruction_mse"]`` otherwise.
+    replace : bool, default=True
+        Draw the training samples with replacement (the study's protocol). A group whose pool
+        (its samples outside the test set) is not larger than its draws is then repeated
+        heavily, with a warning that gives the expected number of distinct samples. False
+        draws without replacement and raises if a pool is too small.
+    exclude : array-like of int or bool, default=None
+        Samples never drawn, neither for a test set nor for training (positions in ``X``, or
+        a boolean mask): e.g. a shared evaluation set on which to compare the fitted
+        estimators (``return_estimators``).
     random_state : int, RandomState instance or None, default=None
         Seed of the draws and of the fits. Must be an int with ``checkpoint_dir``.
     n_jobs : int, default=None
@@ -153,6 +175,9 @@ def representation_study(
         extend the study.
     return_samples : bool, default=False
         Also return the per-sample values of per-sample scorers.
+    return_estimators : bool, default=False
+        Also return the fitted estimators (saved with the checkpoints, as joblib files, so a
+        resumed run returns them too).
     verbose : int, default=1
         0 is silent; 1 shows a progress bar over the cells.
 
@@ -161,10 +186,14 @@ def representation_study(
     results : pandas.DataFrame
         One row per (repeat, mix, group, metric) with columns ``repeat``, ``mix`` (a label such
         as ``"50% light / 50% dark"``, ordered categorical), ``group``, ``train_share``,
-        ``metric`` and ``value``.
+        ``n_train`` (training draws from the group), ``n_distinct`` (distinct samples among
+        them), ``metric`` and ``value``.
     samples : pandas.DataFrame
         Only with ``return_samples``: ``repeat``, ``mix``, ``group``, ``sample`` (position in
         ``X``), ``metric`` and ``value``.
+    estimators : dict
+        Only with ``return_estimators``: the fitted estimator of each ``(repeat, mix)``, keyed
+        by the repeat and the mix label.
 
     See Also
     --------
@@ -203,7 +232,9 @@ def representation_study(
                              ("n_repeats", n_repeats, 1)]:
         if not isinstance(value, numbers.Integral) or value < low:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
-    counts = np.bincount(group_codes, minlength=len(names))
+    excluded = _check_exclude(exclude, n_samples)
+    group_codes = np.where(excluded, -1, group_codes)  # never drawn
+    counts = np.bincount(group_codes[group_codes >= 0], minlength=len(names))
     small = {n: int(c) for n, c in zip(names, counts, strict=True) if c <= n_test_per_group}
     if small:
         raise ValueError(
@@ -211,6 +242,7 @@ def representation_study(
             f"set, plus at least one to train on), but {small} have fewer. Lower "
             f"n_test_per_group or add samples."
         )
+    _check_pools(mixes, names, counts - n_test_per_group, n_train, replace)
     if y is not None and len(y) != n_samples:
         raise ValueError(f"y has {len(y)} samples but X has {n_samples}.")
     scorers = _check_scoring(scoring, estimator, y)
@@ -234,6 +266,8 @@ def representation_study(
             y=None if y is None else joblib.hash(np.asarray(y)), train_mixes=mixes.tolist(),
             n_train=int(n_train), n_test_per_group=int(n_test_per_group), random_state=seed,
             scoring=sorted(scorers), return_samples=bool(return_samples),
+            replace=bool(replace), exclude=joblib.hash(np.flatnonzero(excluded)),
+            return_estimators=bool(return_estimators), protocol=PROTOCOL,
         )
         done = _load_checkpoints(folder, config)
     todo = [cell for cell in cells if cell not in done]
@@ -241,7 +275,8 @@ def representation_study(
     jobs = (
         delayed(_run_cell)(
             estimator, X, y, group_codes, names, mixes[m], labels[m], r, m, seed,
-            int(n_train), int(n_test_per_group), scorers, return_samples, folder,
+            int(n_train), int(n_test_per_group), scorers, return_samples, return_estimators,
+            bool(replace), folder,
         )
         for r, m in todo
     )
@@ -251,17 +286,19 @@ def representation_study(
         bar.update()
     bar.close()
 
-    results = _collect([done[cell][0] for cell in cells], labels, names)
-    if not return_samples:
-        return results
-    return results, _collect([done[cell][1] for cell in cells], labels, names)
+    out = [_collect([done[cell][0] for cell in cells], labels, names, RESULT_COLUMNS)]
+    if return_samples:
+        out.append(_collect([done[cell][1] for cell in cells], labels, names, SAMPLE_COLUMNS))
+    if return_estimators:
+        out.append({(r, labels[m]): done[(r, m)][2] for r, m in cells})
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 def _run_cell(estimator, X, y, group_codes, names, mix, label, r, m, seed, n_train,
-              n_test_per_group, scorers, return_samples, folder):
+              n_test_per_group, scorers, return_samples, return_estimators, replace, folder):
     limit_torch_threads()
     test_by_group, train = _draw(group_codes, len(names), mix, r, m, seed, n_train,
-                                 n_test_per_group)
+                                 n_test_per_group, replace)
     fitted = clone(estimator)
     if "random_state" in fitted.get_params(deep=False):
         fitted.set_params(random_state=int(np.random.SeedSequence([seed, r, m]).generate_state(1)[0]
@@ -276,33 +313,42 @@ def _run_cell(estimator, X, y, group_codes, names, mix, label, r, m, seed, n_tra
     for g, test in enumerate(test_by_group):
         X_test = _safe_indexing(X, test)
         y_test = None if y is None else _safe_indexing(y, test)
-        for metric, scorer in scorers.items():
-            value = np.asarray(scorer(fitted, X_test, y_test), dtype=float)
-            if value.ndim == 1 and len(value) == len(test):
-                if return_samples:
-                    sample_rows.append(pd.DataFrame(dict(
-                        repeat=r, mix=label, group=names[g], sample=test, metric=metric,
-                        value=value)))
-                value = value.mean()
-            elif value.ndim != 0:
-                raise ValueError(
-                    f"scorer {metric!r} returned shape {value.shape}; expected a number or one "
-                    f"value per test sample ({len(test)})."
-                )
-            rows.append((r, label, names[g], float(mix[g]), metric, float(value)))
+        drawn = train[group_codes[train] == g]
+        counts = (float(mix[g]), len(drawn), len(np.unique(drawn)))
+        for name, scorer in scorers.items():
+            values = scorer(fitted, X_test, y_test)
+            if not isinstance(values, dict):
+                values = {name: values}
+            for metric, value in values.items():
+                value = np.asarray(value, dtype=float)
+                if value.ndim == 1 and len(value) == len(test):
+                    if return_samples:
+                        sample_rows.append(pd.DataFrame(dict(
+                            repeat=r, mix=label, group=names[g], sample=test, metric=metric,
+                            value=value)))
+                    value = value.mean()
+                elif value.ndim != 0:
+                    raise ValueError(
+                        f"scorer {name!r} returned shape {value.shape} for {metric!r}; expected "
+                        f"a number or one value per test sample ({len(test)})."
+                    )
+                rows.append((r, label, names[g], *counts, metric, float(value)))
     results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     samples = (pd.concat(sample_rows, ignore_index=True) if sample_rows
-               else pd.DataFrame(columns=["repeat", "mix", "group", "sample", "metric", "value"]))
+               else pd.DataFrame(columns=SAMPLE_COLUMNS))
     if folder is not None:
-        write_text(folder / f"cell_r{r:04d}_m{m:02d}.csv", results.to_csv(index=False))
+        stem = folder / f"cell_r{r:04d}_m{m:02d}"
+        if return_estimators:
+            write_joblib(stem.with_suffix(".joblib"), fitted)
         if return_samples:
-            write_text(folder / f"cell_r{r:04d}_m{m:02d}.samples.csv",
-                       samples.to_csv(index=False))
-    return (r, m), (results, samples)
+            write_text(stem.with_suffix(".samples.csv"), samples.to_csv(index=False))
+        write_text(stem.with_suffix(".csv"), results.to_csv(index=False))  # last: cell done
+    return (r, m), (results, samples, fitted if return_estimators else None)
 
 
-def _draw(group_codes, n_groups, mix, r, m, seed, n_train, n_test_per_group):
-    """Test indices per group (repeat ``r``) and training indices (repeat ``r``, mix ``m``)."""
+def _draw(group_codes, n_groups, mix, r, m, seed, n_train, n_test_per_group, replace=True):
+    """Test indices per group (repeat ``r``) and training indices (repeat ``r``, mix ``m``);
+    samples whose group code is -1 are never drawn."""
     rng = np.random.default_rng([seed, r])
     test_by_group, rest = [], []
     for g in range(n_groups):
@@ -312,7 +358,7 @@ def _draw(group_codes, n_groups, mix, r, m, seed, n_train, n_test_per_group):
         rest.append(np.setdiff1d(members, test))
     rng = np.random.default_rng([seed, r, 1 + m])
     train = np.concatenate([
-        rng.choice(rest[g], size, replace=True) if size else np.empty(0, dtype=int)
+        rng.choice(rest[g], size, replace=replace) if size else np.empty(0, dtype=int)
         for g, size in enumerate(_split_sizes(mix, n_train))
     ])
     return test_by_group, rng.permutation(train)
@@ -351,6 +397,48 @@ def _check_groups(groups, n_samples):
     if len(names) < 2:
         raise ValueError(f"groups needs at least 2 distinct groups, got {names}.")
     return categorical.cat.codes.to_numpy(), names
+
+
+def _check_exclude(exclude, n_samples):
+    """Boolean mask of the samples never drawn."""
+    mask = np.zeros(n_samples, dtype=bool)
+    if exclude is None:
+        return mask
+    values = np.asarray(exclude)
+    if values.dtype == bool:
+        if values.shape != (n_samples,):
+            raise ValueError(f"exclude as a boolean mask must have one value per sample "
+                             f"({n_samples}), got shape {values.shape}.")
+        return values.copy()
+    if values.ndim != 1 or not np.issubdtype(values.dtype, np.integer) or (
+            len(values) and (values.min() < 0 or values.max() >= n_samples)):
+        raise ValueError(f"exclude must be positions in X (ints in [0, {n_samples})) or a "
+                         f"boolean mask, got {exclude!r}.")
+    mask[values] = True
+    return mask
+
+
+def _check_pools(mixes, names, pools, n_train, replace):
+    """Warn when draws with replacement repeat a group's pool heavily; raise without."""
+    for mix in mixes:
+        for name, size, pool in zip(names, _split_sizes(mix, n_train), pools, strict=True):
+            if size == 0 or size < pool:
+                continue
+            if not replace and size > pool:
+                raise ValueError(
+                    f"replace=False: mix {_mix_label(mix, names)!r} draws {size} samples of "
+                    f"{name!r} from a pool of {pool} (its samples outside the test set). Lower "
+                    f"n_train or n_test_per_group, or draw with replacement (replace=True)."
+                )
+            if replace:
+                distinct = pool * (1 - (1 - 1 / pool) ** size)
+                warnings.warn(
+                    f"mix {_mix_label(mix, names)!r} draws {size} training samples of {name!r} "
+                    f"with replacement from a pool of only {pool}: about {distinct:.0f} "
+                    f"distinct ones (results count them in n_distinct). Pass replace=False "
+                    f"with a smaller n_train to train on distinct samples.",
+                    UserWarning, stacklevel=3,
+                )
 
 
 def _check_mixes(train_mixes, names):
@@ -443,17 +531,21 @@ def _load_checkpoints(folder, config):
         samples_path = path.with_suffix(".samples.csv")
         if config["return_samples"] and not samples_path.exists():
             continue  # refit: its samples were not saved
+        model_path = path.with_suffix(".joblib")
+        if config["return_estimators"] and not model_path.exists():
+            continue
         results = pd.read_csv(path)
         samples = pd.read_csv(samples_path) if config["return_samples"] else None
-        done[(r, m)] = (results, samples)
+        model = joblib.load(model_path) if config["return_estimators"] else None
+        done[(r, m)] = (results, samples, model)
     return done
 
 
-def _collect(frames, labels, names):
+def _collect(frames, labels, names, columns):
     """Concatenate cell frames; the same dtypes whether a cell was fitted or loaded from CSV."""
     frames = [f for f in frames if f is not None and len(f)]
     if not frames:
-        return pd.DataFrame(columns=RESULT_COLUMNS)
+        return pd.DataFrame(columns=columns)
     out = pd.concat(frames, ignore_index=True)
     out["mix"] = pd.Categorical(out["mix"], categories=labels, ordered=True)
     by_text = {str(name): name for name in names}
