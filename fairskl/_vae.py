@@ -22,6 +22,7 @@ __all__ = ["PerceptualVAE", "ReconstructionGrid", "ResidualVAE"]
 NORMS = ("batch", "group")
 PRECISIONS = ("float32", "bf16", "fp16")
 LOSS_TERMS = ("mse", "kl", "perceptual")
+AUGMENTATIONS = (None, "hflip")
 
 
 # -- the torch modules -----------------------------------------------------------------------------
@@ -176,9 +177,17 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
     gradient_clip_norm : float or None, default=10.0
         Clip the gradient norm of the VAE's parameters to this value (after unscaling with
         ``"fp16"``), as the reference implementation does; None does not clip.
+    augment : {None, "hflip"}, default=None
+        Augmentation of the training batches. ``"hflip"`` flips each image of each training
+        batch left-right with probability 0.5, drawn anew every time the image is seen (the
+        reference implementation's ``RandomHorizontalFlip(0.5)``); the draws come from
+        torch's CPU generator, which ``random_state`` seeds, so a seeded fit is reproducible
+        (the flips do not depend on the device). Only training steps are augmented: a
+        validation split, ``transform``, ``reconstruct``, the scores and ``latent_activity_``
+        see the images as given. None (the default) does not augment.
     random_state : int or None, default=None
-        Seeds torch when the module is initialised: weights, batch order and the latent
-        samples of training are reproducible.
+        Seeds torch when the module is initialised: weights, batch order, the flips of
+        ``augment`` and the latent samples of training are reproducible.
     optimizer, lr, max_epochs, batch_size, train_split, device, verbose, callbacks
         As in skorch; defaults of the study: Adam, 1e-4, 15 epochs, batches of 64; no
         validation split.
@@ -247,6 +256,7 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
         precision="float32",
         channels_last=False,
         gradient_clip_norm=10.0,
+        augment=None,
         random_state=None,
         criterion=PerceptualLoss,
         optimizer=torch.optim.Adam,
@@ -281,6 +291,7 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
         self.precision = precision
         self.channels_last = channels_last
         self.gradient_clip_norm = gradient_clip_norm
+        self.augment = augment
         self.random_state = random_state
 
     def _get_param_names(self):
@@ -389,7 +400,22 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
         self.grad_scaler_.scale(loss).backward()
         return {"loss": loss, "y_pred": y_pred}
 
+    def _augment(self, batch):
+        """The training batch with each image flipped left-right with probability 0.5
+        (``augment="hflip"``); the batch itself otherwise."""
+        if self.augment is None:
+            return batch
+        Xi, yi = batch
+        Xi = torch.as_tensor(Xi)
+        # torch's global CPU generator: seeded with random_state in initialize_module, and the
+        # same draws whatever the device
+        flip = (torch.rand(len(Xi)) < 0.5).to(Xi.device).view(-1, *[1] * (Xi.ndim - 1))
+        return torch.where(flip, Xi.flip(-1), Xi), yi
+
     def train_step(self, batch, **fit_params):
+        # augmented once per step, outside skorch's optimizer closure (which an optimizer such
+        # as LBFGS calls several times)
+        batch = self._augment(batch)
         if self.precision != "fp16" and self.gradient_clip_norm is None:
             return super().train_step(batch, **fit_params)
         # gradient scaling or clipping: one step without skorch's optimizer closure
@@ -453,6 +479,13 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
             raise ValueError(
                 f"precision='fp16' needs a CUDA device (it uses a gradient scaler), got "
                 f"device={self.device!r}; use precision='bf16' on CPU."
+            )
+        if not (self.augment is None or (isinstance(self.augment, str)
+                                         and self.augment in AUGMENTATIONS)):
+            raise ValueError(
+                f"augment must be None or 'hflip', got {self.augment!r}. Pass augment='hflip' "
+                f"to flip each training image left-right with probability 0.5 (the reference "
+                f"implementation's RandomHorizontalFlip), or None not to augment."
             )
         if self.gradient_clip_norm is not None and not self.gradient_clip_norm > 0:
             raise ValueError(

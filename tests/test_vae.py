@@ -341,6 +341,9 @@ def test_grid_search_and_cross_validate_with_routed_group_scorer():
         ({"beta": -1}, np.zeros((4, 3, 32, 32), np.float32), "beta must be"),
         ({"norm": "layer"}, np.zeros((4, 3, 32, 32), np.float32), "norm must be one of"),
         ({"precision": "fp8"}, np.zeros((4, 3, 32, 32), np.float32), "precision must be"),
+        ({"augment": "vflip"}, np.zeros((4, 3, 32, 32), np.float32),
+         r"augment must be None or 'hflip', got 'vflip'\. Pass augment='hflip'"),
+        ({"augment": True}, np.zeros((4, 3, 32, 32), np.float32), "got True"),
         ({"precision": "fp16"}, np.zeros((4, 3, 32, 32), np.float32), "needs a CUDA"),
         ({"perceptual_weight": 1, "perceptual_weights": "IMAGENET_V9"},
          np.zeros((4, 3, 32, 32), np.float32), "neither a path"),
@@ -364,6 +367,69 @@ def test_bad_inputs_at_transform(lesions32):
         vae.transform(np.full((2, 3, 32, 32), np.nan, np.float32))
     with pytest.raises(ValueError, match="10 latent features.*has 128"):
         vae.inverse_transform(np.zeros((2, 10), np.float32))
+
+
+class _SeenVAE(PerceptualVAE):
+    """Records every batch the network is run on in skorch's steps, with the mode."""
+
+    seen = []
+
+    def infer(self, x, **fit_params):
+        _SeenVAE.seen.append((self.module_.training, x.detach().cpu().numpy().copy()))
+        return super().infer(x, **fit_params)
+
+
+def _flipped(seen, X):
+    """Per image run in training and in validation steps: was it X's image mirrored?"""
+    scaled = X * 2 - 1  # the [-1, 1] images the estimator works on, as _check_X computes them
+    as_given = {x.tobytes() for x in scaled}
+    mirrored = {x[..., ::-1].tobytes() for x in scaled} - as_given
+    out = {True: [], False: []}
+    for training, batch in seen:
+        for x in batch:
+            key = x.tobytes()
+            assert key in as_given or key in mirrored, "an image that is neither X's nor mirrored"
+            out[training].append(key in mirrored)
+    return {mode: np.array(flags) for mode, flags in out.items()}
+
+
+def test_hflip_flips_half_the_training_images_and_nothing_else(lesions32):
+    from skorch.dataset import ValidSplit
+
+    X = lesions32.images
+    params = dict(channel_width=8, latent_channels=8, perceptual_weight=0, lr=2e-3,
+                  max_epochs=1, batch_size=24, random_state=0, verbose=0,
+                  train_split=ValidSplit(4, stratified=False))
+    _SeenVAE.seen = []
+    vae = _SeenVAE(augment="hflip", **params).fit(X)
+    flipped = _flipped(_SeenVAE.seen, X)
+    assert len(flipped[True]) == 72 and len(flipped[False]) == 24
+    assert 0.3 < flipped[True].mean() < 0.7  # each training image with probability 0.5
+    assert not flipped[False].any()  # validation steps see the images as given
+
+    # transform, reconstruct and the scores: the encoder on the images as given, every time
+    vae.module_.eval()
+    with torch.no_grad():
+        mu, _ = vae.module_.encode(torch.as_tensor(X * 2 - 1))
+    np.testing.assert_allclose(vae.transform(X), mu.reshape(len(X), -1).numpy(), atol=1e-5)
+    np.testing.assert_array_equal(vae.transform(X), vae.transform(X))
+    np.testing.assert_array_equal(vae.score_samples(X), vae.score_samples(X))
+    np.testing.assert_array_equal(vae.reconstruct(X), vae.reconstruct(X))
+
+    _SeenVAE.seen = []
+    _SeenVAE(**params).fit(X)
+    assert not any(_flipped(_SeenVAE.seen, X)[True])  # augment=None: nothing flipped
+
+
+def test_hflip_fit_is_reproducible_and_differs_from_no_augmentation(lesions32):
+    X = lesions32.images[:32]
+    first = _vae(augment="hflip", max_epochs=1).fit(X)
+    again = _vae(augment="hflip", max_epochs=1).fit(X)
+    np.testing.assert_array_equal(first.transform(X), again.transform(X))
+    assert first.history[-1, "train_loss"] == again.history[-1, "train_loss"]
+    plain = _vae(max_epochs=1).fit(X)
+    assert not np.allclose(first.transform(X), plain.transform(X), atol=1e-4)
+    assert clone(first).get_params()["augment"] == "hflip"
 
 
 def test_nan_loss_names_epoch_and_batch(lesions32):
