@@ -7,6 +7,7 @@ from fairskl.experiments._nir_study import reproduce_nir
 from fairskl.experiments._plots import (
     plot_error_by_label,
     plot_prevalence,
+    plot_reconstructions,
     plot_representation_study,
 )
 from fairskl.experiments._representation import representation_study
@@ -19,6 +20,7 @@ __all__ = [
     "plot_lambda_tradeoff",
     "plot_method_comparison",
     "plot_prevalence",
+    "plot_reconstructions",
     "plot_representation_study",
     "representation_study",
     "reproduce_nir",
