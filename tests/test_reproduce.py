@@ -9,7 +9,7 @@ import torch
 
 from fairskl import PerceptualVAE
 from fairskl.cli import main
-from fairskl.experiments import _representation, _reproduce
+from fairskl.experiments import _representation, _vae_study
 
 TINY_VAE = dict(n_samples=900, image_size=32, channel_width=8, latent_channels=4, max_epochs=1,
                 n_train=60, n_test_per_group=20, n_repeats=2)
@@ -18,7 +18,7 @@ TINY_VAE = dict(n_samples=900, image_size=32, channel_width=8, latent_channels=4
 @pytest.mark.slow
 def test_reproduce_vae_resumes_to_the_same_tables(tmp_path, monkeypatch):
     full = tmp_path / "full"
-    _reproduce.reproduce_vae_fairness(full, scale=TINY_VAE, verbose=0)
+    _vae_study.reproduce_vae_fairness(full, scale=TINY_VAE, verbose=0)
     assert {"report.md", "report.html", "results.csv", "samples.csv", "by_mix.png",
             "prevalence.png", "error_by_label.png"} <= {p.name for p in full.iterdir()}
     text = (full / "report.md").read_text()
@@ -37,11 +37,11 @@ def test_reproduce_vae_resumes_to_the_same_tables(tmp_path, monkeypatch):
     part = tmp_path / "part"
     monkeypatch.setattr(_representation, "_run_cell", dies_after_three)
     with pytest.raises(KeyboardInterrupt):
-        _reproduce.reproduce_vae_fairness(part, scale=TINY_VAE, verbose=0)
+        _vae_study.reproduce_vae_fairness(part, scale=TINY_VAE, verbose=0)
     assert len(list((part / "checkpoints").glob("cell_*.samples.csv"))) == 3
     calls.clear()
     monkeypatch.setattr(_representation, "_run_cell", run_cell)
-    _reproduce.reproduce_vae_fairness(part, scale=TINY_VAE, resume=True, verbose=0)
+    _vae_study.reproduce_vae_fairness(part, scale=TINY_VAE, resume=True, verbose=0)
     for name in ["results.csv", "samples.csv"]:
         assert (part / name).read_text() == (full / name).read_text()
 
@@ -67,11 +67,11 @@ def test_reproduce_vae_at_paper_settings_shrunk(tmp_path, device, monkeypatch):
         return fit(self, X, y, **kwargs)
 
     monkeypatch.setattr(PerceptualVAE, "fit", recording_fit)
-    shrunk = {**_reproduce.VAE_SCALES["paper"], "perceptual_weights": str(weights),
+    shrunk = {**_vae_study.VAE_SCALES["paper"], "perceptual_weights": str(weights),
               **dict(n_samples=700, image_size=32, n_stages=2, channel_width=4,
                      latent_channels=4, max_epochs=1, batch_size=8, n_train=16,
                      n_test_per_group=8, n_repeats=1)}
-    path = _reproduce.reproduce_vae_fairness(tmp_path / "out", scale=shrunk, device=device,
+    path = _vae_study.reproduce_vae_fairness(tmp_path / "out", scale=shrunk, device=device,
                                              verbose=0)
     assert len(fits) == 3  # one per mix
     params = fits[0]
@@ -95,8 +95,8 @@ def test_vae_report_compares_on_the_paper_scale():
         group=["light", "dark"] * 4, train_share=[1, 0, 1, 0] + [0.5] * 4,
         metric="reconstruction_mse", value=[0.01, 0.02, 0.01, 0.02, 0.01, 0.015, 0.012, 0.016]))
     results = pd.concat([results, results.assign(metric="latent_std", value=1.0)])
-    report = _reproduce.Report("t")
-    _reproduce._vae_report(report, results, [])
+    report = _vae_study.Report("t")
+    _vae_study._vae_report(report, results, [])
     findings = [block[1][0] for block in report.blocks if block[0] == "table"][-1]
     # largest per-group mean over repeats: dark, all light, 0.02 on [0, 1] = 0.08 on [-1, 1]
     assert findings.loc[findings.index[0], "ours"].startswith("no: largest per-group mean 0.0800")

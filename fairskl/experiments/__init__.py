@@ -2,6 +2,7 @@
 and their figures."""
 
 from fairskl.experiments._compare import compare_methods, plot_method_comparison
+from fairskl.experiments._gaps import adjusted_gap, choose_condition_level, mix_differences
 from fairskl.experiments._lambda import lambda_study, plot_lambda_tradeoff
 from fairskl.experiments._nir_study import reproduce_nir
 from fairskl.experiments._plots import (
@@ -11,11 +12,14 @@ from fairskl.experiments._plots import (
     plot_representation_study,
 )
 from fairskl.experiments._representation import representation_study
-from fairskl.experiments._reproduce import reproduce_vae_fairness
+from fairskl.experiments._vae_study import reproduce_vae_fairness
 
 __all__ = [
+    "adjusted_gap",
+    "choose_condition_level",
     "compare_methods",
     "lambda_study",
+    "mix_differences",
     "plot_error_by_label",
     "plot_lambda_tradeoff",
     "plot_method_comparison",

@@ -94,31 +94,62 @@ def nir_data(data, attribute, config, data_home, seed):
     return train, tests, groups[tr], notes
 
 
+#: the VAE study's group definitions: name -> (FST column, light types, dark types, words)
+GROUP_DEFINITIONS = {
+    "fst12-56": ("fst", (1, 2), (5, 6), "light = FST 1–2, dark = FST 5–6 (the study's)"),
+    "fst123-456": ("fst", (1, 2, 3), (4, 5, 6),
+                   "light = FST 1–3, dark = FST 4–6 (the paper's alternative)"),
+    "centaur12-56": ("fst_centaur", (1, 2), (5, 6),
+                     "light = FST 1–2, dark = FST 5–6 by the second annotation "
+                     "(fitzpatrick_centaur)"),
+}
+#: the label levels of the VAE study's per-image table, finest first
+LABEL_LEVELS = ["label", "nine_partition_label", "three_partition_label"]
+
+
 def vae_data(data, config, data_home, seed):
-    """Images, light/dark groups, label levels (DataFrame) and notes; other skin types dropped."""
+    """Images, light/dark groups, per-image metadata and notes; other skin types dropped.
+
+    The metadata has one row per kept image: ``fst``, ``fst_centaur`` (the second annotation,
+    NaN where there is none), the three label levels and ``source``.
+    """
+    definition = config.get("group_definition", "fst12-56")
+    if definition not in GROUP_DEFINITIONS:
+        raise ValueError(f"group_definition={definition!r} is not one of "
+                         f"{sorted(GROUP_DEFINITIONS)}.")
     notes = []
     if data == "synthetic":
-        from fairskl.datasets import make_skin_lesions
+        from fairskl.datasets import make_skin_conditions
 
-        bunch = make_skin_lesions(config["n_samples"], config["image_size"], random_state=seed)
-        fst = bunch.sensitive["skin_type"].astype(int).to_numpy()
-        labels = pd.DataFrame({"label": np.asarray(bunch.target_names)[bunch.target]})
+        bunch = make_skin_conditions(config["n_samples"], config["image_size"],
+                                     tone_effect=config.get("tone_effect", 0.0),
+                                     random_state=seed)
+        frame = bunch.frame
+        meta = pd.DataFrame({"fst": frame["skin_type"].astype(float),
+                             "fst_centaur": frame["fitzpatrick_centaur"].astype(float),
+                             **{level: frame[level] for level in LABEL_LEVELS},
+                             "source": frame["source"].astype(str)})
     elif data == "fitzpatrick17k":
         from fairskl.datasets import load_fitzpatrick17k
 
         bunch = load_fitzpatrick17k(data_home=data_home, image_size=config["image_size"],
-                                    target="label", as_frame=True)
-        fst = bunch.sensitive["fitzpatrick"].to_numpy()
+                                    target="label", as_frame=True,
+                                    resize=config.get("resize", "squash"))
         frame = bunch.frame.reset_index(drop=True)
-        labels = frame[["three_partition_label", "nine_partition_label", "label"]]
+        meta = pd.DataFrame({"fst": bunch.sensitive["fitzpatrick"].to_numpy(dtype=float),
+                             "fst_centaur": bunch.sensitive["fitzpatrick_centaur"].to_numpy(
+                                 dtype=float),
+                             **{level: frame[level].to_numpy() for level in LABEL_LEVELS},
+                             "source": np.asarray(bunch.source, dtype=str)})
     else:
         raise ValueError(f"data={data!r} is not one of ['fitzpatrick17k', 'synthetic'] for the "
                          f"VAE fairness study.")
-    group = np.select([fst <= 2, fst >= 5], ["light", "dark"], default="")
+    column, light, dark, words = GROUP_DEFINITIONS[definition]
+    fst = meta[column].to_numpy()
+    group = np.select([np.isin(fst, light), np.isin(fst, dark)], ["light", "dark"], default="")
     keep = group != ""
-    notes.append(f"{int(keep.sum())} of {len(keep)} images kept: light = FST 1–2 "
-                 f"({int((group == 'light').sum())}), dark = FST 5–6 "
-                 f"({int((group == 'dark').sum())}); FST 3–4 and unknown left out, as in the "
-                 f"study.")
+    notes.append(f"{int(keep.sum())} of {len(keep)} images kept: {words}; light "
+                 f"{int((group == 'light').sum())}, dark {int((group == 'dark').sum())}; other "
+                 f"and unknown skin types left out.")
     groups = pd.Categorical(group[keep], categories=["light", "dark"])
-    return bunch.images[keep], groups, labels[keep].reset_index(drop=True), notes
+    return bunch.images[keep], groups, meta[keep].reset_index(drop=True), notes
