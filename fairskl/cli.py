@@ -1,6 +1,7 @@
 """The ``fairskl`` command. Thin: every subcommand calls the public API."""
 
 import argparse
+import json
 import sys
 
 import numpy as np
@@ -115,8 +116,20 @@ def _parser():
                                "torchvision model, or a torchvision weights name (default: "
                                "none at small scale, IMAGENET1K_V1 at paper scale)")
         else:
+            from fairskl.experiments._study_data import GROUP_DEFINITIONS
+
             study.add_argument("--perceptual-weights", metavar="PATH",
                                help="local VGG19 state_dict (.pth) or a torchvision weights name")
+            study.add_argument("--repeats", type=int, metavar="N",
+                               help="repeats of the protocol (default: 4 at small scale, 10 "
+                               "at paper scale)")
+            study.add_argument("--groups", choices=sorted(GROUP_DEFINITIONS),
+                               help="light and dark skin: " + "; ".join(
+                                   f"{k}: {v[3]}" for k, v in GROUP_DEFINITIONS.items()))
+            study.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                               dest="settings",
+                               help="override a setting of --scale, e.g. --set n_train=500 "
+                               "--set replace=false (repeatable; the report lists them all)")
         study.set_defaults(run=_run_reproduce)
     return parser
 
@@ -176,6 +189,18 @@ def format_report(report):
     return "\n".join(lines) + "\n"
 
 
+def _setting(text):
+    """``"KEY=VALUE"`` -> (key, value): the value read as JSON (numbers, true/false, null),
+    else kept as a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--set {text!r}: write KEY=VALUE, e.g. --set n_train=500.")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def _run_reproduce(args):
     from fairskl.experiments import reproduce_nir, reproduce_vae_fairness
 
@@ -186,8 +211,13 @@ def _run_reproduce(args):
         path = reproduce_nir(args.out, attribute=args.attribute, weights=args.weights,
                              compare=args.compare, **common)
     else:
+        settings = dict(_setting(text) for text in args.settings)
+        if args.repeats is not None:
+            settings["n_repeats"] = args.repeats
+        if args.groups is not None:
+            settings["group_definition"] = args.groups
         path = reproduce_vae_fairness(args.out, perceptual_weights=args.perceptual_weights,
-                                      **common)
+                                      settings=settings, **common)
     if args.quiet:
         print(f"report: {path}")
     return 0

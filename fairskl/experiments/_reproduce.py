@@ -10,17 +10,20 @@ from fairskl._io import write_text
 # -- plumbing ----------------------------------------------------------------------------------
 
 
-def _config(scales, scale, **extra):
+def _config(scales, scale, settings=None, **extra):
+    """The settings of ``scale`` (a name, or a dict overriding "small"), then ``settings``."""
+    settings = dict(settings or {})
+    given = set(settings) | (set(scale) if isinstance(scale, dict) else set())
+    unknown = sorted(given - set(scales["small"]))
+    if unknown:
+        raise ValueError(f"unknown settings {unknown}; the settings are "
+                         f"{sorted(scales['small'])}.")
     if isinstance(scale, dict):
-        unknown = sorted(set(scale) - set(scales["small"]))
-        if unknown:
-            raise ValueError(f"scale has unknown settings {unknown}; the settings are "
-                             f"{sorted(scales['small'])}.")
-        return {"scale": "custom", **scales["small"], **scale, **extra}
+        return {"scale": "custom", **scales["small"], **scale, **settings, **extra}
     if scale not in scales:
         raise ValueError(f"scale={scale!r} is not one of {sorted(scales)}, or a dict of "
                          f"settings.")
-    return {"scale": scale, **scales[scale], **extra}
+    return {"scale": scale, **scales[scale], **settings, **extra}
 
 
 def _check_out(out_dir, resume, overwrite, config):
