@@ -361,14 +361,16 @@ def plot_error_by_label(samples, labels, *, metric="reconstruction_mse", min_cou
 
 
 def _scatter_labels(ax, means, groups, metric):
-    ax.scatter(means[groups[0]], means[groups[1]], s=18, alpha=0.8)
-    if len(means) <= 15:  # few labels: name them
-        for label, row in means.iterrows():
-            ax.annotate(str(label), (row[groups[0]], row[groups[1]]), fontsize=7,
-                        textcoords="offset points", xytext=(4, 4))
+    ax.scatter(means[groups[0]], means[groups[1]], s=18, alpha=0.8, zorder=3)
     if len(means):
         low, high = np.nanmin(means.to_numpy()), np.nanmax(means.to_numpy())
-        ax.plot([low, high], [low, high], color="grey", lw=1, ls="--")
+        pad = 0.08 * (high - low) or 1e-3
+        ax.plot([low, high], [low, high], color="grey", lw=1, ls="--", zorder=2)
+        ax.set(xlim=(low - pad, high + pad), ylim=(low - pad, high + pad))
+        # name the labels farthest from the diagonal (at most 5), without overlaps
+        points = means[[groups[0], groups[1]]].dropna()
+        far = (points[groups[1]] - points[groups[0]]).abs().nlargest(5).index
+        _name_points(ax, points.loc[far], points)
     ax.set_xlabel(f"mean {metric}, {groups[0]}")
     ax.set_ylabel(f"mean {metric}, {groups[1]}")
 
