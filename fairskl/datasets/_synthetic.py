@@ -704,7 +704,10 @@ def make_skin_conditions(n_samples=1000, image_size=64, *, tone_effect=0.0, rand
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        images : ndarray of shape (n_samples, 3, image_size, image_size), float32 in [0, 1]
+        Dictionary-like object with the attributes:
+
+        images : ndarray of shape (n_samples, 3, image_size, image_size), dtype float32
+            RGB images with values in [0, 1], channels first.
         sensitive : DataFrame
             ``skin_type`` (1-6), ``fitzpatrick_centaur`` (a second annotation, 1-6) and
             ``tone_group`` (light / medium / dark, categorical).
@@ -713,6 +716,7 @@ def make_skin_conditions(n_samples=1000, image_size=64, *, tone_effect=0.0, rand
             ``label``, ``source``, ``grain_var`` (the variance v added) and ``grain_mse`` (the
             realised mean squared grain of each image, after clipping).
         DESCR : str
+            The generative process.
 
     See Also
     --------
@@ -727,7 +731,7 @@ def make_skin_conditions(n_samples=1000, image_size=64, *, tone_effect=0.0, rand
     (400, 3, 16, 16)
     >>> data.frame.groupby("tone_group", observed=True)["source"].apply(
     ...     lambda s: (s == "atlasdermatologico").mean()).round(2).to_dict()
-    {'light': 0.09, 'medium': 0.27, 'dark': 0.39}
+    {'light': 0.1, 'medium': 0.27, 'dark': 0.43}
     """
     _check_params(n_samples, image_size, 0.0, 0.3)
     if (not isinstance(tone_effect, numbers.Real) or isinstance(tone_effect, bool)
