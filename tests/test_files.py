@@ -1,0 +1,58 @@
+"""Images read from disk on access (ImageFiles): the loaders' pixels, worker processes, errors."""
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from fairskl.datasets import ImageFiles, load_fitzpatrick17k
+from fairskl.datasets._fixtures import write_fitzpatrick17k
+
+
+@pytest.fixture(scope="module")
+def fitzpatrick(tmp_path_factory):
+    return write_fitzpatrick17k(tmp_path_factory.mktemp("data"), n_samples=12, random_state=0)
+
+
+@pytest.mark.parametrize("resize", ["squash", "crop"])
+def test_images_equal_the_loaders_arrays(fitzpatrick, resize):
+    arrays = load_fitzpatrick17k(data_home=fitzpatrick, image_size=16, resize=resize,
+                                 cache=False)
+    paths = load_fitzpatrick17k(data_home=fitzpatrick, image_size=16, resize=resize,
+                                return_paths=True)
+    files = ImageFiles(paths.images, y=paths.target, image_size=16, resize=resize)
+    assert len(files) == 12 and files.image_shape == (3, 16, 16)
+    stacked = torch.stack([files[i][0] for i in range(len(files))]).numpy()
+    np.testing.assert_array_equal(stacked, arrays.images)
+    assert [int(files[i][1]) for i in range(12)] == list(arrays.target)
+
+
+def test_worker_processes_read_the_same_batches(fitzpatrick):
+    paths = load_fitzpatrick17k(data_home=fitzpatrick, image_size=16, return_paths=True)
+    files = ImageFiles(paths.images, image_size=16)
+    one = torch.cat([x for x, _ in DataLoader(files, batch_size=5)])
+    two = torch.cat([x for x, _ in DataLoader(files, batch_size=5, num_workers=2)])
+    assert torch.equal(one, two)
+
+
+def test_a_bad_file_is_named(tmp_path, fitzpatrick):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    files = ImageFiles([bad, tmp_path / "missing.png"], image_size=8)
+    with pytest.raises(OSError, match=r"cannot read image 0 of 2, '.*broken\.jpg'"):
+        files[0]
+    with pytest.raises(OSError, match=r"cannot read image 1 of 2, '.*missing\.png'"):
+        files[1]
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(paths="one.png"), TypeError, "sequence of image paths"),
+    (dict(paths=[]), ValueError, "paths is empty"),
+    (dict(paths=["a.png"], y=[0, 1]), ValueError, "one value per path"),
+    (dict(paths=["a.png"], image_size=0), ValueError, "image_size must be a positive int"),
+    (dict(paths=["a.png"], resize="stretch"), ValueError, "resize must be 'squash' or 'crop'"),
+    (dict(paths=["a.png"], mode="CMYK"), ValueError, "mode must be 'RGB' or 'L'"),
+])
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        ImageFiles(**kwargs)
