@@ -1,12 +1,14 @@
-"""Networks for NIRClassifier: a torchvision model, a small CNN or an MLP, as body and head.
+"""Networks for NIRClassifier: a torchvision or timm model, a small CNN or an MLP, as body and head.
 
 The body returns the penultimate features (after global pooling); a linear head maps them to one
 logit per class. Pretrained weights are loaded only when the user asks for them: a torchvision
-weights name (which downloads to torch's cache) or the path of a local state_dict. A pretrained
-body sees its inputs scaled as during its pretraining (the weights' own mean and std), inside the
-network, so that a user passes images in [0, 1] whatever the weights.
+weights name or timm's "pretrained" / a timm tag (which download to torch's or Hugging Face's
+cache) or the path of a local state_dict. A pretrained body sees its inputs scaled as during its
+pretraining (the weights' own mean and std), inside the network, so that a user passes images in
+[0, 1] whatever the weights. timm is an optional dependency (``pip install 'fairskl[timm]'``).
 """
 
+import difflib
 import os
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from torch import nn
 
 #: torchvision's ImageNet statistics, for a local state_dict of a torchvision model
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+#: ``backbone="timm:<name>"`` builds ``timm.create_model(<name>)``
+TIMM_PREFIX = "timm:"
 
 
 class InputNormalization(nn.Module):
@@ -83,7 +87,8 @@ class SmallCNNBody(nn.Sequential):
 
 def build_network(backbone, *, weights, input_shape, n_classes, hidden_sizes=(64, 64),
                   input_normalization="auto"):
-    """An :class:`NIRNetwork` for images (torchvision ``backbone``) or tabular data ("mlp").
+    """An :class:`NIRNetwork` for images (torchvision or "timm:<name>" ``backbone``) or tabular
+    data ("mlp").
 
     ``input_normalization``: "auto" scales the inputs as the pretrained ``weights`` expect (none
     for random weights), None never scales, a pair ``(mean, std)`` of per-channel sequences
@@ -111,11 +116,15 @@ def build_network(backbone, *, weights, input_shape, n_classes, hidden_sizes=(64
         stats = None if input_normalization == "auto" else input_normalization
         return NIRNetwork(SmallCNNBody(input_shape[0]), 64, n_classes,
                           _normalization(stats, input_shape[0]))
-    body, stats = _torchvision_model(backbone, weights)
+    if backbone.startswith(TIMM_PREFIX):
+        body, n_features, stats = _timm_model(backbone, weights, input_shape)
+        dropout = None  # timm's own (drop_rate=0 unless asked) stays inside the body
+    else:
+        body, stats = _torchvision_model(backbone, weights)
+        n_features, dropout = _drop_classifier(body, backbone)
+        _adapt_input_channels(body, input_shape[0], backbone)
     if input_normalization != "auto":
         stats = input_normalization
-    n_features, dropout = _drop_classifier(body, backbone)
-    _adapt_input_channels(body, input_shape[0], backbone)
     return NIRNetwork(body, n_features, n_classes, _normalization(stats, input_shape[0]), dropout)
 
 
@@ -173,6 +182,87 @@ def _torchvision_model(name, weights):
     model = torchvision.models.get_model(name, weights=resolved)  # downloads once, to torch's cache
     preprocess = resolved.transforms()
     return model, (preprocess.mean, preprocess.std)
+
+
+def _timm_model(backbone, weights, input_shape):
+    """The timm model without classifier, its feature width and the (mean, std) of its weights.
+
+    With ``num_classes=0`` timm's model returns the pooled penultimate features (its
+    ``forward_features`` and the pooling of its head). timm adapts the first convolution to the
+    channels of X (``in_chans``) and, for models of a fixed input size (ViT), the position
+    embeddings to X's image size.
+    """
+    try:
+        import timm
+    except ImportError:
+        raise ImportError(f"backbone={backbone!r} needs timm, an optional dependency of fairskl; "
+                          f"install it with: pip install 'fairskl[timm]'") from None
+    name = backbone.removeprefix(TIMM_PREFIX)
+    arch, tag = timm.models.split_model_name_tag(name)
+    if not timm.is_model(arch):
+        close = difflib.get_close_matches(arch, timm.list_models(), n=3)
+        raise ValueError(
+            f"backbone={backbone!r}: timm has no model {arch!r}"
+            + (f" (did you mean {', '.join(map(repr, close))}?)" if close else "")
+            + "; find names with timm.list_models('*vit*'), and those with pretrained weights "
+            "with timm.list_pretrained('resnet50*')."
+        )
+    path = weights if weights is not None and _is_path(weights) else None
+    if weights is not None and path is None and weights != "pretrained":
+        if tag:
+            raise ValueError(f"weights={weights!r} and the tag of backbone={backbone!r} both "
+                             f"name weights; give the tag once, e.g. weights='pretrained'.")
+        name, tag = f"{arch}.{weights}", weights
+    if tag and name not in timm.list_pretrained(f"{arch}.*"):
+        raise ValueError(
+            f"{tag!r} is not a pretrained tag of timm's {arch!r}; choose among "
+            f"{[n.partition('.')[2] for n in timm.list_pretrained(f'{arch}.*')]}, "
+            f"'pretrained' (the default tag), None or a local state_dict path."
+        )
+    kwargs = {"num_classes": 0, "in_chans": input_shape[0]}
+    config = timm.models.get_pretrained_cfg(name)
+    if config is not None and config.fixed_input_size \
+            and tuple(config.input_size[1:]) != tuple(input_shape[1:]):
+        kwargs["img_size"] = tuple(input_shape[1:])
+    if path is not None:  # timm's own loader: safetensors, in_chans, position embeddings
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"weights={os.fspath(path)!r}: no such file; give the path "
+                                    f"of a state_dict of timm's {name!r}.")
+        kwargs["pretrained_cfg_overlay"] = {"file": os.fspath(path)}
+    try:  # "pretrained" or a tag: downloads once, to Hugging Face's cache
+        model = timm.create_model(name, pretrained=weights is not None, **kwargs)
+        if path is not None:
+            _check_timm_keys(model, timm.models.load_state_dict(os.fspath(path)))
+    except (RuntimeError, ValueError) as error:
+        if path is None:
+            raise
+        raise ValueError(
+            f"weights={os.fspath(path)!r} is not a state_dict of timm's {name!r} ({error}). "
+            f"Save one with torch.save(timm.create_model({name!r}).state_dict(), path)."
+        ) from error
+    # timm >= 1.0: the width of the pooled output, after a pre-logits layer if the model has one
+    n_features = getattr(model, "head_hidden_size", None) or model.num_features
+    stats = None if weights is None else (model.pretrained_cfg["mean"],
+                                          model.pretrained_cfg["std"])
+    return model, n_features, stats
+
+
+def _check_timm_keys(model, state):
+    """Raise if ``state`` (less the pretrained classifier) does not name the model's tensors.
+
+    timm loads a checkpoint non-strictly when it drops the classifier: a wrong file would
+    otherwise leave the model silently at its random weights.
+    """
+    classifier = model.pretrained_cfg.get("classifier") or ()
+    classifier = (classifier,) if isinstance(classifier, str) else tuple(classifier)
+    given = {key for key in state if key.rpartition(".")[0] not in classifier}
+    expected = set(model.state_dict())
+    if given != expected:
+        def some(keys):
+            keys = sorted(keys)
+            return f"{keys[:5]}{' and more' if len(keys) > 5 else ''}"
+        raise ValueError(f"missing keys {some(expected - given)}, "
+                         f"unexpected keys {some(given - expected)}")
 
 
 def _is_path(weights):
