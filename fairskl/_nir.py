@@ -149,6 +149,11 @@ class NIRClassifier(_RegularizedClassifier):
     backbone : str or torch.nn.Module, default="resnet18"
         A torchvision classification model by name (its classifier is replaced by a linear
         head sized from the data, its first convolution adapted to the number of channels),
+        ``"timm:<name>"`` for a `timm <https://huggingface.co/docs/timm>`_ model such as
+        ``"timm:convnext_tiny"`` or ``"timm:vit_small_patch16_224"`` (needs
+        ``pip install 'fairskl[timm]'``; its pooled features are the penultimate ones;
+        ``weights`` is None, ``"pretrained"``, a timm tag such as ``"augreg_in21k"``, or a
+        local state_dict path; see the :ref:`user guide <nir-backbones>`),
         ``"small_cnn"`` (three conv blocks, 64 penultimate neurons: fast on a CPU for images
         of 16–64 pixels), ``"mlp"`` for 2-D tabular X, or a module whose ``forward`` returns
         ``(logits, penultimate)``.
