@@ -15,6 +15,7 @@ import numbers
 from collections.abc import Mapping
 
 import numpy as np
+import skorch.dataset
 import torch
 from scipy.sparse import issparse
 from sklearn.preprocessing import LabelEncoder
@@ -36,6 +37,8 @@ from fairskl._parallel import limit_torch_threads
 PRECISIONS = ("float32", "bf16")
 #: keys a user may put in a dict X: the inputs, and per-sample groups for methods that use them
 X_KEYS = ("X", "groups")
+#: skorch's own datasets (the training data it splits for validation): passed through
+SKORCH_DATASETS = (skorch.dataset.Dataset, torch.utils.data.Subset)
 
 #: The parameters every method shares, for the methods' docstrings ("%(shared)s").
 SHARED_PARAMETERS = """\
@@ -245,11 +248,14 @@ class _RegularizedClassifier(NeuralNetClassifier):
 
     # -- scikit-learn API ----------------------------------------------------------------------
 
-    def fit(self, X, y, **fit_params):
+    def fit(self, X, y=None, **fit_params):
         """Fit the network on images N×C×H×W (float, or uint8 scaled by 1/255) or 2-D X.
 
         X may also be a dict (or skorch ``SliceDict``) ``{"X": inputs, "groups": groups}``;
-        methods that do not use groups ignore them, so one X serves a whole comparison.
+        methods that do not use groups ignore them, so one X serves a whole comparison. Or a
+        torch Dataset of ``(image, target)`` items read from disk as training goes, e.g.
+        :class:`fairskl.datasets.ImageFiles` (``y`` may then be None: its ``y``); with
+        ``iterator_train__num_workers`` worker processes decode the images.
         """
         X, y, groups = self._prepare(X, y)
         return super().fit(self._training_data(X, y, groups), y, **fit_params)
@@ -269,7 +275,11 @@ class _RegularizedClassifier(NeuralNetClassifier):
     def _training_data(self, X, y, groups):
         """X as skorch trains on it: the array, or a dict with the method's sample weights."""
         weight = self._sample_weight(y, groups)
-        return X if weight is None else {"X": X, "sample_weight": weight.astype(np.float32)}
+        if weight is not None:
+            weight = weight.astype(np.float32)
+        if isinstance(X, torch.utils.data.Dataset):
+            return StreamedInputs(X, y, weight)
+        return X if weight is None else {"X": X, "sample_weight": weight}
 
     def _sample_weight(self, y, groups):
         """Per-sample weights of the training rows for the loss, or None (all equal)."""
@@ -281,6 +291,12 @@ class _RegularizedClassifier(NeuralNetClassifier):
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
         self._check_params()
         X, groups = self._check_X(X, reset=True)
+        if y is None and isinstance(getattr(X, "y", None), np.ndarray):
+            y = X.y  # an ImageFiles with its targets
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target "
+                             f"y is None (a Dataset X may hold them in a 'y' array attribute, "
+                             f"as ImageFiles(paths, y) does).")
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
         check_classification_targets(y)
@@ -330,12 +346,26 @@ class _RegularizedClassifier(NeuralNetClassifier):
         """The penultimate activations (after global pooling): (n_samples, n_neurons)."""
         return to_numpy(self.forward(self._check_X(X)[0], training=False)[1])
 
+    def _check_dataset(self, dataset, reset):
+        """A torch Dataset of ``(image, target)`` (e.g. :class:`~fairskl.datasets.ImageFiles`):
+        its input shape is read from its first item."""
+        shape = dataset_input_shape(dataset, "X")
+        if reset:
+            self.input_shape_ = shape
+            self.n_features_in_ = int(np.prod(shape))
+        elif shape != tuple(self.input_shape_):
+            raise ValueError(f"X gives inputs of shape {shape}, but {type(self).__name__} was "
+                             f"fitted on {tuple(self.input_shape_)}.")
+        return dataset
+
     def _check_X(self, X, reset=False):
         """The checked inputs as float32 and the per-sample groups of a dict X (or None)."""
         if not reset:
             check_is_fitted(self, "label_encoder_")
-        if isinstance(X, torch.utils.data.Dataset):  # skorch's validation data, already checked
+        if isinstance(X, SKORCH_DATASETS):  # skorch's own split of the training data
             return X, None
+        if isinstance(X, torch.utils.data.Dataset):  # images streamed from disk
+            return self._check_dataset(X, reset), None
         groups = None
         if isinstance(X, Mapping) and not issparse(X):  # scipy's dok format is a dict
             unknown = sorted(set(X) - set(X_KEYS))
@@ -368,6 +398,40 @@ class _RegularizedClassifier(NeuralNetClassifier):
                 f"{X.shape[1:]} instead of {self.input_shape_})."
             )
         return X, groups
+
+
+def dataset_input_shape(dataset, name):
+    """The shape of one input of a torch Dataset of ``(input, target)`` items, checked."""
+    if len(dataset) == 0:
+        raise ValueError(f"{name} is an empty Dataset; it needs at least one sample.")
+    item = dataset[0]
+    x = item[0] if isinstance(item, tuple | list) else item
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(
+            f"{name}[0] must give a float tensor (C, H, W) in [0, 1] (or a tuple whose first "
+            f"element is one), got {type(x).__name__}"
+            f"{'' if not isinstance(x, torch.Tensor) else ' of ' + str(x.dtype)}; "
+            f"fairskl.datasets.ImageFiles reads image files so."
+        )
+    return tuple(x.shape)
+
+
+class StreamedInputs(torch.utils.data.Dataset):
+    """A user's Dataset as skorch trains on it: its inputs (a dict with the method's sample
+    weights when there are some) and the encoded targets."""
+
+    def __init__(self, dataset, y, sample_weight=None):
+        self.dataset, self.y, self.sample_weight = dataset, y, sample_weight
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        item = self.dataset[index]
+        x = item[0] if isinstance(item, tuple | list) else item
+        if self.sample_weight is not None:
+            x = {"X": x, "sample_weight": self.sample_weight[index]}
+        return x, self.y[index]
 
 
 def check_number(value, name, *, low=0.0, high=math.inf, low_open=False, integer=False,

@@ -56,3 +56,46 @@ def test_a_bad_file_is_named(tmp_path, fitzpatrick):
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         ImageFiles(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def lesion_files(tmp_path_factory):
+    """120 synthetic lesions saved as PNGs (lossless), with the decoded array they give."""
+    from PIL import Image
+
+    from fairskl.datasets import make_skin_lesions
+
+    data = make_skin_lesions(120, 32, bias=2.0, random_state=0)
+    folder = tmp_path_factory.mktemp("lesions")
+    paths = []
+    for i, image in enumerate(data.images):
+        paths.append(folder / f"{i}.png")
+        Image.fromarray((image.transpose(1, 2, 0) * 255).round().astype(np.uint8)).save(paths[-1])
+    files = ImageFiles(paths, y=data.target, image_size=32)
+    X = torch.stack([files[i][0] for i in range(len(files))]).numpy()
+    return files, X, data.target
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_classifier_trains_the_same_from_files_as_from_the_array(lesion_files, workers):
+    from fairskl import NIRClassifier
+
+    files, X, y = lesion_files
+    kw = dict(lambda_nir=0.1, max_epochs=2, batch_size=32, random_state=0, verbose=0)
+    from_array = NIRClassifier("small_cnn", **kw).fit(X, y)
+    streamed = NIRClassifier("small_cnn", iterator_train__num_workers=workers,
+                             iterator_valid__num_workers=workers, **kw).fit(files)  # y: files.y
+    for name in ("predict_proba", "penultimate"):
+        np.testing.assert_allclose(getattr(streamed, name)(files), getattr(from_array, name)(X),
+                                   rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(streamed.predict(files), from_array.predict(X))
+    with pytest.raises(ValueError, match="X gives inputs of shape"):
+        streamed.predict_proba(ImageFiles(files.paths, image_size=16))
+
+
+def test_a_dataset_without_targets_needs_y(lesion_files):
+    from fairskl import NIRClassifier
+
+    files, _, _ = lesion_files
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        NIRClassifier("small_cnn", max_epochs=1).fit(ImageFiles(files.paths, image_size=32))
