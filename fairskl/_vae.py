@@ -9,20 +9,18 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback, PassthroughScoring
-from skorch.utils import TeeGenerator, to_tensor
 from torch import nn
 from torch.nn import functional as F
 
 from fairskl._io import atomic_path
 from fairskl._parallel import limit_torch_threads
 from fairskl._perceptual import LAYER_REDUCTIONS, PerceptualLoss
+from fairskl._training import TrainingMixin
 
 __all__ = ["PerceptualVAE", "ReconstructionGrid", "ResidualVAE"]
 
 NORMS = ("batch", "group")
-PRECISIONS = ("float32", "bf16", "fp16")
 LOSS_TERMS = ("mse", "kl", "perceptual")
-AUGMENTATIONS = (None, "hflip")
 
 
 # -- the torch modules -----------------------------------------------------------------------------
@@ -113,7 +111,7 @@ class ResidualVAE(nn.Module):
 # -- the estimator -------------------------------------------------------------------------------
 
 
-class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet):
+class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingMixin, NeuralNet):
     r"""Residual CNN-VAE with a VGG19 perceptual loss, as a scikit-learn transformer.
 
     The model of López-Pérez, Hauberg and Feragen's study of bias in dermatological image
@@ -177,14 +175,19 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
     gradient_clip_norm : float or None, default=10.0
         Clip the gradient norm of the VAE's parameters to this value (after unscaling with
         ``"fp16"``), as the reference implementation does; None does not clip.
-    augment : {None, "hflip"}, default=None
-        Augmentation of the training batches. ``"hflip"`` flips each image of each training
-        batch left-right with probability 0.5, drawn anew every time the image is seen (the
-        reference implementation's ``RandomHorizontalFlip(0.5)``); the draws come from
-        torch's CPU generator, which ``random_state`` seeds, so a seeded fit is reproducible
-        (the flips do not depend on the device). Only training steps are augmented: a
-        validation split, ``transform``, ``reconstruct``, the scores and ``latent_activity_``
-        see the images as given. None (the default) does not augment.
+    augment : None, "hflip", "hflip_crop" or callable, default=None
+        Augmentation of the training batches, drawn anew every time an image is seen.
+        ``"hflip"`` flips each image left-right with probability 0.5 (the reference
+        implementation's ``RandomHorizontalFlip(0.5)``); ``"hflip_crop"`` flips, then crops
+        80-100% of the image's area (aspect ratio 3/4 to 4/3) and resizes it back, as
+        torchvision's ``RandomResizedCrop(size, scale=(0.8, 1.0))``; a callable, such as a
+        ``torchvision.transforms.v2`` pipeline, is applied to **each image** of a batch, a
+        (C, H, W) float tensor in [0, 1], and must return an image of the same shape. The
+        draws come from torch's CPU generator, which ``random_state`` seeds, so a seeded fit
+        is reproducible (the named augmentations draw the same on any device). Only training
+        steps are augmented: a validation split, ``transform``, ``reconstruct``, the scores
+        and ``latent_activity_`` see the images as given. None (the default) does not
+        augment. The classifiers take the same values.
     random_state : int or None, default=None
         Seeds torch when the module is initialised: weights, batch order, the flips of
         ``augment`` and the latent samples of training are reproducible.
@@ -239,6 +242,9 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
     >>> {"train_mse", "train_kl", "train_perceptual"} <= set(vae.history[-1])
     True
     """
+
+    #: the range of the images it trains on (for TrainingMixin's augmentation)
+    _image_range = (-1.0, 1.0)
 
     def __init__(
         self,
@@ -334,9 +340,7 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
 
     def initialize(self):
         self._check_params()
-        super().initialize()
-        self.grad_scaler_ = torch.amp.GradScaler("cuda", enabled=self.precision == "fp16")
-        return self
+        return super().initialize()  # TrainingMixin: precision, augment, the gradient scaler
 
     def get_all_learnable_params(self):
         yield from self.module_.named_parameters()  # the VGG of the loss is never trained
@@ -349,15 +353,6 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
             for prefix in ("train", "valid") for term in LOSS_TERMS
         ]
         return callbacks[:-1] + extra + callbacks[-1:]  # print_log stays last
-
-    def _autocast(self):
-        device_type = torch.device(self.device).type
-        dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
-        return torch.autocast(device_type, dtype, enabled=self.precision != "float32")
-
-    def _to_device(self, X):
-        X = to_tensor(X, device=self.device)
-        return X.contiguous(memory_format=torch.channels_last) if self.channels_last else X
 
     def infer(self, x, **fit_params):
         with self._autocast():
@@ -390,49 +385,8 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
             self.history.record_batch(f"{prefix}_{name}", term.item())
         return loss
 
-    def train_step_single(self, batch, **fit_params):
-        if self.precision != "fp16":
-            return super().train_step_single(batch, **fit_params)
-        self._set_training(True)
-        Xi, yi = batch
-        y_pred = self.infer(Xi, **fit_params)
-        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        self.grad_scaler_.scale(loss).backward()
-        return {"loss": loss, "y_pred": y_pred}
-
-    def _augment(self, batch):
-        """The training batch with each image flipped left-right with probability 0.5
-        (``augment="hflip"``); the batch itself otherwise."""
-        if self.augment is None:
-            return batch
-        Xi, yi = batch
-        Xi = torch.as_tensor(Xi)
-        # torch's global CPU generator: seeded with random_state in initialize_module, and the
-        # same draws whatever the device
-        flip = (torch.rand(len(Xi)) < 0.5).to(Xi.device).view(-1, *[1] * (Xi.ndim - 1))
-        return torch.where(flip, Xi.flip(-1), Xi), yi
-
-    def train_step(self, batch, **fit_params):
-        # augmented once per step, outside skorch's optimizer closure (which an optimizer such
-        # as LBFGS calls several times)
-        batch = self._augment(batch)
-        if self.precision != "fp16" and self.gradient_clip_norm is None:
-            return super().train_step(batch, **fit_params)
-        # gradient scaling or clipping: one step without skorch's optimizer closure
-        self.optimizer_.zero_grad()
-        step = self.train_step_single(batch, **fit_params)
-        self.grad_scaler_.unscale_(self.optimizer_)
-        if self.gradient_clip_norm is not None:
-            nn.utils.clip_grad_norm_(self.module_.parameters(), self.gradient_clip_norm)
-        self.notify(
-            "on_grad_computed",
-            named_parameters=TeeGenerator(self.get_all_learnable_params()),
-            batch=batch,
-            training=True,
-        )
-        self.grad_scaler_.step(self.optimizer_)
-        self.grad_scaler_.update()
-        return step
+    def _gradient_clip_norm(self):
+        return self.gradient_clip_norm
 
     # -- fitting -------------------------------------------------------------------------------
 
@@ -473,20 +427,6 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet
                              f"{self.perceptual_reduction!r}.")
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}.")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
-        if self.precision == "fp16" and torch.device(self.device).type != "cuda":
-            raise ValueError(
-                f"precision='fp16' needs a CUDA device (it uses a gradient scaler), got "
-                f"device={self.device!r}; use precision='bf16' on CPU."
-            )
-        if not (self.augment is None or (isinstance(self.augment, str)
-                                         and self.augment in AUGMENTATIONS)):
-            raise ValueError(
-                f"augment must be None or 'hflip', got {self.augment!r}. Pass augment='hflip' "
-                f"to flip each training image left-right with probability 0.5 (the reference "
-                f"implementation's RandomHorizontalFlip), or None not to augment."
-            )
         if self.gradient_clip_norm is not None and not self.gradient_clip_norm > 0:
             raise ValueError(
                 f"gradient_clip_norm must be None or a number > 0, got "

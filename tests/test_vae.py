@@ -342,7 +342,8 @@ def test_grid_search_and_cross_validate_with_routed_group_scorer():
         ({"norm": "layer"}, np.zeros((4, 3, 32, 32), np.float32), "norm must be one of"),
         ({"precision": "fp8"}, np.zeros((4, 3, 32, 32), np.float32), "precision must be"),
         ({"augment": "vflip"}, np.zeros((4, 3, 32, 32), np.float32),
-         r"augment must be None or 'hflip', got 'vflip'\. Pass augment='hflip'"),
+         r"augment must be None, 'hflip', 'hflip_crop' or a callable.*got 'vflip'\. Pass "
+         r"augment='hflip'"),
         ({"augment": True}, np.zeros((4, 3, 32, 32), np.float32), "got True"),
         ({"precision": "fp16"}, np.zeros((4, 3, 32, 32), np.float32), "needs a CUDA"),
         ({"perceptual_weight": 1, "perceptual_weights": "IMAGENET_V9"},
