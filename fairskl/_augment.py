@@ -104,8 +104,8 @@ def resized_crop(X, boxes):
         Pixel ``(i, j)`` of the output samples the input at ``(top + (i + 0.5) * height / H,
         left + (j + 0.5) * width / W)`` (pixel centres at half-integers), as resizing the
         crop with ``F.interpolate(..., mode="bilinear", align_corners=False)`` does, except
-        that the crop's border pixels interpolate with their neighbours outside the crop
-        rather than being repeated.
+        on the outer rows and columns, which interpolate with the pixels beyond the crop
+        (within the image) rather than repeating the crop's border.
     """
     n, _, height, width = X.shape
     left, top, w, h = boxes.to(device=X.device, dtype=X.dtype).unbind(1)

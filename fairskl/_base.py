@@ -4,9 +4,10 @@ Every method of the mitigation family (NIR, CVaR-DRO, JTT, spectral decoupling, 
 reweighting) is the same network — a backbone returning ``(logits, penultimate)`` — trained
 with its own loss. The base owns what they share: building the backbone, label encoding, input
 checks (images or tabular rows, uint8 scaled, X as an array or a dict ``{"X": ..., "groups":
-...}``), bf16 autocast, per-sample losses, per-sample weights carried inside X, and the history
-of each term of the loss. A method overrides :meth:`_RegularizedClassifier.regularized_loss`
-(and, for a training schedule, ``fit``).
+...}``), per-sample losses, per-sample weights carried inside X, and the history of each term
+of the loss; :class:`~fairskl._training.TrainingMixin` owns the training step (augmentation,
+bf16/fp16 autocast, the gradient scaler, channels-last batches). A method overrides
+:meth:`_RegularizedClassifier.regularized_loss` (and, for a training schedule, ``fit``).
 """
 
 import copy
@@ -33,8 +34,8 @@ from torch import nn
 
 from fairskl._backbones import NIRNetwork, build_network
 from fairskl._parallel import limit_torch_threads
+from fairskl._training import TrainingMixin
 
-PRECISIONS = ("float32", "bf16")
 #: keys a user may put in a dict X: the inputs, and per-sample groups for methods that use them
 X_KEYS = ("X", "groups")
 #: skorch's own datasets (the training data it splits for validation): passed through
@@ -52,9 +53,24 @@ SHARED_PARAMETERS = """\
         enum's own preprocessing; ImageNet's for a local state_dict of a torchvision model;
         nothing for random weights), so X stays in [0, 1]; None never scales; a pair of
         per-channel sequences scales by those. RGB statistics are averaged for grey inputs.
-    precision : {"float32", "bf16"}, default="float32"
+    precision : {"float32", "bf16", "fp16"}, default="float32"
         ``"bf16"`` runs the network's forward pass under :func:`torch.autocast` with bfloat16
-        (on CPU and CUDA); the losses and the outputs stay float32.
+        (on CPU and CUDA; on a CPU without native bf16 it is many times slower);
+        ``"fp16"`` (CUDA only) with float16 and a :class:`torch.amp.GradScaler`. The losses
+        and the outputs stay float32.
+    channels_last : bool, default=False
+        Use the channels-last memory format for the network and the image batches (can speed
+        up convolutions on a GPU, notably with ``"bf16"``/``"fp16"``); no effect on 2-D X.
+    augment : None, "hflip", "hflip_crop" or callable, default=None
+        Augmentation of the training batches (images only), drawn anew every time an image is
+        seen: ``"hflip"`` flips each image left-right with probability 0.5; ``"hflip_crop"``
+        flips, then crops 80-100% of the image's area (aspect ratio 3/4 to 4/3) and resizes
+        it back, as torchvision's ``RandomResizedCrop(size, scale=(0.8, 1.0))``; a callable,
+        such as a ``torchvision.transforms.v2`` pipeline, is applied to **each image** of a
+        batch, a (C, H, W) float tensor in [0, 1], and must return an image of the same
+        shape. The draws come from torch's CPU generator, which ``random_state`` seeds, so a
+        seeded fit is reproducible. Validation batches and ``predict``/``predict_proba``/
+        ``penultimate`` see the images as given. PerceptualVAE takes the same values.
     hidden_sizes : tuple of int, default=(64, 64)
         Hidden layers of the ``"mlp"`` backbone.
     random_state : int or None, default=None
@@ -83,7 +99,7 @@ SHARED_ATTRIBUTES = """\
 """
 
 
-class _RegularizedClassifier(NeuralNetClassifier):
+class _RegularizedClassifier(TrainingMixin, NeuralNetClassifier):
     """A skorch classifier on a ``(logits, penultimate)`` backbone with a method's own loss.
 
     Subclasses set ``_loss_terms`` (the names recorded per batch, e.g. ``("ce", "nir")``) and
@@ -103,6 +119,8 @@ class _RegularizedClassifier(NeuralNetClassifier):
         weights=None,
         input_normalization="auto",
         precision="float32",
+        channels_last=False,
+        augment=None,
         hidden_sizes=(64, 64),
         random_state=None,
         criterion=nn.CrossEntropyLoss,
@@ -131,6 +149,8 @@ class _RegularizedClassifier(NeuralNetClassifier):
         self.weights = weights
         self.input_normalization = input_normalization
         self.precision = precision
+        self.channels_last = channels_last
+        self.augment = augment
         self.hidden_sizes = hidden_sizes
         self.random_state = random_state
 
@@ -184,6 +204,8 @@ class _RegularizedClassifier(NeuralNetClassifier):
                 n_classes=len(self.classes_), hidden_sizes=self.hidden_sizes,
                 input_normalization=self.input_normalization,
             )
+        if self.channels_last:  # converts the 4-D weights (convolutions) only
+            self.module_ = self.module_.to(memory_format=torch.channels_last)
         return self
 
     def initialize_criterion(self):
@@ -204,9 +226,8 @@ class _RegularizedClassifier(NeuralNetClassifier):
     def infer(self, x, **fit_params):
         if isinstance(x, Mapping):  # the network sees the inputs; weights are for the loss
             x = x["X"]
-        device_type = torch.device(self.device).type
-        with torch.autocast(device_type, torch.bfloat16, enabled=self.precision == "bf16"):
-            output = super().infer(x, **fit_params)
+        with self._autocast():
+            output = super().infer(self._to_device(x), **fit_params)
         if not (isinstance(output, tuple) and len(output) == 2):
             raise TypeError(
                 f"The module must return (logits, penultimate) for {type(self).__name__}, got "
@@ -287,10 +308,14 @@ class _RegularizedClassifier(NeuralNetClassifier):
 
     def _prepare(self, X, y, classes=None):
         """Validate the parameters and the data; encode the labels (data-dependent state)."""
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
+        self._check_training_params()
         self._check_params()
         X, groups = self._check_X(X, reset=True)
+        if self.augment is not None and len(self.input_shape_) != 3:
+            raise ValueError(
+                f"augment={self.augment!r} augments images, but X has samples of shape "
+                f"{tuple(self.input_shape_)}; pass images N×C×H×W, or augment=None."
+            )
         if y is None and isinstance(getattr(X, "y", None), np.ndarray):
             y = X.y  # an ImageFiles with its targets
         if y is None:

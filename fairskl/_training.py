@@ -26,6 +26,14 @@ class TrainingMixin:
     #: them on [0, 1]
     _image_range = (0.0, 1.0)
 
+    def __setattr__(self, name, value):
+        if name == "augment":
+            # a torchvision v2 pipeline is an nn.Module, which skorch would take for a part
+            # of the network (and refuse outside initialize): it is a plain parameter
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def _check_training_params(self):
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
