@@ -35,6 +35,7 @@ from torch import nn
 from fairskl._backbones import NIRNetwork, build_network
 from fairskl._parallel import limit_torch_threads
 from fairskl._training import TrainingMixin
+from fairskl.model_selection._split import encode_groups
 
 #: keys a user may put in a dict X: the inputs, and per-sample groups for methods that use them
 X_KEYS = ("X", "groups")
@@ -293,14 +294,20 @@ class _RegularizedClassifier(TrainingMixin, NeuralNetClassifier):
         return super().partial_fit(self._training_data(X, y, groups), y, classes=classes,
                                    **fit_params)
 
-    def _training_data(self, X, y, groups):
-        """X as skorch trains on it: the array, or a dict with the method's sample weights."""
-        weight = self._sample_weight(y, groups)
+    def _training_data(self, X, y, groups, sample_weight=None):
+        """X as skorch trains on it: the array, or a dict with the method's sample weights
+        (``sample_weight``, else :meth:`_sample_weight`'s) and the groups, which travel with
+        the rows for a grouped validation split (:class:`~fairskl.model_selection.\
+GroupedValidSplit`)."""
+        weight = self._sample_weight(y, groups) if sample_weight is None else sample_weight
         if weight is not None:
             weight = weight.astype(np.float32)
         if isinstance(X, torch.utils.data.Dataset):
             return StreamedInputs(X, y, weight)
-        return X if weight is None else {"X": X, "sample_weight": weight}
+        extras = {"sample_weight": weight,
+                  "groups": None if groups is None else encode_groups(groups)}
+        extras = {name: value for name, value in extras.items() if value is not None}
+        return {"X": X, **extras} if extras else X
 
     def _sample_weight(self, y, groups):
         """Per-sample weights of the training rows for the loss, or None (all equal)."""

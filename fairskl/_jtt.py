@@ -95,7 +95,7 @@ class JTTClassifier(_RegularizedClassifier):
     def fit(self, X, y, **fit_params):
         """Train twice: plain for ``identification_epochs``, then with the error set
         up-weighted for ``max_epochs``. X as in :class:`NIRClassifier` (a dict X's groups are
-        ignored)."""
+        not used by the loss; a grouped ``train_split`` reads them)."""
         return self._fit_twice(X, y, None, **fit_params)
 
     def partial_fit(self, X, y, classes=None, **fit_params):
@@ -108,17 +108,17 @@ class JTTClassifier(_RegularizedClassifier):
             return super().partial_fit(X, y, classes=classes, **fit_params)
         if not (self.initialized_ and hasattr(self, "label_encoder_")):
             return self._fit_twice(X, y, classes, **fit_params)
-        X, _ = self._check_X(X)
+        X, groups = self._check_X(X)
         y = self.label_encoder_.transform(column_or_1d(y))
         wrong = self.predict_proba(X).argmax(axis=1) != y
-        data = {"X": X, "sample_weight": np.where(wrong, self.upweight, 1.0).astype(np.float32)}
+        data = self._training_data(X, y, groups, np.where(wrong, self.upweight, 1.0))
         return super(_RegularizedClassifier, self).partial_fit(data, y, classes=classes,
                                                                **fit_params)
 
     def _fit_twice(self, X, y, classes, **fit_params):
-        X, y, _ = self._prepare(X, y, classes)
+        X, y, groups = self._prepare(X, y, classes)
         self.initialize()
-        data = {"X": X, "sample_weight": np.ones(len(y), np.float32)}
+        data = self._training_data(X, y, groups, np.ones(len(y)))
         self.notify("on_train_begin", X=data, y=y)
         try:  # as skorch's partial_fit: EarlyStopping ends training by KeyboardInterrupt
             self.fit_loop(data, y, epochs=self.identification_epochs, **fit_params)
@@ -127,7 +127,7 @@ class JTTClassifier(_RegularizedClassifier):
         self.notify("on_train_end", X=data, y=y)
         self.error_set_ = self.predict_proba(X).argmax(axis=1) != y
         self.identification_history_, self.history_ = self.history_, None  # kept, not cleared
-        data["sample_weight"] = np.where(self.error_set_, self.upweight, 1.0).astype(np.float32)
+        data = self._training_data(X, y, groups, np.where(self.error_set_, self.upweight, 1.0))
         self.initialize()  # the second network starts from the same initial weights
         # skorch's fit without its initialize (done just above, also under warm_start)
         return super(_RegularizedClassifier, self).partial_fit(data, y, _routing_method="fit",

@@ -1,6 +1,7 @@
 """PerceptualVAE: a residual CNN-VAE with a VGG19 perceptual loss, as a scikit-learn transformer."""
 
 import numbers
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ from fairskl._io import atomic_path
 from fairskl._parallel import limit_torch_threads
 from fairskl._perceptual import LAYER_REDUCTIONS, PerceptualLoss
 from fairskl._training import TrainingMixin
+from fairskl.model_selection._split import encode_groups
 
 __all__ = ["PerceptualVAE", "ReconstructionGrid", "ResidualVAE"]
 
@@ -355,6 +357,8 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
         return callbacks[:-1] + extra + callbacks[-1:]  # print_log stays last
 
     def infer(self, x, **fit_params):
+        if isinstance(x, Mapping):  # the images and their groups (for a grouped split)
+            x = x["X"]
         with self._autocast():
             output = self.module_(self._to_device(x), **fit_params)
         return tuple(o.float() for o in output)  # losses and outputs in float32
@@ -363,7 +367,7 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
         """``MSE + beta * KL + perceptual_weight * perceptual``, each a mean (see the class
         docstring); the target is ``X`` itself, ``y_true`` is unused."""
         reconstruction, mu, log_var = y_pred
-        X = self._to_device(X)
+        X = self._to_device(X["X"] if isinstance(X, Mapping) else X)
         mse = F.mse_loss(reconstruction, X)
         kl = -0.5 * torch.mean(1 + log_var - mu.pow(2) - log_var.exp())
         loss = mse + self.beta * kl
@@ -391,17 +395,24 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
     # -- fitting -------------------------------------------------------------------------------
 
     def fit(self, X, y=None, **fit_params):
-        """Fit the VAE on images N×C×H×W (float in [0, 1], or uint8); ``y`` is ignored."""
+        """Fit the VAE on images N×C×H×W (float in [0, 1], or uint8); ``y`` is ignored.
+
+        X may also be a dict (or skorch ``SliceDict``) ``{"X": images, "groups": groups}``:
+        the groups (lesion, patient) travel with the images for a grouped validation split,
+        :class:`~fairskl.model_selection.GroupedValidSplit` (``stratified=False``).
+        """
+        groups = _groups(X)
         X = self._check_X(X, reset=True)
-        super().fit(X, None, **fit_params)
+        super().fit(_training_data(X, groups), None, **fit_params)
         return self._record_activity(X)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Train for ``max_epochs`` more epochs (initialising first if needed)."""
         if "_routing_method" in fit_params:  # called by skorch's fit, with prepared data
             return super().partial_fit(X, None, **fit_params)
+        groups = _groups(X)
         X = self._check_X(X, reset=not self.initialized_)
-        super().partial_fit(X, None, **fit_params)
+        super().partial_fit(_training_data(X, groups), None, **fit_params)
         return self._record_activity(X)
 
     def _record_activity(self, X):
@@ -439,6 +450,9 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
             check_is_fitted(self, "input_shape_")
         if isinstance(X, torch.utils.data.Dataset):  # skorch's validation data, already checked
             return X
+        if isinstance(X, Mapping):
+            _groups(X)  # the keys are checked
+            X = X["X"]
         is_uint8 = getattr(X, "dtype", None) == np.uint8
         X = check_array(X, dtype=np.float32, allow_nd=True, input_name="X")
         if X.ndim != 4:
@@ -625,6 +639,31 @@ default="kl"
         return float(np.mean(self.score_samples(X)))
 
 
+def _groups(X):
+    """The per-sample groups of a dict X ``{"X": images, "groups": groups}``, or None."""
+    if not isinstance(X, Mapping):
+        return None
+    if "X" not in X or set(X) - {"X", "groups"}:
+        raise ValueError(
+            f"A dict X needs the key 'X' (the images) and may have 'groups' (per-sample "
+            f"groups, for a grouped validation split), got keys {sorted(X)}; e.g. "
+            f"SliceDict(X=images, groups=lesion_id)."
+        )
+    groups = X.get("groups")
+    if groups is None:
+        return None
+    groups = np.asarray(groups, dtype=object).reshape(-1)
+    if len(groups) != len(X["X"]):
+        raise ValueError(f"X['groups'] has {len(groups)} values for {len(X['X'])} images; give "
+                         f"one group per image.")
+    return groups
+
+
+def _training_data(X, groups):
+    """X as skorch trains on it: the images, with their groups when there are some."""
+    return X if groups is None else {"X": X, "groups": encode_groups(groups)}
+
+
 # -- the reconstruction-grid callback -------------------------------------------------------------
 
 
@@ -655,6 +694,7 @@ class ReconstructionGrid(Callback):
         if self.images is not None:
             self.images_ = net._check_X(self.images, reset=False)
         else:
+            X = X["X"] if isinstance(X, Mapping) else X  # the images of {"X", "groups"}
             self.images_ = np.asarray(X[: self.n_images])  # already in [-1, 1]
 
     def on_epoch_end(self, net, **kwargs):

@@ -1,13 +1,16 @@
-"""Train / validation / test split that keeps groups whole and stratifies by label x group."""
+"""Splits that keep groups whole and stratify: train / validation / test, and the internal
+validation split of a skorch net."""
 
 import numbers
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import _num_samples, check_consistent_length
 
-__all__ = ["train_val_test_split"]
+__all__ = ["GroupedValidSplit", "encode_groups", "train_val_test_split"]
 
 
 def _check_size(name, value, *, allow_zero):
@@ -165,3 +168,168 @@ def train_val_test_split(*arrays, groups, stratify=None, val_size=0.15, test_siz
     side = split_of_group[group_codes]
     indices = [np.flatnonzero(side == s) for s in range(3)]
     return [_safe_indexing(a, idx) for a in arrays for idx in indices]
+
+
+class GroupedValidSplit:
+    """skorch's ``ValidSplit`` that keeps groups (lesions, patients) whole.
+
+    Pass it as ``train_split=`` of a fairskl classifier or :class:`~fairskl.PerceptualVAE`:
+    the net holds out a validation set for early stopping or checkpoint selection in which
+    no group of the training set appears, and, with ``stratified=True``, each label in the
+    same proportion as in the training set. skorch's own ``ValidSplit`` splits images, so
+    that images of one lesion (HAM10000 has several per lesion) land on both sides and the
+    validation score that picks the epoch is optimistic.
+
+    Read more in the :ref:`User Guide <datasets_split>`.
+
+    Parameters
+    ----------
+    cv : float, int or cross-validator, default=0.2
+        A float in (0, 1): the share of the samples to validate on (as close as the group
+        sizes allow). An int k >= 2: one k-th of them (one fold of k, as ``ValidSplit``). A
+        group-aware splitter with ``split(X, y, groups)`` (e.g.
+        :class:`~sklearn.model_selection.StratifiedGroupKFold`): its first split.
+    stratified : bool, default=True
+        Keep the share of each label the same on both sides; needs the labels y (a
+        classifier's). Pass False for :class:`~fairskl.PerceptualVAE`, which has none.
+    random_state : int, RandomState instance or None, default=None
+        For a float or int ``cv``: the order in which equal-sized groups are assigned. An int
+        gives the same split at every call (every ``fit`` and ``partial_fit``).
+
+    Notes
+    -----
+    **How the groups reach the split.** They travel inside X, as the methods' per-sample
+    extras do: ``fit(X={"X": images, "groups": lesion_id}, y)`` (a dict or a skorch
+    ``SliceDict``). skorch batches and indexes the dict with the rows, so scikit-learn's
+    ``GridSearchCV`` and ``cross_validate`` hand each inner fit the groups of its own rows,
+    the estimators use the same X for their own per-sample groups
+    (:class:`~fairskl.GroupBalancedClassifier`), and nothing needs
+    ``enable_metadata_routing``. skorch's metadata routing (``fit(X, y, groups=...)``) was not
+    chosen: without routing enabled, skorch also passes every fit parameter to the module's
+    ``forward``, which the backbones do not take, and with it every caller (a search, a
+    pipeline) would have to request ``groups`` for the net. A torch ``Dataset`` X may carry
+    them in a ``groups`` attribute instead; an explicit ``groups=`` argument wins. A missing
+    group (NaN, None; the estimators pass groups on as :func:`encode_groups` codes, -1 for
+    a missing one) is an error.
+
+    The float and int ``cv`` assign groups greedily, largest first, each to the side whose
+    share of the group's labels is furthest below its target, as
+    :func:`train_val_test_split` does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skorch.dataset import Dataset
+    >>> from fairskl.model_selection import GroupedValidSplit
+    >>> lesion = np.repeat(np.arange(10), 2)  # two images of each lesion
+    >>> y = np.repeat([0, 1] * 5, 2)
+    >>> X = {"X": np.zeros((20, 3), "float32"), "groups": lesion}
+    >>> train, valid = GroupedValidSplit(0.2, random_state=0)(Dataset(X, y), y)
+    >>> sorted(set(lesion[train.indices]) & set(lesion[valid.indices]))  # no lesion on both
+    []
+    >>> len(valid), y[valid.indices].mean()
+    (4, np.float64(0.5))
+
+    The same as the internal split of a classifier, for early stopping:
+
+    >>> from fairskl import NIRClassifier
+    >>> clf = NIRClassifier("mlp", max_epochs=2, train_split=GroupedValidSplit(0.2),
+    ...                     verbose=0).fit(X, y)
+    >>> "valid_loss" in clf.history[-1]
+    True
+    """
+
+    def __init__(self, cv=0.2, stratified=True, random_state=None):
+        self.cv = cv
+        self.stratified = stratified
+        self.random_state = random_state
+        self._fraction()  # an invalid cv fails when constructed, as skorch's ValidSplit
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(cv={self.cv!r}, stratified={self.stratified!r}, "
+                f"random_state={self.random_state!r})")
+
+    def _fraction(self):
+        """The share to validate on, or None for a splitter."""
+        cv = self.cv
+        if isinstance(cv, numbers.Integral) and not isinstance(cv, bool) and cv >= 2:
+            return 1 / cv
+        if isinstance(cv, numbers.Real) and not isinstance(cv, (bool, numbers.Integral)) \
+                and 0 < cv < 1:
+            return float(cv)
+        if hasattr(cv, "split") and not isinstance(cv, (str, bytes)):
+            return None
+        raise ValueError(
+            f"cv must be a float in (0, 1) (the share to validate on), an int >= 2 (one fold "
+            f"of that many) or a group splitter such as StratifiedGroupKFold, got {cv!r}."
+        )
+
+    def __call__(self, dataset, y=None, groups=None):
+        """The training and validation sets: two :class:`torch.utils.data.Subset` of dataset."""
+        n = len(dataset)
+        groups = _dataset_groups(dataset) if groups is None else groups
+        groups = groups.numpy() if isinstance(groups, torch.Tensor) else np.asarray(groups)
+        coded_missing = np.issubdtype(groups.dtype, np.integer) and (groups < 0).any()
+        groups = groups.astype(object).reshape(-1)
+        if len(groups) != n:
+            raise ValueError(f"groups has {len(groups)} values for {n} samples; give one group "
+                             f"per sample.")
+        if coded_missing or pd.isna(pd.Series(groups)).any():
+            raise ValueError("groups has missing values; give every sample a group id.")
+        if y is not None:
+            y = y.numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+            check_consistent_length(groups, y)
+        if self.stratified and y is None:
+            raise ValueError(
+                "GroupedValidSplit(stratified=True) stratifies by the labels y, but got none "
+                "(PerceptualVAE has no labels); pass stratified=False."
+            )
+        fraction = self._fraction()
+        if fraction is None:
+            idx_train, idx_valid = next(iter(self.cv.split(np.zeros((n, 1)), y, groups)))
+        else:
+            group_codes = _codes(groups, "groups")
+            strata = _codes(y, "y") if self.stratified else np.zeros(n, dtype=np.int64)
+            n_groups = group_codes.max() + 1
+            if n_groups < 2:
+                raise ValueError(f"Cannot split {n_groups} group into a training and a "
+                                 f"validation set; pass more groups.")
+            counts = np.zeros((n_groups, strata.max() + 1), dtype=np.int64)
+            np.add.at(counts, (group_codes, strata), 1)
+            side = _assign(counts, np.array([1 - fraction, fraction]),
+                           check_random_state(self.random_state))[group_codes]
+            idx_train, idx_valid = np.flatnonzero(side == 0), np.flatnonzero(side == 1)
+        subset = torch.utils.data.Subset
+        return subset(dataset, idx_train), subset(dataset, idx_valid)
+
+
+def encode_groups(groups):
+    """Integer codes of per-sample groups, as they travel with the rows of a training set.
+
+    skorch batches the values of a dict X; a batch of strings would be a list, which skorch
+    takes for nested data. The codes number the groups in order of appearance; a missing
+    group (NaN, None) is -1.
+
+    Examples
+    --------
+    >>> from fairskl.model_selection._split import encode_groups
+    >>> encode_groups(["HAM_0002", "HAM_0001", "HAM_0002", None])
+    array([ 0,  1,  0, -1])
+    """
+    return pd.factorize(np.asarray(groups, dtype=object).reshape(-1))[0].astype(np.int64)
+
+
+def _dataset_groups(dataset):
+    """The per-sample groups a training set carries: ``X["groups"]`` of a skorch Dataset of a
+    dict X, or a ``groups`` attribute."""
+    X = getattr(dataset, "X", None)
+    if isinstance(X, Mapping) and X.get("groups") is not None:
+        return X["groups"]
+    if getattr(dataset, "groups", None) is not None:
+        return dataset.groups
+    raise ValueError(
+        "GroupedValidSplit needs the group (lesion, patient) of each sample, but the training "
+        "data carry none. Pass X as a dict {'X': images, 'groups': lesion_id} (or "
+        "skorch.helper.SliceDict(X=images, groups=lesion_id)) to fit; a torch Dataset X can "
+        "carry them in a 'groups' attribute."
+    )
