@@ -72,6 +72,15 @@ SHARED_PARAMETERS = """\
         shape. The draws come from torch's CPU generator, which ``random_state`` seeds, so a
         seeded fit is reproducible. Validation batches and ``predict``/``predict_proba``/
         ``penultimate`` see the images as given. PerceptualVAE takes the same values.
+    checkpoint : None or path-like, default=None
+        A directory that makes the fit resumable: after every epoch the network's
+        parameters, the optimizer's (and gradient scaler's) state, the history and torch's
+        random generators are saved there, atomically (skorch's ``Checkpoint``). A fit
+        started again with the same directory (after the process was killed, say) loads the
+        last saved epoch (skorch's ``LoadInitState``) and trains only the epochs left of
+        ``max_epochs``; a fit that had ended (all its epochs, or early stopping) is loaded
+        as it ended and not trained further. One directory per fit: a search over
+        parameters must not share one. None saves nothing.
     hidden_sizes : tuple of int, default=(64, 64)
         Hidden layers of the ``"mlp"`` backbone.
     random_state : int or None, default=None
@@ -122,6 +131,7 @@ class _RegularizedClassifier(TrainingMixin, NeuralNetClassifier):
         precision="float32",
         channels_last=False,
         augment=None,
+        checkpoint=None,
         hidden_sizes=(64, 64),
         random_state=None,
         criterion=nn.CrossEntropyLoss,
@@ -152,6 +162,7 @@ class _RegularizedClassifier(TrainingMixin, NeuralNetClassifier):
         self.precision = precision
         self.channels_last = channels_last
         self.augment = augment
+        self.checkpoint = checkpoint
         self.hidden_sizes = hidden_sizes
         self.random_state = random_state
 

@@ -57,7 +57,9 @@ class JTTClassifier(_RegularizedClassifier):
     -----
     ``partial_fit`` on an unfitted classifier runs ``fit``; on a fitted one it continues the
     second training on the data given, with the samples that the current network
-    misclassifies up-weighted.
+    misclassifies up-weighted. With ``checkpoint=DIR`` the first training is checkpointed in
+    ``DIR/identification`` and the second in ``DIR``: a resumed fit takes the error set
+    from the first network as it was saved.
 
     References
     ----------
@@ -79,6 +81,8 @@ class JTTClassifier(_RegularizedClassifier):
 
     _loss_terms = ("ce", "weighted_ce")
     _strength_hint = " or upweight"
+    #: whether the first training is running (it is checkpointed in a directory of its own)
+    _identifying = False
 
     def __init__(self, backbone="resnet18", *, identification_epochs=2, upweight=10.0,
                  **kwargs):
@@ -117,14 +121,19 @@ class JTTClassifier(_RegularizedClassifier):
 
     def _fit_twice(self, X, y, classes, **fit_params):
         X, y, groups = self._prepare(X, y, classes)
-        self.initialize()
-        data = self._training_data(X, y, groups, np.ones(len(y)))
-        self.notify("on_train_begin", X=data, y=y)
-        try:  # as skorch's partial_fit: EarlyStopping ends training by KeyboardInterrupt
-            self.fit_loop(data, y, epochs=self.identification_epochs, **fit_params)
-        except KeyboardInterrupt:
-            pass
-        self.notify("on_train_end", X=data, y=y)
+        self._identifying = True
+        try:
+            self.initialize()
+            data = self._training_data(X, y, groups, np.ones(len(y)))
+            self.notify("on_train_begin", X=data, y=y)  # a checkpoint of it is loaded here
+            try:  # as skorch's partial_fit: EarlyStopping ends training by KeyboardInterrupt
+                epochs = self._remaining_epochs(self.identification_epochs)
+                self.fit_loop(data, y, epochs=epochs, **fit_params)
+            except KeyboardInterrupt:
+                pass
+            self.notify("on_train_end", X=data, y=y)
+        finally:
+            self._identifying = False
         self.error_set_ = self.predict_proba(X).argmax(axis=1) != y
         self.identification_history_, self.history_ = self.history_, None  # kept, not cleared
         data = self._training_data(X, y, groups, np.where(self.error_set_, self.upweight, 1.0))
@@ -132,6 +141,11 @@ class JTTClassifier(_RegularizedClassifier):
         # skorch's fit without its initialize (done just above, also under warm_start)
         return super(_RegularizedClassifier, self).partial_fit(data, y, _routing_method="fit",
                                                                **fit_params)
+
+    def _checkpoint_directory(self):
+        # checkpoint=DIR: the first training in DIR/identification, the second in DIR
+        directory = super()._checkpoint_directory()
+        return directory / "identification" if self._identifying else directory
 
     def regularized_loss(self, logits, features, losses, sample_weight):
         return weighted_loss(losses, sample_weight)

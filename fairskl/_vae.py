@@ -190,6 +190,14 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
         steps are augmented: a validation split, ``transform``, ``reconstruct``, the scores
         and ``latent_activity_`` see the images as given. None (the default) does not
         augment. The classifiers take the same values.
+    checkpoint : None or path-like, default=None
+        A directory that makes the fit resumable: after every epoch the network's
+        parameters, the optimizer's (and gradient scaler's) state, the history and torch's
+        random generators are saved there, atomically (skorch's ``Checkpoint``). A fit
+        started again with the same directory (after the process was killed, say) loads the
+        last saved epoch (skorch's ``LoadInitState``) and trains only the epochs left of
+        ``max_epochs``; a fit that had ended is loaded as it ended and not trained further.
+        One directory per fit. None saves nothing.
     random_state : int or None, default=None
         Seeds torch when the module is initialised: weights, batch order, the flips of
         ``augment`` and the latent samples of training are reproducible.
@@ -265,6 +273,7 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
         channels_last=False,
         gradient_clip_norm=10.0,
         augment=None,
+        checkpoint=None,
         random_state=None,
         criterion=PerceptualLoss,
         optimizer=torch.optim.Adam,
@@ -300,6 +309,7 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
         self.channels_last = channels_last
         self.gradient_clip_norm = gradient_clip_norm
         self.augment = augment
+        self.checkpoint = checkpoint
         self.random_state = random_state
 
     def _get_param_names(self):

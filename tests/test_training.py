@@ -1,5 +1,6 @@
 """Training as users run it: augmentation, mixed precision, channels-last (classifiers and VAE)."""
 
+import json
 import math
 import warnings
 
@@ -226,3 +227,215 @@ def test_cuda_fp16_is_close_to_float32():
         half = _cnn(device="cuda", precision="fp16", max_epochs=3).fit(X, y).predict_proba(X)
     assert not np.array_equal(full, half)  # fp16 really ran
     np.testing.assert_allclose(half, full, atol=0.1)
+
+
+# -- resumable fits ------------------------------------------------------------------------------
+
+
+def _tabular(n=160, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    return X, (X[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(int)
+
+
+#: a fit in a process of its own, which kills itself (SIGKILL: no clean-up of any kind) in the
+#: middle of epoch 3, or, with a mode, while it saves epoch 3's checkpoint
+KILLED_FIT = """
+import json, os, signal, sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+from skorch.dataset import ValidSplit
+
+import fairskl._training
+from fairskl import NIRClassifier
+
+directory, mode, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+rng = np.random.RandomState(0)
+X = rng.normal(size=(160, 6)).astype(np.float32)
+y = (X[:, 0] + 0.5 * rng.normal(size=160) > 0).astype(int)
+kill = lambda: os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillInEpoch3(Callback):
+    def on_batch_end(self, net, training=False, **kwargs):
+        if mode == "mid_epoch" and len(net.history) == 3 and training \\
+                and len(net.history[-1]["batches"]) == 2:
+            kill()
+
+
+saves = {"params": 0, "pointer": 0}
+torch_save, write_text = torch.save, fairskl._training.write_text
+
+
+def save(obj, f, *args, **kwargs):
+    if Path(str(f)).name == "params.pt":
+        saves["params"] += 1
+        if mode == "mid_file" and saves["params"] == 3:
+            Path(f).write_bytes(b"half a file")  # then the process dies mid-write
+            kill()
+    return torch_save(obj, f, *args, **kwargs)
+
+
+def publish(path, text):
+    saves["pointer"] += 1
+    if mode == "before_publish" and saves["pointer"] == 3:
+        kill()  # epoch 3's set is complete and renamed, but checkpoint.json not replaced
+    return write_text(path, text)
+
+
+torch.save, fairskl._training.write_text = save, publish
+NIRClassifier(**params, checkpoint=directory, train_split=ValidSplit(5),
+              callbacks=[KillInEpoch3()]).fit(X, y)
+"""
+
+NIR = dict(backbone="mlp", lr=1e-2, max_epochs=5, batch_size=32, random_state=0, verbose=0)
+
+
+def _run_killed_fit(directory, mode):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", KILLED_FIT, str(directory), mode,
+                             json.dumps(NIR)], cwd=root, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == -9, result.stderr[-3000:]  # killed, not ended
+    return json.loads((directory / "checkpoint.json").read_text())
+
+
+def _adam_steps(net):
+    return {int(state["step"]) for state in net.optimizer_.state_dict()["state"].values()}
+
+
+@pytest.mark.parametrize("mode", ["mid_epoch", "mid_file", "before_publish"])
+def test_a_killed_fit_resumes_at_its_last_saved_epoch(tmp_path, mode):
+    from skorch.dataset import ValidSplit
+
+    saved = _run_killed_fit(tmp_path, mode)
+    assert saved["epoch"] == 2 and not saved["finished"]  # epoch 3 was never published
+    X, y = _tabular()
+    resumed = NIRClassifier(**NIR, checkpoint=tmp_path, train_split=ValidSplit(5)).fit(X, y)
+    whole = NIRClassifier(**NIR, train_split=ValidSplit(5)).fit(X, y)
+    assert len(resumed.history) == 5  # 2 loaded + the 3 left of max_epochs
+    assert resumed.history[:, "epoch"] == [1, 2, 3, 4, 5]
+    # the first two epochs are the killed fit's (loaded), the others trained now: all as in
+    # an uninterrupted fit, since the optimizer's state and the random generators were saved
+    for key in ("train_loss", "valid_loss", "valid_acc"):
+        np.testing.assert_allclose(resumed.history[:, key], whole.history[:, key], rtol=1e-6)
+    assert _adam_steps(resumed) == _adam_steps(whole) == {5 * 4}  # 4 batches of 32 an epoch
+    np.testing.assert_allclose(resumed.predict_proba(X), whole.predict_proba(X), rtol=1e-6)
+    # what a killed save left is gone; the one set left is the finished fit's
+    pointer = json.loads((tmp_path / "checkpoint.json").read_text())
+    assert pointer["finished"] and pointer["directory"].startswith("epoch_0005_final-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json", pointer["directory"]]
+
+
+class _Crash(Exception):
+    """Stands in for a killed process: the fit stops at once, no callback runs again."""
+
+
+def _crash_in_epoch(epoch, training=1):
+    """A callback raising _Crash in the second batch of ``epoch`` of the ``training``-th
+    training of the fit (JTT trains twice)."""
+    from skorch.callbacks import Callback
+
+    class Crash(Callback):
+        trainings = 0
+
+        def on_train_begin(self, net, **kwargs):
+            self.trainings += 1
+
+        def on_batch_end(self, net, training=False, **kwargs):
+            if (training and self.trainings == training_run and len(net.history) == epoch
+                    and len(net.history[-1]["batches"]) == 2):
+                raise _Crash
+
+    training_run = training
+    return Crash()
+
+
+def test_a_finished_fit_is_loaded_not_trained_again(tmp_path):
+    X, y = _tabular()
+    first = NIRClassifier(**{**NIR, "max_epochs": 3}, checkpoint=tmp_path).fit(X, y)
+    published = json.loads((tmp_path / "checkpoint.json").read_text())
+    again = NIRClassifier(**{**NIR, "max_epochs": 3, "random_state": 1},
+                          checkpoint=tmp_path).fit(X, y)
+    assert json.loads((tmp_path / "checkpoint.json").read_text()) == published  # not resaved
+    assert len(again.history) == 3
+    assert again.history[-1, "dur"] == first.history[-1, "dur"]  # loaded, not trained
+    np.testing.assert_array_equal(again.predict_proba(X), first.predict_proba(X))
+    more = NIRClassifier(**{**NIR, "max_epochs": 3}, checkpoint=tmp_path).fit(X, y)
+    more.partial_fit(X, y)  # partial_fit trains max_epochs more, and goes on saving
+    assert len(more.history) == 6
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["epoch"] == 6
+    assert more.get_params(deep=True)["checkpoint"] == tmp_path
+    warm = NIRClassifier(**{**NIR, "max_epochs": 2}, warm_start=True, checkpoint=tmp_path / "w")
+    assert len(warm.fit(X, y).fit(X, y).history) == 4  # warm_start: max_epochs more
+
+
+def test_an_early_stopped_fit_is_finished_and_its_final_state_saved(tmp_path):
+    from skorch.callbacks import EarlyStopping
+    from skorch.dataset import ValidSplit
+
+    X, y = _tabular()
+    params = dict(NIR, lr=0.3, max_epochs=40, train_split=ValidSplit(5),
+                  callbacks=[EarlyStopping(patience=2, load_best=True)])
+    first = NIRClassifier(**params, checkpoint=tmp_path).fit(X, y)
+    assert len(first.history) < 40
+    again = NIRClassifier(**params, checkpoint=tmp_path).fit(X, y)
+    assert len(again.history) == len(first.history)
+    np.testing.assert_array_equal(again.predict_proba(X), first.predict_proba(X))
+
+
+def test_vae_resumes_a_crashed_fit(tmp_path):
+    X, _ = _images(16, size=32)
+    params = dict(channel_width=4, latent_channels=4, perceptual_weight=0, max_epochs=3,
+                  batch_size=8, random_state=0, verbose=0, augment="hflip")
+    with pytest.raises(_Crash):
+        PerceptualVAE(**params, checkpoint=tmp_path, callbacks=[_crash_in_epoch(2)]).fit(X)
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["epoch"] == 1
+    resumed = PerceptualVAE(**params, checkpoint=tmp_path).fit(X)
+    whole = PerceptualVAE(**params).fit(X)
+    assert len(resumed.history) == 3
+    np.testing.assert_allclose(resumed.history[:, "train_loss"], whole.history[:, "train_loss"],
+                               rtol=1e-6)
+    assert _adam_steps(resumed) == _adam_steps(whole) == {3 * 2}
+    np.testing.assert_allclose(resumed.transform(X), whole.transform(X), rtol=1e-5, atol=1e-6)
+
+
+def test_jtt_resumes_in_its_second_training_with_the_saved_error_set(tmp_path):
+    X, y = _tabular()
+    params = dict(NIR, max_epochs=3, identification_epochs=2, upweight=5)
+    with pytest.raises(_Crash):
+        JTTClassifier(**params, checkpoint=tmp_path,
+                      callbacks=[_crash_in_epoch(2, training=2)]).fit(X, y)
+    assert json.loads((tmp_path / "identification/checkpoint.json").read_text())["finished"]
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["epoch"] == 1
+    resumed = JTTClassifier(**params, checkpoint=tmp_path).fit(X, y)
+    whole = JTTClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(resumed.error_set_, whole.error_set_)
+    assert len(resumed.identification_history_) == 2 and len(resumed.history) == 3
+    np.testing.assert_allclose(resumed.history[:, "train_loss"], whole.history[:, "train_loss"],
+                               rtol=1e-6)
+    np.testing.assert_allclose(resumed.predict_proba(X), whole.predict_proba(X), rtol=1e-6)
+
+
+def test_checkpoint_errors(tmp_path):
+    X, y = _tabular()
+    with pytest.raises(ValueError, match="checkpoint must be None or the path of a directory"):
+        NIRClassifier(**NIR, checkpoint=3).fit(X, y)
+    NIRClassifier(**{**NIR, "max_epochs": 1}, checkpoint=tmp_path / "a").fit(X, y)
+    with pytest.raises(ValueError, match=r"written by a NIRClassifier, not a JTTClassifier"):
+        JTTClassifier(**NIR, checkpoint=tmp_path / "a").fit(X, y)
+    with pytest.raises(ValueError, match=r"does not fit this NIRClassifier.*own checkpoint"):
+        NIRClassifier(**NIR, hidden_sizes=(8,), checkpoint=tmp_path / "a").fit(X, y)
+    with pytest.raises(ValueError, match="adds callbacks named"):
+        from skorch.callbacks import Checkpoint
+
+        NIRClassifier(**NIR, checkpoint=tmp_path / "b",
+                      callbacks=[("checkpoint", Checkpoint())]).fit(X, y)
