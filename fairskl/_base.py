@@ -465,6 +465,7 @@ class StreamedInputs(torch.utils.data.Dataset):
 
     def __init__(self, dataset, y, sample_weight=None):
         self.dataset, self.y, self.sample_weight = dataset, y, sample_weight
+        self.groups = getattr(dataset, "groups", None)  # for GroupedValidSplit
 
     def __len__(self):
         return len(self.dataset)

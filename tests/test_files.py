@@ -99,3 +99,25 @@ def test_a_dataset_without_targets_needs_y(lesion_files):
     files, _, _ = lesion_files
     with pytest.raises(ValueError, match="requires y to be passed"):
         NIRClassifier("small_cnn", max_epochs=1).fit(ImageFiles(files.paths, image_size=32))
+
+
+def test_a_dataset_with_groups_gets_a_grouped_validation_split(lesion_files):
+    from fairskl import NIRClassifier
+    from fairskl.model_selection import GroupedValidSplit
+
+    files, _, y = lesion_files
+    grouped = ImageFiles(files.paths, y=y, image_size=32)
+    grouped.groups = np.repeat(np.arange(40), 3)  # three images per lesion
+    seen = {}
+
+    class Recording(GroupedValidSplit):
+        def __call__(self, dataset, y=None, **kwargs):
+            train, valid = super().__call__(dataset, y, **kwargs)
+            seen["train"], seen["valid"] = train.indices, valid.indices
+            return train, valid
+
+    clf = NIRClassifier("small_cnn", max_epochs=1, verbose=0,
+                        train_split=Recording(0.25, random_state=0)).fit(grouped)
+    assert "valid_loss" in clf.history[-1]
+    lesions = grouped.groups
+    assert not set(lesions[seen["train"]]) & set(lesions[seen["valid"]])
