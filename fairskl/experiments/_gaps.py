@@ -96,7 +96,7 @@ def adjusted_gap(table, outcome="reconstruction_mse", *, group="group", contrast
     if data["y"].isna().any():
         raise ValueError(f"{outcome!r} has {int(data['y'].isna().sum())} missing values.")
     effects = "".join(f" + C(c{i})" for i in range(len(adjust_for)))
-    formulas = {"raw": "y ~ compared + C(repeat)", "adjusted": f"y ~ compared{effects} + C(repeat)"}
+    formulas = {"raw": "y ~ compared", "adjusted": f"y ~ compared{effects}"}  # one repeat
     shown = {"raw": f"{outcome} ~ {contrast[1]} + C({repeat})",
              "adjusted": f"{outcome} ~ {contrast[1]}"
                          + "".join(f" + C({c})" for c in adjust_for) + f" + C({repeat})"}
@@ -105,11 +105,11 @@ def adjusted_gap(table, outcome="reconstruction_mse", *, group="group", contrast
         for model, formula in formulas.items():
             gaps = []
             for r, cell in part.groupby("repeat", sort=True):
-                fit = smf.ols(formula.replace(" + C(repeat)", ""), cell).fit()
+                fit = smf.ols(formula, cell).fit()
                 gaps.append(fit.params["compared"])
                 per_repeat.append({by: value, repeat: r, "model": model,
                                    "gap": fit.params["compared"]})
-            pooled = smf.ols(formula, part).fit(cov_type="cluster",
+            pooled = smf.ols(f"{formula} + C(repeat)", part).fit(cov_type="cluster",
                                                 cov_kwds={"groups": part["cluster"]})
             low, high = pooled.conf_int(1 - confidence).loc["compared"]
             mean, t_low, t_high, df = t_interval(gaps, confidence)
