@@ -35,10 +35,12 @@ from torch import nn
 from fairskl._backbones import NIRNetwork, build_network
 from fairskl._parallel import limit_torch_threads
 from fairskl._training import TrainingMixin
+from fairskl.datasets._files import as_image_files, is_path_sequence
 from fairskl.model_selection._split import encode_groups
 
-#: keys a user may put in a dict X: the inputs, and per-sample groups for methods that use them
-X_KEYS = ("X", "groups")
+#: keys a user may put in a dict X: the inputs, per-sample groups for methods that use them,
+#: and per-sample groups (lesion, patient) for a grouped validation split when they differ
+X_KEYS = ("X", "groups", "split_groups")
 #: skorch's own datasets (the training data it splits for validation): passed through
 SKORCH_DATASETS = (skorch.dataset.Dataset, torch.utils.data.Subset)
 
@@ -72,6 +74,15 @@ SHARED_PARAMETERS = """\
         shape. The draws come from torch's CPU generator, which ``random_state`` seeds, so a
         seeded fit is reproducible. Validation batches and ``predict``/``predict_proba``/
         ``penultimate`` see the images as given. PerceptualVAE takes the same values.
+    image_size : int or None, default=None
+        Side of the square images that **image paths** given as X (a list or array of file
+        paths, e.g. a loader's ``return_paths=True`` images) are decoded to, with
+        :class:`~fairskl.datasets.ImageFiles` in the DataLoader's workers
+        (``iterator_train__num_workers``); Harvard-GF's ``.npz`` files are read as its
+        RNFLT maps. None refuses paths. Arrays and Datasets are used as they are.
+    resize : {"squash", "crop"}, default="squash"
+        How image paths are resized, as the loaders' ``resize``: the whole image to the
+        square, or its short side to ``image_size`` and the centre square.
     checkpoint : None or path-like, default=None
         A directory that makes the fit resumable: after every epoch the network's
         parameters, the optimizer's (and gradient scaler's) state, the history and torch's
@@ -131,6 +142,8 @@ class _RegularizedClassifier(TrainingMixin, NeuralNetClassifier):
         precision="float32",
         channels_last=False,
         augment=None,
+        image_size=None,
+        resize="squash",
         checkpoint=None,
         hidden_sizes=(64, 64),
         random_state=None,
@@ -162,6 +175,8 @@ class _RegularizedClassifier(TrainingMixin, NeuralNetClassifier):
         self.precision = precision
         self.channels_last = channels_last
         self.augment = augment
+        self.image_size = image_size
+        self.resize = resize
         self.checkpoint = checkpoint
         self.hidden_sizes = hidden_sizes
         self.random_state = random_state
@@ -402,26 +417,37 @@ GroupedValidSplit`)."""
         return dataset
 
     def _check_X(self, X, reset=False):
-        """The checked inputs as float32 and the per-sample groups of a dict X (or None)."""
+        """The checked inputs and the per-sample groups of a dict X (or None).
+
+        The inputs are a float32 array, or a Dataset: the user's, image paths read by
+        :class:`~fairskl.datasets.ImageFiles`, or an array whose rows carry the
+        ``"split_groups"`` of a dict X for a grouped validation split.
+        """
         if not reset:
             check_is_fitted(self, "label_encoder_")
         if isinstance(X, SKORCH_DATASETS):  # skorch's own split of the training data
             return X, None
-        if isinstance(X, torch.utils.data.Dataset):  # images streamed from disk
-            return self._check_dataset(X, reset), None
-        groups = None
+        groups = split_groups = None
         if isinstance(X, Mapping) and not issparse(X):  # scipy's dok format is a dict
             unknown = sorted(set(X) - set(X_KEYS))
             if "X" not in X or unknown:
                 raise ValueError(
                     f"A dict X needs the key 'X' (the inputs) and may have 'groups' (per-sample "
-                    f"groups), got keys {sorted(X)}; e.g. SliceDict(X=images, groups=sex)."
+                    f"groups) and 'split_groups' (the lesion or patient of each sample, for "
+                    f"GroupedValidSplit), got keys {sorted(X)}; e.g. SliceDict(X=images, "
+                    f"groups=sex)."
                 )
-            groups = X.get("groups")
+            groups, split_groups = (None if X.get(key) is None else
+                                    column_or_1d(np.asarray(X[key], dtype=object))
+                                    for key in ("groups", "split_groups"))
             X = X["X"]
-            if groups is not None:
-                groups = column_or_1d(np.asarray(groups, dtype=object))
-                check_consistent_length(X, groups)
+            for values in (groups, split_groups):
+                if values is not None:
+                    check_consistent_length(X, values)
+        if is_path_sequence(X):
+            X = image_files(self, X, split_groups if split_groups is not None else groups)
+        if isinstance(X, torch.utils.data.Dataset):  # images streamed from disk
+            return self._check_dataset(X, reset), groups
         is_uint8 = getattr(X, "dtype", None) == np.uint8
         X = check_array(X, dtype=np.float32, allow_nd=True, input_name="X")
         if is_uint8:
@@ -440,7 +466,36 @@ GroupedValidSplit`)."""
                 f"expecting {self.n_features_in_} features as input (samples of shape "
                 f"{X.shape[1:]} instead of {self.input_shape_})."
             )
+        if split_groups is not None:  # they travel with the rows, as a Dataset's groups do
+            return ArrayRows(X, split_groups), groups
         return X, groups
+
+
+def image_files(estimator, paths, groups=None):
+    """Image paths given as an estimator's X, read by :class:`~fairskl.datasets.ImageFiles`
+    at the estimator's ``image_size`` and ``resize``."""
+    size = estimator.image_size
+    if size is None:
+        raise ValueError(
+            f"X is a sequence of {len(paths)} image paths, but {type(estimator).__name__} has "
+            f"image_size=None; set image_size to the side to decode them to, or pass "
+            f"fairskl.datasets.ImageFiles(paths, y, image_size=...)."
+        )
+    return as_image_files(paths, image_size=size, resize=estimator.resize, groups=groups)
+
+
+class ArrayRows(torch.utils.data.Dataset):
+    """The rows of a checked array as a Dataset of ``(row, 0)``, with per-row ``groups`` for
+    :class:`~fairskl.model_selection.GroupedValidSplit`."""
+
+    def __init__(self, X, groups):
+        self.X, self.groups = X, groups
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, index):
+        return torch.from_numpy(self.X[index]), torch.tensor(0)
 
 
 def dataset_input_shape(dataset, name):

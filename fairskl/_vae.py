@@ -13,10 +13,12 @@ from skorch.callbacks import Callback, PassthroughScoring
 from torch import nn
 from torch.nn import functional as F
 
+from fairskl._base import SKORCH_DATASETS, dataset_input_shape, image_files
 from fairskl._io import atomic_path
 from fairskl._parallel import limit_torch_threads
 from fairskl._perceptual import LAYER_REDUCTIONS, PerceptualLoss
 from fairskl._training import TrainingMixin
+from fairskl.datasets._files import is_path_sequence
 from fairskl.model_selection._split import encode_groups
 
 __all__ = ["PerceptualVAE", "ReconstructionGrid", "ResidualVAE"]
@@ -143,7 +145,13 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
     ----------
     image_size : int or None, default=None
         Side of the square images, a power of two >= 32; None takes it from the data in
-        ``fit``. Given, ``fit`` checks that the data have it.
+        ``fit``. Given, ``fit`` checks that the data have it, and **image paths** given as X
+        (a list or array of file paths, e.g. a loader's ``return_paths=True`` images) are
+        decoded to it by :class:`~fairskl.datasets.ImageFiles`, in the DataLoader's workers
+        (``iterator_train__num_workers``, ``iterator_valid__num_workers``); paths need it.
+    resize : {"squash", "crop"}, default="squash"
+        How image paths are resized, as the loaders' ``resize``: the whole image to the
+        square, or its short side to ``image_size`` and the centre square (the study's).
     latent_channels : int, default=64
         Channels of the latent map.
     channel_width : int, default=64
@@ -260,6 +268,7 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
         self,
         *,
         image_size=None,
+        resize="squash",
         latent_channels=64,
         channel_width=64,
         n_stages=3,
@@ -296,6 +305,7 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
             **kwargs,
         )
         self.image_size = image_size
+        self.resize = resize
         self.latent_channels = latent_channels
         self.channel_width = channel_width
         self.n_stages = n_stages
@@ -409,7 +419,10 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
 
         X may also be a dict (or skorch ``SliceDict``) ``{"X": images, "groups": groups}``:
         the groups (lesion, patient) travel with the images for a grouped validation split,
-        :class:`~fairskl.model_selection.GroupedValidSplit` (``stratified=False``).
+        :class:`~fairskl.model_selection.GroupedValidSplit` (``stratified=False``). Or a
+        sequence of image paths (with ``image_size``), or a torch Dataset of ``(image,
+        target)`` items such as :class:`~fairskl.datasets.ImageFiles`: the images are then
+        read from disk batch by batch, in training and in every method that takes X.
         """
         groups = _groups(X)
         X = self._check_X(X, reset=True)
@@ -429,7 +442,7 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
         """``latent_activity_`` and ``active_units_`` on the training images (in [-1, 1])."""
         from fairskl.inspection._uncertainty import ACTIVITY_THRESHOLD
 
-        mu, _ = self._batches(X, self.module_.encode)
+        (mu,) = self._batches(X, lambda x: self.module_.encode(x)[:1])
         self.latent_activity_ = mu.reshape(len(mu), -1).var(axis=0)
         self.active_units_ = self.latent_activity_ > ACTIVITY_THRESHOLD
         return self
@@ -455,14 +468,26 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
             )
 
     def _check_X(self, X, reset=False):
-        """Validate images and scale them to [-1, 1] float32."""
+        """Validate images and scale them to [-1, 1] float32: an array, or a Dataset whose
+        items are so scaled (image paths, a user's Dataset)."""
         if not reset:
             check_is_fitted(self, "input_shape_")
-        if isinstance(X, torch.utils.data.Dataset):  # skorch's validation data, already checked
+        if isinstance(X, SKORCH_DATASETS + (ScaledImages,)):  # skorch's split, already checked
             return X
+        groups = _groups(X)
         if isinstance(X, Mapping):
-            _groups(X)  # the keys are checked
             X = X["X"]
+        if is_path_sequence(X):
+            X = image_files(self, X, groups)
+        if isinstance(X, torch.utils.data.Dataset):
+            shape = dataset_input_shape(X, "X")
+            first = X[0][0] if isinstance(X[0], tuple | list) else X[0]
+            if float(first.min()) < -1e-6 or float(first.max()) > 1 + 1e-6:
+                raise ValueError(f"X[0] has values in [{float(first.min()):.4g}, "
+                                 f"{float(first.max()):.4g}], but PerceptualVAE takes images "
+                                 f"in [0, 1]; rescale the Dataset's images.")
+            self._check_shape(shape, reset)
+            return ScaledImages(X, groups)
         is_uint8 = getattr(X, "dtype", None) == np.uint8
         X = check_array(X, dtype=np.float32, allow_nd=True, input_name="X")
         if X.ndim != 4:
@@ -480,20 +505,25 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
                     f"X has values in [{low:.4g}, {high:.4g}], but PerceptualVAE takes float "
                     f"images in [0, 1] (or uint8 in 0..255). Divide by 255, or rescale."
                 )
+        self._check_shape(X.shape[1:], reset)
+        return X * 2 - 1
+
+    def _check_shape(self, shape, reset):
+        """Set the input and latent shapes (``reset``) or check that images have them."""
+        shape = tuple(shape)
         if reset:
-            self._check_image_shape(X.shape[1:])
-            self.input_shape_ = X.shape[1:]
-            self.n_features_in_ = int(np.prod(X.shape[1:]))
-            side = X.shape[2] // 2**self.n_stages
+            self._check_image_shape(shape)
+            self.input_shape_ = shape
+            self.n_features_in_ = int(np.prod(shape))
+            side = shape[2] // 2**self.n_stages
             self.latent_shape_ = (self.latent_channels, side, side)
             self._n_features_out = int(np.prod(self.latent_shape_))
-        elif X.shape[1:] != self.input_shape_:
+        elif shape != tuple(self.input_shape_):
             raise ValueError(
-                f"X has images of shape {X.shape[1:]} (C, H, W), but PerceptualVAE was fitted "
+                f"X has images of shape {shape} (C, H, W), but PerceptualVAE was fitted "
                 f"on {self.input_shape_}: give it images with {self.input_shape_[0]} channels "
                 f"of {self.input_shape_[1]}×{self.input_shape_[2]} pixels."
             )
-        return X * 2 - 1
 
     def _check_image_shape(self, shape):
         channels, height, width = shape
@@ -525,12 +555,18 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
     # -- scikit-learn API ----------------------------------------------------------------------
 
     def _batches(self, X, function):
-        """``function`` of each batch of a [-1, 1] array, in eval mode, without gradient."""
+        """``function`` of each batch of a [-1, 1] array or :class:`ScaledImages`, in eval
+        mode, without gradient; the outputs concatenated as numpy arrays."""
         self.module_.eval()
+        if isinstance(X, torch.utils.data.Dataset):  # read by the DataLoader's workers
+            batches = (x for x, _ in self.get_iterator(X, training=False))
+        else:
+            batches = (X[start:start + self.batch_size]
+                       for start in range(0, len(X), self.batch_size))
         outputs = []
         with torch.no_grad(), self._autocast():
-            for start in range(0, len(X), self.batch_size):
-                output = function(self._to_device(X[start:start + self.batch_size]))
+            for batch in batches:
+                output = function(self._to_device(batch))
                 outputs.append(tuple(o.float().cpu().numpy() for o in output))
         if not outputs:
             raise ValueError("X has no samples.")
@@ -637,7 +673,15 @@ default="kl"
         uint8 images are divided by 255 first. The paper (and the loss) measure MSE on images
         in [-1, 1], where the same error is 4 times larger: multiply by -4 to compare.
         """
-        X01 = (self._check_X(X) + 1) / 2
+        X = self._check_X(X)
+        if isinstance(X, torch.utils.data.Dataset):  # read batch by batch
+
+            def errors(x):
+                reconstruction = self.module_.decode(self.module_.encode(x)[0].float())
+                return (((reconstruction - x) / 2).pow(2).flatten(1).mean(1),)
+
+            return -self._batches(X, errors)[0]
+        X01 = (X + 1) / 2
         errors = (self.reconstruct(X01) - X01) ** 2
         return -errors.reshape(len(errors), -1).mean(axis=1)
 
@@ -650,16 +694,17 @@ default="kl"
 
 
 def _groups(X):
-    """The per-sample groups of a dict X ``{"X": images, "groups": groups}``, or None."""
+    """The per-sample groups of a dict X ``{"X": images, "groups": groups}`` (its
+    ``"split_groups"`` first), or None."""
     if not isinstance(X, Mapping):
         return None
-    if "X" not in X or set(X) - {"X", "groups"}:
+    if "X" not in X or set(X) - {"X", "groups", "split_groups"}:
         raise ValueError(
             f"A dict X needs the key 'X' (the images) and may have 'groups' (per-sample "
-            f"groups, for a grouped validation split), got keys {sorted(X)}; e.g. "
-            f"SliceDict(X=images, groups=lesion_id)."
+            f"groups, for a grouped validation split; or 'split_groups'), got keys "
+            f"{sorted(X)}; e.g. SliceDict(X=images, groups=lesion_id)."
         )
-    groups = X.get("groups")
+    groups = X.get("split_groups", X.get("groups"))
     if groups is None:
         return None
     groups = np.asarray(groups, dtype=object).reshape(-1)
@@ -670,8 +715,28 @@ def _groups(X):
 
 
 def _training_data(X, groups):
-    """X as skorch trains on it: the images, with their groups when there are some."""
-    return X if groups is None else {"X": X, "groups": encode_groups(groups)}
+    """X as skorch trains on it: the images, with their groups when there are some (a
+    Dataset carries them itself)."""
+    if groups is None or isinstance(X, torch.utils.data.Dataset):
+        return X
+    return {"X": X, "groups": encode_groups(groups)}
+
+
+class ScaledImages(torch.utils.data.Dataset):
+    """A Dataset of images in [0, 1] as PerceptualVAE trains on them: ``(2 x - 1, 0)``,
+    with the ``groups`` of the dict X (else the Dataset's own) for a grouped split."""
+
+    def __init__(self, dataset, groups=None):
+        self.dataset = dataset
+        self.groups = groups if groups is not None else getattr(dataset, "groups", None)
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        item = self.dataset[index]
+        x = item[0] if isinstance(item, tuple | list) else item
+        return x * 2 - 1, torch.tensor(0)
 
 
 # -- the reconstruction-grid callback -------------------------------------------------------------
@@ -705,7 +770,11 @@ class ReconstructionGrid(Callback):
             self.images_ = net._check_X(self.images, reset=False)
         else:
             X = X["X"] if isinstance(X, Mapping) else X  # the images of {"X", "groups"}
-            self.images_ = np.asarray(X[: self.n_images])  # already in [-1, 1]
+            if isinstance(X, torch.utils.data.Dataset):  # images read from disk
+                self.images_ = torch.stack(
+                    [X[i][0] for i in range(min(self.n_images, len(X)))]).numpy()
+            else:
+                self.images_ = np.asarray(X[: self.n_images])  # already in [-1, 1]
 
     def on_epoch_end(self, net, **kwargs):
         epoch = len(net.history)

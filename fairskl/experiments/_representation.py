@@ -22,6 +22,7 @@ from sklearn.utils.parallel import Parallel, delayed
 
 from fairskl._io import write_joblib, write_text
 from fairskl._parallel import limit_torch_threads
+from fairskl.datasets._files import is_path_sequence
 from fairskl.metrics._group_metrics import per_sample_mse
 
 __all__ = ["representation_study"]
@@ -36,7 +37,10 @@ PROTOCOL = 2
 def reconstruction_mse(estimator, X, y=None):
     """Per-sample mean squared reconstruction error (``reconstruct`` or a transform round trip),
     on the [0, 1] scale for images (uint8 divided by 255, as in
-    :func:`~fairskl.metrics.mse_by_group`)."""
+    :func:`~fairskl.metrics.mse_by_group`). For image paths, the estimator reads them:
+    ``-score_samples``, the same error (PerceptualVAE's)."""
+    if is_path_sequence(X) and hasattr(estimator, "score_samples"):
+        return -np.asarray(estimator.score_samples(X), dtype=float)  # images read from disk
     if hasattr(estimator, "reconstruct"):
         X_rec = estimator.reconstruct(X)
     else:

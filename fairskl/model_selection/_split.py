@@ -207,8 +207,11 @@ class GroupedValidSplit:
     ``enable_metadata_routing``. skorch's metadata routing (``fit(X, y, groups=...)``) was not
     chosen: without routing enabled, skorch also passes every fit parameter to the module's
     ``forward``, which the backbones do not take, and with it every caller (a search, a
-    pipeline) would have to request ``groups`` for the net. A torch ``Dataset`` X may carry
-    them in a ``groups`` attribute instead; an explicit ``groups=`` argument wins. A missing
+    pipeline) would have to request ``groups`` for the net. When ``"groups"`` holds something
+    else (the sensitive groups of :class:`~fairskl.GroupBalancedClassifier`), put the lesions
+    or patients under ``"split_groups"``, which the split reads first. A torch ``Dataset`` X
+    (or image paths in a dict X) may carry them in a ``groups`` attribute instead; an
+    explicit ``groups=`` argument wins. A missing
     group (NaN, None; the estimators pass groups on as :func:`encode_groups` codes, -1 for
     a missing one) is an error.
 
@@ -323,8 +326,9 @@ def _dataset_groups(dataset):
     """The per-sample groups a training set carries: ``X["groups"]`` of a skorch Dataset of a
     dict X, or a ``groups`` attribute."""
     X = getattr(dataset, "X", None)
-    if isinstance(X, Mapping) and X.get("groups") is not None:
-        return X["groups"]
+    for key in ("split_groups", "groups"):
+        if isinstance(X, Mapping) and X.get(key) is not None:
+            return X[key]
     if getattr(dataset, "groups", None) is not None:
         return dataset.groups
     raise ValueError(
