@@ -112,6 +112,8 @@ def test_labels_and_attributes_do_not_depend_on_image_size():
         ({"prevalence": 0}, r"prevalence must be a number strictly between 0 and 1, got 0"),
         ({"prevalence": 1.0}, r"prevalence .* got 1\.0"),
         ({"prevalence": 1.5}, r"prevalence .* got 1\.5"),
+        ({"artefact_strength": 1.5}, r"artefact_strength must be a number in \[0, 1\], got 1\.5"),
+        ({"artefact_strength": -0.1}, r"artefact_strength .* got -0\.1"),
     ],
 )
 def test_invalid_parameters(kwargs, match):
@@ -229,6 +231,25 @@ def test_hair_marks_sex():
     rate = f.groupby("sex", observed=True)["has_hair"].mean()
     assert rate["male"] == pytest.approx(0.9, abs=0.04)
     assert rate["female"] == pytest.approx(0.1, abs=0.04)
+
+
+@pytest.mark.parametrize("strength, high, low", [(1.0, 0.9, 0.1), (0.5, 0.7, 0.3),
+                                                  (0.0, 0.5, 0.5)])
+def test_artefact_strength_sets_the_artefact_rates_and_nothing_else(strength, high, low):
+    data = make_skin_lesions(4000, 16, bias=2.0, artefact_strength=strength, random_state=0,
+                             as_frame=True)
+    f = data.frame
+    hair = f.groupby("sex", observed=True)["has_hair"].mean()
+    vignette = f.groupby("age_group", observed=True)["has_vignette"].mean()
+    assert hair["male"] == pytest.approx(high, abs=0.03)
+    assert hair["female"] == pytest.approx(low, abs=0.03)
+    assert vignette["60+"] == pytest.approx(high, abs=0.03)
+    assert vignette["<60"] == pytest.approx(low, abs=0.03)
+    default = make_skin_lesions(4000, 16, bias=2.0, random_state=0, as_frame=True)
+    np.testing.assert_array_equal(data.target, default.target)  # the labels do not change
+    pd.testing.assert_frame_equal(data.sensitive, default.sensitive)
+    if strength == 1.0:  # the default's images, to the bit
+        np.testing.assert_array_equal(data.images, default.images)
 
 
 def test_latent_irregularity_separates_the_classes(large):

@@ -52,6 +52,7 @@ _BROWN_AMP, _BLUE_AMP, _RED_AMP = 0.5, 0.9, 0.7  # variegation amplitudes, each 
 _N_WAVES = 3  # plane waves per variegation field
 _WAVE_FREQ = (0.5, 1.5)  # cycles per lesion radius R0
 
+# at artefact_strength s, P(hair) = 0.5 -+ s * 0.4 for female / male (the values below at s = 1)
 _P_HAIR_FEMALE, _P_HAIR_MALE = 0.1, 0.9
 _HAIR_MEAN_EXTRA = 2.0  # n_hairs = 2 + Poisson(2), at most _HAIR_MAX
 _HAIR_MIN, _HAIR_MAX = 2, 8
@@ -62,7 +63,7 @@ _HAIR_WIDTH_MIN = 0.35  # ... but at least this many pixels
 _HAIR_OPACITY = 0.6  # translucent: many visible hairs that hide little of the lesion
 _HAIR_RGB = np.array([0.10, 0.07, 0.05])
 
-_P_VIGNETTE_YOUNG, _P_VIGNETTE_OLD = 0.1, 0.9  # <60, 60+
+_P_VIGNETTE_YOUNG, _P_VIGNETTE_OLD = 0.1, 0.9  # <60, 60+ (at artefact_strength 1, as hair)
 _VIGNETTE_RADIUS = (0.46, 0.56)  # radius of the dermoscope's circular field ~ U(.), times H
 _VIGNETTE_SD = 0.02  # offset of its centre ~ N(0, sd * H) per axis
 _VIGNETTE_EDGE = 0.02  # logistic scale of its edge, times H
@@ -130,8 +131,10 @@ lesions on dark skin have a lower contrast, as in reality.
 1 + {_SHADING} * (a x + b y), a linear illumination gradient ((a, b) a random unit vector, x and
 y in [-1, 1] across the image).
 
-**Hair (shows sex).** With probability {_P_HAIR_MALE} for male and {_P_HAIR_FEMALE} for female,
-the image has n = min({_HAIR_MAX}, {_HAIR_MIN} + Poisson({_HAIR_MEAN_EXTRA})) hairs. Each hair is
+**Hair (shows sex).** With probability 0.5 + s ({_P_HAIR_MALE} - 0.5) for male and
+0.5 + s ({_P_HAIR_FEMALE} - 0.5) for female, where s is ``artefact_strength`` (default 1:
+{_P_HAIR_MALE} and {_P_HAIR_FEMALE}; 0: 0.5 for both, so that hair shows nothing of sex), the
+image has n = min({_HAIR_MAX}, {_HAIR_MIN} + Poisson({_HAIR_MEAN_EXTRA})) hairs. Each hair is
 a thin dark curve centred on a point ~ U(0, H)^2 (pixel coordinates), at an angle ~ U(0, pi),
 of length ~ U({_HAIR_LENGTH[0]}, {_HAIR_LENGTH[1]}) * H, bent by an offset kappa * u^2 at the
 distance u along it, with kappa ~ N(0, {_HAIR_CURVATURE_SD} / H); its profile across is a
@@ -139,10 +142,11 @@ Gaussian of s.d. max({_HAIR_WIDTH_MIN}, {_HAIR_WIDTH} * H / 64) pixels. Where ha
 larger profile counts. The hairs are drawn over the skin and the lesion with opacity
 {_HAIR_OPACITY} (times the profile) in the colour {_HAIR_RGB.tolist()}.
 
-**Vignette (shows age_group).** With probability {_P_VIGNETTE_OLD} for 60+ and
-{_P_VIGNETTE_YOUNG} for <60, the corners are darkened by a dermoscope's circular field of view:
-the image is multiplied by 1 - {_VIGNETTE_DARKNESS} * expit((r - rho) / ({_VIGNETTE_EDGE} * H)),
-with r the distance to a centre offset by N(0, {_VIGNETTE_SD} * H) per axis and rho ~
+**Vignette (shows age_group).** With probability 0.5 + s ({_P_VIGNETTE_OLD} - 0.5) for 60+ and
+0.5 + s ({_P_VIGNETTE_YOUNG} - 0.5) for <60 (s = ``artefact_strength`` as for hair), the
+corners are darkened by a dermoscope's circular field of view: the image is multiplied by
+1 - {_VIGNETTE_DARKNESS} * expit((r - rho) / ({_VIGNETTE_EDGE} * H)), with r the distance to a
+centre offset by N(0, {_VIGNETTE_SD} * H) per axis and rho ~
 U({_VIGNETTE_RADIUS[0]}, {_VIGNETTE_RADIUS[1]}) * H.
 
 **Noise.** Additive U(-{_NOISE_HALF_WIDTH}, {_NOISE_HALF_WIDTH}) per pixel and channel (quantised
@@ -156,14 +160,19 @@ A classifier trained on these images learns the lesion but, when bias > 0, also 
 vignette shortcuts, which carry the group prior of malignancy: its true and false positive rates
 then differ between the groups, more so the larger the bias.
 
-**Scenarios.** ``bias`` sets only the label's dependence on the groups; the artefacts always
-follow the groups as above. Two held-out designs follow from it. *Default*: train and test
-sets drawn with the same bias (malignancy more frequent for male and 60+ patients, as in
-HAM10000), so part of a gap reflects a real difference in prevalence. *Spurious shortcut*:
-train with bias > 0, test on a set drawn with bias = 0 (another random_state): in training the
-hair and vignette artefacts correlate with the label through the groups, in the test set they
-carry no information about it, so any TPR or FPR gap between the groups is caused by the
-shortcut. ``fairskl reproduce nir`` audits both.
+**Scenarios.** ``bias`` sets only the label's dependence on the groups; ``artefact_strength``
+how strongly the artefacts follow the groups. Two held-out designs follow from ``bias``.
+*Default*: train and test sets drawn with the same bias (malignancy more frequent for male and
+60+ patients, as in HAM10000), so part of a gap reflects a real difference in prevalence.
+*Spurious shortcut*: train with bias > 0, test on a set drawn with bias = 0 (another
+random_state): in training the hair and vignette artefacts correlate with the label through
+the groups, in the test set they carry no information about it, so any TPR or FPR gap between
+the groups is caused by the shortcut. ``fairskl reproduce nir`` audits both. Two *null
+controls* follow from the pair: ``bias=0`` in training and test (the artefacts follow the
+groups but carry no label information anywhere: no method should move a gap), and
+``artefact_strength=0`` with ``bias > 0`` (a real difference in prevalence, but no visible
+trace of the groups to take as a shortcut; ``fairskl reproduce nir --set bias=0`` and ``--set
+artefact_strength=0`` run them).
 
 :Number of classes: 2 (0 = "benign", 1 = "malignant")
 :Images: float32, shape (n_samples, 3, H, H), values in [0, 1]
@@ -174,7 +183,7 @@ shortcut. ``fairskl reproduce nir`` audits both.
 """
 
 
-def _check_params(n_samples, image_size, bias, prevalence):
+def _check_params(n_samples, image_size, bias, prevalence, artefact_strength=1.0):
     def is_int(x):
         return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
@@ -207,6 +216,16 @@ def _check_params(n_samples, image_size, bias, prevalence):
             f"prevalence must be a number strictly between 0 and 1, got {prevalence!r}. "
             "Pass the fraction of malignant lesions, e.g. prevalence=0.3."
         )
+    if (
+        not isinstance(artefact_strength, numbers.Real)
+        or isinstance(artefact_strength, bool)
+        or not 0 <= artefact_strength <= 1
+    ):
+        raise ValueError(
+            f"artefact_strength must be a number in [0, 1], got {artefact_strength!r}, e.g. "
+            "artefact_strength=1.0 for hair and vignette rates of 0.9 vs 0.1 between the "
+            "groups, 0.0 for 0.5 in both."
+        )
 
 
 def _solve_intercept(bias, prevalence):
@@ -226,7 +245,7 @@ def _solve_intercept(bias, prevalence):
     return float(brentq(excess, center - bias - 1.0, center + bias + 1.0, xtol=1e-12))
 
 
-def _draw_parameters(n, image_size, bias, prevalence, rng):
+def _draw_parameters(n, image_size, bias, prevalence, rng, artefact_strength=1.0):
     """Draw every per-image parameter up front (so rendering is a pure function of them)."""
     H = image_size
     p = {}
@@ -266,7 +285,7 @@ def _draw_parameters(n, image_size, bias, prevalence, rng):
     p["shade"] = np.stack([np.cos(shade), np.sin(shade)], axis=1)
 
     # hair
-    p_hair = np.where(male, _P_HAIR_MALE, _P_HAIR_FEMALE)
+    p_hair = _artefact_rate(np.where(male, _P_HAIR_MALE, _P_HAIR_FEMALE), artefact_strength)
     has_hair = rng.uniform(size=n) < p_hair
     n_hairs = np.minimum(_HAIR_MAX, _HAIR_MIN + rng.poisson(_HAIR_MEAN_EXTRA, size=n))
     p["has_hair"], p["n_hairs"] = has_hair, np.where(has_hair, n_hairs, 0)
@@ -277,7 +296,8 @@ def _draw_parameters(n, image_size, bias, prevalence, rng):
     p["hair_curv"] = rng.normal(0, _HAIR_CURVATURE_SD / H, size=shape)
 
     # vignette
-    p_vig = np.where(old, _P_VIGNETTE_OLD, _P_VIGNETTE_YOUNG)
+    p_vig = _artefact_rate(np.where(old, _P_VIGNETTE_OLD, _P_VIGNETTE_YOUNG),
+                           artefact_strength)
     p["has_vignette"] = rng.uniform(size=n) < p_vig
     p["vig_radius"] = rng.uniform(*_VIGNETTE_RADIUS, size=n) * H
     p["vig_center"] = (H - 1) / 2 + rng.normal(0, _VIGNETTE_SD, size=(n, 2)) * H
@@ -285,6 +305,12 @@ def _draw_parameters(n, image_size, bias, prevalence, rng):
     # the pixel noise is drawn while rendering, from a generator seeded here
     p["noise_seed"] = rng.randint(np.iinfo(np.int32).max)
     return p
+
+
+def _artefact_rate(full, strength):
+    """An artefact's probability at ``strength``: its rate at strength 1, shrunk towards 0.5
+    (the rate at strength 1 itself, to the bit, so that the default images do not change)."""
+    return full if strength == 1 else 0.5 + strength * (full - 0.5)
 
 
 def _sigmoid(x):
@@ -433,6 +459,7 @@ def make_skin_lesions(
     *,
     bias=1.0,
     prevalence=0.3,
+    artefact_strength=1.0,
     return_X_y=False,
     random_state=None,
     as_frame=False,
@@ -466,6 +493,13 @@ def make_skin_lesions(
     prevalence : float, default=0.3
         Population fraction of malignant lesions, in (0, 1). The intercept ``b0`` is solved so
         that the prevalence is this value whatever ``bias``.
+
+    artefact_strength : float, default=1.0
+        How strongly the artefacts follow the groups, in [0, 1]: the probability of hair is
+        ``0.5 + s * 0.4`` for men and ``0.5 - s * 0.4`` for women, and likewise for the
+        vignette of patients aged 60+ and <60. 1 gives 0.9 vs 0.1; 0 gives 0.5 for everyone,
+        so that the images show nothing of sex and age but the skin tone (a null control:
+        with ``bias > 0`` the prevalence differs, but there is no shortcut to learn).
 
     return_X_y : bool, default=False
         If True, return ``(images, target)`` instead of a Bunch.
@@ -540,10 +574,11 @@ def make_skin_lesions(
     >>> X.shape, y.shape
     ((8, 3, 16, 16), (8,))
     """
-    _check_params(n_samples, image_size, bias, prevalence)
+    _check_params(n_samples, image_size, bias, prevalence, artefact_strength)
     rng = check_random_state(random_state)
     H = int(image_size)
-    p = _draw_parameters(int(n_samples), H, float(bias), float(prevalence), rng)
+    p = _draw_parameters(int(n_samples), H, float(bias), float(prevalence), rng,
+                         float(artefact_strength))
 
     noise_rng = np.random.default_rng(p["noise_seed"])
     images = np.empty((n_samples, 3, H, H), dtype=np.float32)
