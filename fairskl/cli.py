@@ -126,10 +126,12 @@ def _parser():
             study.add_argument("--groups", choices=sorted(GROUP_DEFINITIONS),
                                help="light and dark skin: " + "; ".join(
                                    f"{k}: {v[3]}" for k, v in GROUP_DEFINITIONS.items()))
-            study.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                               dest="settings",
-                               help="override a setting of --scale, e.g. --set n_train=500 "
-                               "--set replace=false (repeatable; the report lists them all)")
+        example = "--set max_epochs=20 --set streaming=false" if name == "nir" else \
+            "--set n_train=500 --set replace=false"
+        study.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                           dest="settings",
+                           help=f"override a setting of --scale, e.g. {example} (repeatable; "
+                           f"the report lists them all)")
         study.set_defaults(run=_run_reproduce)
     return parser
 
@@ -207,11 +209,11 @@ def _run_reproduce(args):
     common = dict(data=args.data, data_home=args.data_home, scale=args.scale,
                   device=args.device, resume=args.resume, overwrite=args.overwrite,
                   random_state=args.random_state, verbose=0 if args.quiet else 1)
+    settings = dict(_setting(text) for text in args.settings)
     if args.study == "nir":
         path = reproduce_nir(args.out, attribute=args.attribute, weights=args.weights,
-                             compare=args.compare, **common)
+                             compare=args.compare, settings=settings, **common)
     else:
-        settings = dict(_setting(text) for text in args.settings)
         if args.repeats is not None:
             settings["n_repeats"] = args.repeats
         if args.groups is not None:

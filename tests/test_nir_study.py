@@ -93,6 +93,51 @@ def test_paper_protocol_end_to_end_on_cpu_with_a_local_resnet18(tmp_path):
     assert "TPR gap by age" in (out / "report.md").read_text()
 
 
+def test_paper_scale_on_ham10000_files_streams_augments_and_keeps_lesions_whole(
+        tmp_path, monkeypatch):
+    """``--scale paper`` on generated JPEGs in HAM10000's layout: the classifiers train on
+    the image paths (decoded batch by batch), flip and crop the training batches, and early
+    stopping's validation split never has a lesion on both sides."""
+    import torchvision
+
+    from fairskl.datasets._fixtures import write_ham10000
+    from fairskl.model_selection import GroupedValidSplit
+
+    home = write_ham10000(tmp_path / "data", n_samples=160, random_state=0)
+    weights = tmp_path / "resnet18.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    fits, splits = [], []
+    fit, split = NIRClassifier.fit, GroupedValidSplit.__call__
+
+    def recording_fit(self, X, y=None, **kwargs):
+        fits.append((self.get_params(), X))
+        return fit(self, X, y, **kwargs)
+
+    def recording_split(self, dataset, y=None, **kwargs):
+        train, valid = split(self, dataset, y, **kwargs)
+        groups = np.asarray(dataset.groups)
+        splits.append((groups[train.indices], groups[valid.indices]))
+        return train, valid
+
+    monkeypatch.setattr(NIRClassifier, "fit", recording_fit)
+    monkeypatch.setattr(GroupedValidSplit, "__call__", recording_split)
+    shrunk = {**_nir_study.NIR_SCALES["paper"], "image_size": 32, "max_epochs": 2,
+              "patience": 1, "lambdas": (0.0, 1.0), "cv": 2, "seeds": (0,),
+              "n_bootstrap": 10, "predict_batch_size": 64, "num_workers": 0}
+    out = tmp_path / "paper"
+    _nir_study.reproduce_nir(out, data="ham10000", data_home=home, scale=shrunk,
+                             weights=str(weights), verbose=0)
+    params, X = fits[0]
+    assert params["augment"] == "hflip_crop" and params["image_size"] == 32
+    assert isinstance(params["train_split"], GroupedValidSplit)
+    paths = X["X"]
+    assert all(isinstance(p, str) and p.endswith(".jpg") for p in paths)
+    assert len(X["split_groups"]) == len(paths)
+    assert len(splits) == len(fits) and all(not set(a) & set(b) for a, b in splits)
+    assert "TPR gap by age" in (out / "report.md").read_text()
+
+
 def test_paper_scale_is_the_pretrained_early_stopped_protocol():
     paper = _nir_study.NIR_SCALES["paper"]
     assert paper["backbone"] == "resnet18" and paper["weights"] == "IMAGENET1K_V1"

@@ -131,6 +131,38 @@ def test_vae_study_on_fitzpatrick17k_files(tmp_path):
     assert "`resize=crop`" in text and "`group_definition=centaur12-56`" in text
 
 
+def test_paper_scale_on_fitzpatrick17k_files_streams_the_images(tmp_path, monkeypatch):
+    """``--scale paper`` on generated files in Fitzpatrick17k's layout: the VAEs train on the
+    image paths with the reference's flips and the crop preprocessing, and every table and
+    figure is made from images read from disk."""
+    from fairskl.datasets._fixtures import write_fitzpatrick17k
+
+    home = write_fitzpatrick17k(tmp_path / "data", n_samples=400, random_state=0)
+    fits = []
+    fit = PerceptualVAE.fit
+
+    def recording_fit(self, X, y=None, **kwargs):
+        fits.append((self.get_params(), X))
+        return fit(self, X, y, **kwargs)
+
+    monkeypatch.setattr(PerceptualVAE, "fit", recording_fit)
+    shrunk = {**_vae_study.VAE_SCALES["paper"], "perceptual_weights": None,
+              **dict(image_size=32, n_stages=2, channel_width=4, latent_channels=4,
+                     max_epochs=1, batch_size=8, n_train=16, n_test_per_group=8, n_repeats=2,
+                     n_shared_per_group=5, num_workers=0)}
+    path = _vae_study.reproduce_vae_fairness(tmp_path / "out", data="fitzpatrick17k",
+                                             data_home=home, scale=shrunk, verbose=0)
+    params, X = fits[0]
+    assert params["augment"] == "hflip" and params["resize"] == "crop"
+    assert params["image_size"] == 32 and len(fits) == 6
+    assert all(isinstance(p, str) and p.endswith(".jpg") for p in X)
+    uncertainty = pd.read_csv(path.parent / "uncertainty.csv")
+    assert "ensemble_disagreement" in set(uncertainty["score"])
+    samples = pd.read_csv(path.parent / "samples.csv")
+    assert samples["reconstruction_mse"].notna().all()
+    assert (path.parent / "reconstructions.png").exists()
+
+
 def test_group_definitions_and_settings():
     from fairskl.experiments._study_data import vae_data
 

@@ -86,8 +86,9 @@ def run_comparison(net, config, train, tests, groups, attribute, gap_metric, out
 
     X, y, A = train
 
-    def with_groups(images, frame):
-        return SliceDict(X=images, groups=frame[attribute].astype(str).to_numpy())
+    def with_groups(images, frame):  # beside the patients of a grouped split, if X has them
+        images = dict(images) if isinstance(images, SliceDict) else {"X": images}
+        return SliceDict(**images, groups=frame[attribute].astype(str).to_numpy())
 
     grids = config["compare_grids"]
     estimators = _estimators(net)

@@ -46,21 +46,27 @@ NIR_PAPER_AUC_GAIN = {"ham10000": 0.51}
 #: ``scale="small"``: minutes on 2 CPU cores. ``"paper"``: the paper's protocol, for a GPU — an
 #: ImageNet-pretrained ResNet-18 fine-tuned with Adam and early stopping on the validation AUC
 #: (the best epoch restored); what the abstract does not give (image size, lr, batch size,
-#: patience, validation share, folds, seeds) is ours, see the user guide's NIR page.
+#: patience, validation share, folds, seeds, augmentation) is ours, see the user guide's NIR
+#: page. At paper scale a real data set is read from disk batch by batch (``streaming``, in
+#: ``num_workers`` DataLoader processes), the training batches are flipped and cropped
+#: (``augment``) and early stopping's validation split keeps each patient (lesion) whole.
 NIR_SCALES = {
-    "small": dict(n_samples=2400, n_test=10000, image_size=32, bias=2.0, backbone="small_cnn",
+    "small": dict(n_samples=2400, n_test=10000, image_size=32, bias=2.0, artefact_strength=1.0,
+                  backbone="small_cnn",
                   weights=None, max_epochs=8, lr=1e-3, batch_size=64, lr_schedule="cosine",
                   valid_size=None, patience=None, lambdas=(0.0, 0.01, 0.1, 1.0, 10.0), cv=3,
                   cv_seeds=(0,), seeds=(0, 1, 2, 3, 4), max_disparity=0.05, max_auc_drop=0.01,
-                  n_bootstrap=200,
+                  n_bootstrap=200, streaming=False, augment=None, num_workers=0,
                   predict_batch_size=1024, nir_normalize="global", nir_detach=True,
                   compare_seeds=(0, 1, 2), compare_cv_seeds=(0, 1),
                   compare_grids=COMPARE_GRIDS["small"]),
-    "paper": dict(n_samples=10000, n_test=20000, image_size=224, bias=2.0, backbone="resnet18",
+    "paper": dict(n_samples=10000, n_test=20000, image_size=224, bias=2.0, artefact_strength=1.0,
+                  backbone="resnet18",
                   weights="IMAGENET1K_V1", max_epochs=50, lr=1e-4, batch_size=64,
                   lr_schedule=None, valid_size=0.15, patience=5,
                   lambdas=(0.0, 0.01, 0.1, 1.0, 10.0, 100.0), cv=5, cv_seeds=(0,), seeds=(0, 1, 2),
                   max_disparity=0.05, max_auc_drop=0.01, n_bootstrap=500,
+                  streaming=True, augment="hflip_crop", num_workers=8,
                   predict_batch_size=256,
                   nir_normalize="global", nir_detach=True, compare_seeds=(0, 1, 2),
                   compare_cv_seeds=(0,),
@@ -75,8 +81,8 @@ SCENARIOS = {
 
 
 def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None, scale="small",
-                  weights=None, compare=False, device="cpu", resume=False, overwrite=False,
-                  random_state=0, verbose=1):
+                  settings=None, weights=None, compare=False, device="cpu", resume=False,
+                  overwrite=False, random_state=0, verbose=1):
     """The NIR study: choose λ by cross-validation, then audit λ=0 and the chosen λ held out.
 
     Steps: load the data (synthetic with a planted bias, HAM10000 or Harvard-GF); run
@@ -107,7 +113,12 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
         paper's protocol (ImageNet-pretrained ResNet-18, Adam, early stopping on the validation
         AUC restoring the best epoch); meant for a GPU. A dict overrides settings of
         ``"small"`` (see ``NIR_SCALES`` in the source); ``{**NIR_SCALES["paper"], ...}`` is the
-        paper's protocol with some settings changed.
+        paper's protocol with some settings changed. At paper scale a real data set is read
+        from disk batch by batch (``streaming``, ``num_workers``), the training batches are
+        flipped and cropped (``augment``) and early stopping validates on whole patients.
+    settings : dict, default=None
+        Settings that override the scale's, e.g. ``{"max_epochs": 20, "streaming": False}``
+        (``--set KEY=VALUE`` on the command line); an unknown name is an error.
     weights : str or path-like, default=None
         Overrides the scale's backbone weights: a torchvision weights name, or the path of a
         local ``state_dict`` of the backbone (for machines without internet).
@@ -146,11 +157,13 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     >>> path.name, (path.parent / "report.html").exists()
     ('report.md', True)
     """
+    from skorch.helper import SliceDict
+
     from fairskl.experiments import lambda_study, plot_lambda_tradeoff
     from fairskl.inspection import NeuronIncidenceDisplay
 
     extra = {"weights": weights} if weights is not None else {}
-    config = _config(NIR_SCALES, scale, data=data, attribute=attribute, device=device,
+    config = _config(NIR_SCALES, scale, settings, data=data, attribute=attribute, device=device,
                      random_state=random_state, compare=bool(compare), **extra)
     report = Report(f"NIR on {data} ({config['scale']} scale)")  # its clock starts here
     gap_metric = NIR_PAPER.get((data, attribute), ("tpr_difference",))[0]
@@ -160,6 +173,9 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     _check_out(out_dir, resume, overwrite, config)
     train, tests, groups, notes = nir_data(data, attribute, config, data_home, random_state)
     X, y, A = train
+    if config["valid_size"]:  # early stopping's split keeps each patient (lesion) whole
+        X = SliceDict(X=X, split_groups=groups)
+        train = (X, y, A)
     out = _prepare_out(out_dir, overwrite, config)
     say = print if verbose else (lambda *a, **k: None)
     for note in notes:
@@ -249,29 +265,37 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
 
 
 def _classifier(config, device):
-    """The study's NIRClassifier: cosine lr decay (small) or early stopping (paper)."""
+    """The study's NIRClassifier: cosine lr decay (small) or early stopping on a split that
+    keeps patients whole (paper; X carries them as ``split_groups``)."""
     from skorch.callbacks import EarlyStopping, EpochScoring, LRScheduler
-    from skorch.dataset import ValidSplit
 
     from fairskl import NIRClassifier
+    from fairskl.model_selection import GroupedValidSplit
 
     callbacks, train_split = [], None
     if config["lr_schedule"] == "cosine":
         callbacks.append(("lr_schedule", LRScheduler("CosineAnnealingLR",
                                                      T_max=config["max_epochs"])))
     if config["valid_size"]:
-        train_split = ValidSplit(config["valid_size"], stratified=True, random_state=0)
+        train_split = GroupedValidSplit(config["valid_size"], stratified=True, random_state=0)
         callbacks += [
             ("valid_auc", EpochScoring("roc_auc", lower_is_better=False, name="valid_auc")),
             ("early_stopping", EarlyStopping(monitor="valid_auc", lower_is_better=False,
                                              patience=config["patience"], load_best=True)),
         ]
+    streaming = {}
+    if config["streaming"]:  # image paths, decoded in the DataLoader's worker processes
+        streaming = dict(image_size=config["image_size"],
+                         iterator_train__num_workers=config["num_workers"],
+                         iterator_valid__num_workers=config["num_workers"])
+    if config["augment"] is not None:
+        streaming["augment"] = config["augment"]
     return NIRClassifier(
         config["backbone"], weights=config["weights"], max_epochs=config["max_epochs"],
         lr=config["lr"], batch_size=config["batch_size"], train_split=train_split,
         callbacks=callbacks, iterator_valid__batch_size=config["predict_batch_size"],
         nir_normalize=config["nir_normalize"], nir_detach=config["nir_detach"],
-        device=device, verbose=0,
+        device=device, verbose=0, **streaming,
     )
 
 

@@ -30,7 +30,9 @@ def nir_data(data, attribute, config, data_home, seed):
     attribute (named "age", "sex", ...) and ``tests`` maps a scenario to ``(X, y, A)``. On
     synthetic data the held-out sets are generated apart from the training pool, with other
     seeds: "default" like the training set, "shortcut" with ``bias=0``; on real data the one
-    held-out set ("test") is 30% of the patients, or Harvard-GF's own test split.
+    held-out set ("test") is 30% of the patients, or Harvard-GF's own test split. With
+    ``config["streaming"]`` a real data set's X are its image paths (read by the estimators
+    batch by batch), not the decoded images.
     """
     from fairskl.model_selection import train_val_test_split
 
@@ -41,6 +43,7 @@ def nir_data(data, attribute, config, data_home, seed):
 
         def draw(n, bias, offset):
             bunch = make_skin_lesions(n, config["image_size"], bias=bias,
+                                      artefact_strength=config.get("artefact_strength", 1.0),
                                       random_state=seed + offset)
             A = pd.DataFrame({name: bunch.sensitive[col] for name, col in columns.items()})
             return bunch.images, np.asarray(bunch.target), A
@@ -54,13 +57,14 @@ def nir_data(data, attribute, config, data_home, seed):
     if data == "ham10000":
         from fairskl.datasets import load_ham10000
 
-        bunch = load_ham10000(data_home=data_home, image_size=config["image_size"])
+        bunch = load_ham10000(data_home=data_home, image_size=config["image_size"],
+                              return_paths=config.get("streaming", False))
         split = None
     else:
         from fairskl.datasets import load_harvard_glaucoma
 
         bunch = load_harvard_glaucoma(data_home=data_home, image_size=config["image_size"],
-                                      as_frame=True)
+                                      as_frame=True, return_paths=config.get("streaming", False))
         age = bunch.sensitive["age"]
         bunch.sensitive["age_binary"] = pd.Categorical(
             np.where(age >= 60, "60+", "<60"), categories=["<60", "60+"])
@@ -111,7 +115,9 @@ def vae_data(data, config, data_home, seed):
     """Images, light/dark groups, per-image metadata and notes; other skin types dropped.
 
     The metadata has one row per kept image: ``fst``, ``fst_centaur`` (the second annotation,
-    NaN where there is none), the three label levels and ``source``.
+    NaN where there is none), the three label levels and ``source``. With
+    ``config["streaming"]`` Fitzpatrick17k's images are its paths, read by the VAE batch by
+    batch.
     """
     definition = config.get("group_definition", "fst12-56")
     if definition not in GROUP_DEFINITIONS:
@@ -134,7 +140,8 @@ def vae_data(data, config, data_home, seed):
 
         bunch = load_fitzpatrick17k(data_home=data_home, image_size=config["image_size"],
                                     target="label", as_frame=True,
-                                    resize=config.get("resize", "squash"))
+                                    resize=config.get("resize", "squash"),
+                                    return_paths=config.get("streaming", False))
         frame = bunch.frame.reset_index(drop=True)
         meta = pd.DataFrame({"fst": bunch.sensitive["fitzpatrick"].to_numpy(dtype=float),
                              "fst_centaur": bunch.sensitive["fitzpatrick_centaur"].to_numpy(

@@ -6,8 +6,10 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import torch
 
 from fairskl._io import write_text
+from fairskl.datasets._files import as_image_files, is_path_sequence
 from fairskl.experiments._gaps import (
     adjusted_gap,
     choose_condition_level,
@@ -39,12 +41,13 @@ VAE_SCALES = {
     "small": dict(n_samples=3000, image_size=32, n_stages=2, channel_width=16,
                   latent_channels=16, max_epochs=3, batch_size=32, lr=1e-3, n_train=300,
                   n_test_per_group=150, n_repeats=4, n_shared_per_group=40,
-                  perceptual_weights=None, amp=False, **_VAE_REFERENCE_LOSS, **_VAE_PROTOCOL),
+                  perceptual_weights=None, amp=False, streaming=False, num_workers=0,
+                  **_VAE_REFERENCE_LOSS, **_VAE_PROTOCOL),
     "paper": dict(n_samples=12000, image_size=64, n_stages=3, channel_width=64,
                   latent_channels=64, max_epochs=15, batch_size=64, lr=1e-4, n_train=1668,
                   n_test_per_group=500, n_repeats=10, n_shared_per_group=100,
-                  perceptual_weights="IMAGENET1K_V1", amp=True, **_VAE_REFERENCE_LOSS,
-                  **_VAE_PROTOCOL),
+                  perceptual_weights="IMAGENET1K_V1", amp=True, streaming=True, num_workers=8,
+                  **_VAE_REFERENCE_LOSS, **_VAE_PROTOCOL),
 }
 #: The paper reports MSE on images in [-1, 1] (the reference's Normalize(0.5, 0.5)); fairskl's
 #: reconstruction_mse is on [0, 1]. The same error is 4 times larger on [-1, 1].
@@ -165,6 +168,7 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
         gradient_clip_norm=config["gradient_clip_norm"], precision=config["precision"],
         augment=config["augment"], max_epochs=config["max_epochs"],
         batch_size=config["batch_size"], lr=config["lr"], device=device, verbose=0,
+        **_streaming(config),
     )
     notes.append(_vae_loss_note(config))
     shared = _shared_set(groups, config["n_shared_per_group"], random_state)
@@ -230,6 +234,23 @@ def _check_settings(config):
                          f"n_repeats={config['n_repeats']}; or set n_shared_per_group=0.")
 
 
+def _streaming(config):
+    """The VAE's parameters that read image paths (Fitzpatrick17k at ``streaming``)."""
+    if not config["streaming"]:
+        return {}
+    return dict(resize=config["resize"], iterator_train__num_workers=config["num_workers"],
+                iterator_valid__num_workers=config["num_workers"])
+
+
+def decoded(X, models):
+    """Images as an array: image paths read as the study's VAEs read them."""
+    if not is_path_sequence(X):
+        return X
+    vae = next(iter(models.values()))
+    files = as_image_files(X, image_size=vae.image_size, resize=vae.resize)
+    return torch.stack([files[i][0] for i in range(len(files))]).numpy()
+
+
 def _shared_set(groups, n_per_group, seed):
     """Positions of the shared evaluation set: ``n_per_group`` images of each group."""
     if not n_per_group:
@@ -278,7 +299,7 @@ def ensemble_table(models, X, groups, shared, seed):
                "auroc_high", "spearman_low", "spearman_high", "n_models", "n_images"]
     if len(shared) == 0:
         return pd.DataFrame(columns=columns)
-    X_shared = X[shared]
+    X_shared = decoded(X[shared], models)
     is_dark = np.asarray(groups)[shared] == "dark"
     rng = np.random.default_rng([seed, 11])
     by_group = [np.flatnonzero(~is_dark), np.flatnonzero(is_dark)]
@@ -339,7 +360,7 @@ def _figures(out, results, long, samples, meta, groups, models, X):
             continue
         for group in ("light", "dark"):
             idx = first.loc[(first["mix"] == mix) & (first["group"] == group), "sample"]
-            images = X[idx.to_numpy()[:6]]
+            images = decoded(X[idx.to_numpy()[:6]], models)
             originals[f"{mix}: {group}"] = images
             reconstructions[f"{mix}: {group}"] = model.reconstruct(images)
         priors[f"{mix}: prior samples"] = model.sample(6, random_state=0)
