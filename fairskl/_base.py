@@ -328,11 +328,11 @@ GroupedValidSplit`)."""
         weight = self._sample_weight(y, groups) if sample_weight is None else sample_weight
         if weight is not None:
             weight = weight.astype(np.float32)
-        if isinstance(X, torch.utils.data.Dataset):
-            return StreamedInputs(X, y, weight)
         extras = {"sample_weight": weight,
                   "groups": None if groups is None else encode_groups(groups)}
         extras = {name: value for name, value in extras.items() if value is not None}
+        if isinstance(X, torch.utils.data.Dataset):
+            return StreamedInputs(X, y, extras)
         return {"X": X, **extras} if extras else X
 
     def _sample_weight(self, y, groups):
@@ -497,6 +497,10 @@ class ArrayRows(torch.utils.data.Dataset):
     def __getitem__(self, index):
         return torch.from_numpy(self.X[index]), torch.tensor(0)
 
+    def subset(self, indices):
+        """The rows at ``indices`` with their groups, as a new ArrayRows."""
+        return ArrayRows(self.X[indices], self.groups[indices])
+
 
 def dataset_input_shape(dataset, name):
     """The shape of one input of a torch Dataset of ``(input, target)`` items, checked."""
@@ -515,11 +519,12 @@ def dataset_input_shape(dataset, name):
 
 
 class StreamedInputs(torch.utils.data.Dataset):
-    """A user's Dataset as skorch trains on it: its inputs (a dict with the method's sample
-    weights when there are some) and the encoded targets."""
+    """A user's Dataset as skorch trains on it: its inputs, with the per-row ``extras`` of
+    the method (sample weights, group codes ...: ``{"X": x, name: extras[name][i]}``) when
+    there are some, as the rows of a dict X carry them; and the encoded targets."""
 
-    def __init__(self, dataset, y, sample_weight=None):
-        self.dataset, self.y, self.sample_weight = dataset, y, sample_weight
+    def __init__(self, dataset, y, extras=None):
+        self.dataset, self.y, self.extras = dataset, y, dict(extras or {})
         self.groups = getattr(dataset, "groups", None)  # for GroupedValidSplit
 
     def __len__(self):
@@ -528,8 +533,8 @@ class StreamedInputs(torch.utils.data.Dataset):
     def __getitem__(self, index):
         item = self.dataset[index]
         x = item[0] if isinstance(item, tuple | list) else item
-        if self.sample_weight is not None:
-            x = {"X": x, "sample_weight": self.sample_weight[index]}
+        if self.extras:
+            x = {"X": x, **{name: values[index] for name, values in self.extras.items()}}
         return x, self.y[index]
 
 
