@@ -103,3 +103,22 @@ def test_the_floor_refuses_a_lambda_that_flags_nobody():
         study = lambda_study(net, X, y, sensitive_features=A, lambdas=[0, 1e4], cv=3,
                              max_disparity=0.0, refit=False, verbose=0)
     assert study.best_lambda == 0.0
+
+
+def test_misaligned_pandas_inputs_are_refused_not_paired_by_position():
+    """A sensitive_features whose index differs from y's (or X's) would be paired with the
+    wrong rows; lambda_study raises, as compare_methods does."""
+    from fairskl import NIRClassifier
+    from fairskl.experiments import lambda_study
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 3)).astype("float32")
+    y = pd.Series(np.arange(40) % 2, index=np.arange(40) + 100)
+    sex = pd.Series(np.where(np.arange(40) % 3, "m", "f"))
+    net = NIRClassifier("mlp", max_epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="sensitive_features and y are pandas objects with "
+                                         "different indexes"):
+        lambda_study(net, X, y, sensitive_features=sex, lambdas=[0, 1], cv=2)
+    frame = pd.DataFrame(X, index=np.arange(40) + 100)
+    with pytest.raises(ValueError, match="sensitive_features and X are pandas objects"):
+        lambda_study(net, frame, y.to_numpy(), sensitive_features=sex, lambdas=[0, 1], cv=2)

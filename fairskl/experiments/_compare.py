@@ -43,6 +43,7 @@ from fairskl.experiments._representation import _check_config, _describe
 from fairskl.experiments._selection import (
     MATCHED,
     check_audit_point,
+    check_sensitive_features,
     fit_candidates,
     fold_metrics,
     matched_thresholds,
@@ -269,7 +270,7 @@ def compare_methods(
 
     n = _n_rows(X, "X")
     y = _check_y(y, n)
-    A = _check_sensitive(sensitive_features, n, "sensitive_features", y)
+    A = check_sensitive_features(sensitive_features, n, "sensitive_features", y)
     select_on = A.columns[0] if select_on is None else str(select_on)
     if select_on not in A.columns:
         raise ValueError(f"select_on={select_on!r} is not a column of sensitive_features; "
@@ -514,24 +515,6 @@ def _check_y(y, n):
     return y
 
 
-def _check_sensitive(sensitive_features, n, name, y=None):
-    if isinstance(sensitive_features, pd.Series | pd.DataFrame) and isinstance(y, pd.Series) \
-            and not sensitive_features.index.equals(y.index):
-        raise ValueError(f"{name} and y are pandas objects with different indexes; rows are "
-                         f"matched by position, so align them (e.g. .reset_index(drop=True)).")
-    A = pd.DataFrame(sensitive_features).reset_index(drop=True)
-    A.columns = [str(c) for c in A.columns]
-    if len(A) != n:
-        raise ValueError(f"{name} has {len(A)} rows but X has {n}.")
-    if "all" in A.columns:
-        raise ValueError(f"{name} has a column named 'all', the attribute of the overall AUC "
-                         f"in the tables; rename it.")
-    if A.isna().any().any():
-        raise ValueError(f"{name} has missing values in {list(A.columns[A.isna().any()])}; "
-                         f"subset the rows or fill them with a group of their own.")
-    return A
-
-
 def _check_heldout(heldout, columns, classes, key=""):
     name = f"heldout{key}"
     if not isinstance(heldout, tuple | list) or len(heldout) != 3:
@@ -547,7 +530,7 @@ def _check_heldout(heldout, columns, classes, key=""):
     if unknown:
         raise ValueError(f"{name}'s y_test has labels {unknown} that are not in y "
                          f"({classes.tolist()}).")
-    A_te = _check_sensitive(A_te, n, f"{name}'s sensitive_test")
+    A_te = check_sensitive_features(A_te, n, f"{name}'s sensitive_test")
     if list(A_te.columns) != list(columns):
         raise ValueError(f"{name}'s sensitive_test has columns {list(A_te.columns)}, "
                          f"sensitive_features has {list(columns)}; they must be the same.")

@@ -13,6 +13,7 @@ from fairskl.exceptions import FairnessWarning
 from fairskl.experiments._selection import (
     GAPS,
     check_audit_point,
+    check_sensitive_features,
     fit_candidates,
     fold_metrics,
     select,
@@ -139,10 +140,8 @@ def lambda_study(
     if not isinstance(cv, numbers.Integral) or cv < 2:
         raise ValueError(f"cv must be an int >= 2 (folds per seed), got {cv!r}.")
     operating_point = check_audit_point(operating_point)
+    A = check_sensitive_features(sensitive_features, len(y), "sensitive_features", y, X)
     y = np.asarray(y)
-    A = pd.DataFrame(sensitive_features).reset_index(drop=True)
-    if len(A) != len(y):
-        raise ValueError(f"sensitive_features has {len(A)} rows but y has {len(y)}.")
     strata = pd.Series(y.astype(str)) + "|" + A.astype(str).agg("|".join, axis=1)
     sensitive = A.iloc[:, 0].to_numpy() if A.shape[1] == 1 else A
 

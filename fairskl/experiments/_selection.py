@@ -34,7 +34,8 @@ from fairskl.metrics import (
     tpr_difference,
 )
 
-__all__ = ["MATCHED", "fit_candidates", "fold_metrics", "matched_thresholds", "select"]
+__all__ = ["MATCHED", "check_sensitive_features", "fit_candidates", "fold_metrics",
+           "matched_thresholds", "select"]
 
 MATCHED = "matched"
 GAPS = ("tpr_difference", "fpr_difference")
@@ -225,3 +226,28 @@ def common_fold_means(results, candidates, disparity, *, by="lambda_nir", folds=
             FairnessWarning, stacklevel=3)
     means = values[complete].mean()
     return pd.DataFrame({metric: means[metric] for metric in ("auc", disparity)}).loc[candidates]
+
+
+def check_sensitive_features(sensitive_features, n, name, y=None, X=None):
+    """``sensitive_features`` as a DataFrame with string column names and a 0..n-1 index,
+    checked: ``n`` rows, no missing value, no column "all", and, where it and y (or X) are
+    pandas objects, the same index (rows are paired by position, so a differing index
+    would pair them silently wrong)."""
+    for other, values in (("y", y), ("X", X)):
+        if isinstance(sensitive_features, pd.Series | pd.DataFrame) \
+                and isinstance(values, pd.Series | pd.DataFrame) \
+                and not sensitive_features.index.equals(values.index):
+            raise ValueError(f"{name} and {other} are pandas objects with different indexes; "
+                             f"rows are matched by position, so align them (e.g. "
+                             f".reset_index(drop=True)).")
+    A = pd.DataFrame(sensitive_features).reset_index(drop=True)
+    A.columns = [str(c) for c in A.columns]
+    if len(A) != n:
+        raise ValueError(f"{name} has {len(A)} rows but X has {n}.")
+    if "all" in A.columns:
+        raise ValueError(f"{name} has a column named 'all', the attribute of the overall AUC "
+                         f"in the tables; rename it.")
+    if A.isna().any().any():
+        raise ValueError(f"{name} has missing values in {list(A.columns[A.isna().any()])}; "
+                         f"subset the rows or fill them with a group of their own.")
+    return A
