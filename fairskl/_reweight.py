@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.class_weight import compute_sample_weight
 
 from fairskl._base import (
     SHARED_ATTRIBUTES,
@@ -101,10 +102,10 @@ class GroupBalancedClassifier(_RegularizedClassifier):
         cells = pd.Series(groups.astype(str))
         if self.balance == "group_label":
             cells = cells + "|" + self.classes_[y].astype(str)
-        counts = cells.value_counts().sort_index()
-        self.group_weights_ = len(cells) / (len(counts) * counts)
+        weight = compute_sample_weight("balanced", cells)  # n / (K n_k), scikit-learn's
+        self.group_weights_ = pd.Series(weight, index=cells).groupby(level=0).first()
         self.group_weights_.index.name = self.balance
-        return cells.map(self.group_weights_).to_numpy(dtype=float)
+        return weight
 
     def regularized_loss(self, logits, features, losses, sample_weight):
         return weighted_loss(losses, sample_weight)

@@ -151,11 +151,6 @@ def warn_left_out(name, n_left, n_total, reason, examples=()):
         )
 
 
-def encode_categories(values, categories):
-    """Integer codes of ``values`` among ``categories`` (every value must be one of them)."""
-    return pd.Categorical(values, categories=categories).codes.astype(np.int64)
-
-
 def build_bunch(*, name, frame, paths, target, target_name, target_names, sensitive, groups,
                 descr, image_size, mode, decoder, data_home, cache, cache_key, n_jobs,
                 on_error, return_paths, as_frame, item_shape, item_dtype=np.uint8, extra=None,
