@@ -108,9 +108,10 @@ def _parser():
                                "of the data is audited; default: %(default)s)")
             study.add_argument("--compare", action="store_true",
                                help="also compare NIR with ERM, CVaR-DRO, JTT, spectral "
-                               "decoupling and group-balanced reweighting, each tuned by "
-                               "cross-validation on the training part (opt-in: about 7 more "
-                               "minutes at small scale on 2 CPU cores)")
+                               "decoupling, LfF and DFR (label-free), group-balanced "
+                               "reweighting, GroupDRO and group-balanced DFR (label-using), "
+                               "each tuned by cross-validation on the training part (opt-in: "
+                               "it takes longer than the main job's budget)")
             study.add_argument("--weights", metavar="PATH",
                                help="backbone weights: a local state_dict (.pth) of the "
                                "torchvision model, or a torchvision weights name (default: "

@@ -160,7 +160,8 @@ def test_reproduce_nir_compare_adds_the_methods_table_and_resumes(tmp_path, monk
     assert {"compare.png", "compare_summary.csv", "compare_selection.csv"} <= {
         p.name for p in out.iterdir()}
     summary = pd.read_csv(out / "compare_summary.csv")
-    methods = ["ERM", "NIR", "CVaR-DRO", "JTT", "spectral decoupling", "group balanced"]
+    methods = ["ERM", "NIR", "CVaR-DRO", "JTT", "spectral decoupling", "group balanced", "LfF",
+               "DFR", "GroupDRO", "DFR (groups)"]
     assert list(pd.unique(summary.method)) == methods
     assert set(summary.scenario) == {"default", "shortcut"}
     assert set(summary.comparison) == {"value", "change vs ERM"}
@@ -169,7 +170,7 @@ def test_reproduce_nir_compare_adds_the_methods_table_and_resumes(tmp_path, monk
     assert selection.loc["NIR", "n_candidates"] == 2 and selection.loc["ERM", "n_candidates"] == 1
     text = (out / "report.md").read_text()
     for needle in ["Compared with other mitigations", "Change vs ERM (paired)", "CVaR-DRO",
-                   "group balanced", "uses the age groups in training"]:
+                   "group balanced", "use the age groups in training", "GroupDRO"]:
         assert needle in text, needle
     # the ERM row is the plain network's: its change vs itself is not reported, and the
     # change rows are the paired differences of the value rows' per-seed means

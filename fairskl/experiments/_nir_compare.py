@@ -22,6 +22,8 @@ __all__ = ["COMPARE_GRIDS", "run_comparison"]
 
 REFERENCE = "ERM"
 LABEL_USING = "group balanced"
+#: the methods that use the group labels in training (the others are label-free)
+LABEL_USING_METHODS = (LABEL_USING, "GroupDRO", "DFR (groups)")
 
 #: scale -> method -> grid searched by cross-validation on the training part. The off setting
 #: (λ=0, alpha=1, upweight=1) is left out: ERM is its own row, the reference of every change.
@@ -32,6 +34,10 @@ COMPARE_GRIDS = {
         "JTT": {"identification_epochs": [2], "upweight": [5.0, 20.0]},
         "spectral decoupling": {"lambda_sd": [0.1, 1.0]},
         LABEL_USING: {"balance": ["group", "group_label"]},
+        "LfF": {"gce_q": [0.7]},
+        "DFR": {"C": [0.1, 1.0]},
+        "GroupDRO": {"step_size": [0.01, 0.1]},
+        "DFR (groups)": {"C": [0.1, 1.0]},
     },
     "paper": {
         "NIR": {"lambda_nir": [0.1, 1.0, 10.0, 100.0]},
@@ -39,6 +45,10 @@ COMPARE_GRIDS = {
         "JTT": {"identification_epochs": [1, 2, 5], "upweight": [5.0, 20.0, 50.0]},
         "spectral decoupling": {"lambda_sd": [0.01, 0.1, 1.0]},
         LABEL_USING: {"balance": ["group", "group_label"]},
+        "LfF": {"gce_q": [0.5, 0.7]},
+        "DFR": {"C": [0.1, 0.3, 1.0, 3.0]},
+        "GroupDRO": {"step_size": [0.001, 0.01, 0.1]},
+        "DFR (groups)": {"C": [0.1, 0.3, 1.0, 3.0]},
     },
 }
 
@@ -51,6 +61,14 @@ DESCRIPTIONS = {
                            "(label-free; a generic output penalty)",
     LABEL_USING: "GroupBalancedClassifier: each group (or group × label cell) of the "
                  "selection attribute weighs the same (uses the group labels in training)",
+    "LfF": "LfFClassifier: a biased network (generalized cross-entropy) up-weights what it "
+           "gets wrong for a second one (label-free group inference)",
+    "DFR": "DFRClassifier: the last layer refitted on held-out training rows, classes "
+           "balanced (label-free)",
+    "GroupDRO": "GroupDROClassifier: online weights on the worst groups' losses (uses the "
+                "group labels in training)",
+    "DFR (groups)": "DFRClassifier(balance='group'): the last layer refitted on held-out "
+                    "rows with the (group, label) cells balanced (uses the group labels)",
 }
 
 
@@ -58,8 +76,11 @@ def _estimators(net):
     """The compared methods, each the study's network and training settings with its loss."""
     from fairskl import (
         CVaRDROClassifier,
+        DFRClassifier,
         GroupBalancedClassifier,
+        GroupDROClassifier,
         JTTClassifier,
+        LfFClassifier,
         SpectralDecouplingClassifier,
     )
 
@@ -72,6 +93,10 @@ def _estimators(net):
         "JTT": JTTClassifier(**shared),
         "spectral decoupling": SpectralDecouplingClassifier(**shared),
         LABEL_USING: GroupBalancedClassifier(**shared),
+        "LfF": LfFClassifier(**shared),
+        "DFR": DFRClassifier(**shared, balance="class"),
+        "GroupDRO": GroupDROClassifier(**shared),
+        "DFR (groups)": DFRClassifier(**shared, balance="group"),
     }
 
 
@@ -167,9 +192,10 @@ def report_comparison(report, result, config, attribute, gap_metric, out):
         f"out-of-fold training images as {REFERENCE} does at 0.5), at the fixed threshold 0.5, "
         f"and without a threshold (per-group AUC gap). Numbers are percentage points, seed "
         f"means with 95% intervals (t quantile). *Label-free* methods never see the groups; "
-        f"*{LABEL_USING}* uses the {attribute} groups in training, a reference for what labels "
-        f"buy. The selection of every method, NIR's included, is this comparison's own (fewer "
-        f"seeds than the study above), so NIR's row may differ from the study's.")
+        f"{', '.join(f'*{m}*' for m in LABEL_USING_METHODS)} use the {attribute} groups in "
+        f"training, references for what labels buy. The selection of every method, NIR's "
+        f"included, is this comparison's own (fewer seeds than the study above), so NIR's "
+        f"row may differ from the study's.")
     report.table(pd.DataFrame(
         [{"method": m, "what": DESCRIPTIONS[m]} for m in result.selection.method]
     ).set_index("method"))

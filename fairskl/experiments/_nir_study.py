@@ -123,13 +123,13 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
         Overrides the scale's backbone weights: a torchvision weights name, or the path of a
         local ``state_dict`` of the backbone (for machines without internet).
     compare : bool, default=False
-        Also compare NIR with ERM, CVaR-DRO, JTT, spectral decoupling (label-free) and
-        group-balanced reweighting (label-using) by :func:`compare_methods` on the same
-        training part and held-out sets: each method's strength chosen by cross-validation on
-        the training part (grids: ``compare_grids`` of the scale), refitted with
-        ``compare_seeds``. Opt-in at both scales: at small scale it adds about 7 minutes on 2
-        CPU cores, more than the main job's budget allows. Adds ``compare_*.csv``,
-        ``compare.png`` and a report section.
+        Also compare NIR with ERM, CVaR-DRO, JTT, spectral decoupling, LfF, DFR (label-free),
+        group-balanced reweighting, GroupDRO and group-balanced DFR (label-using) by
+        :func:`compare_methods` on the same training part and held-out sets: each method's
+        strength chosen by cross-validation on the training part (grids: ``compare_grids``
+        of the scale), refitted with ``compare_seeds``. Opt-in at both scales: at small scale
+        it takes longer than the main job's budget on 2 CPU cores (see the studies guide).
+        Adds ``compare_*.csv``, ``compare.png`` and a report section.
     device : str, default="cpu"
     resume : bool, default=False
         Reuse the λ study and the refitted models' audits saved in ``out_dir``.
