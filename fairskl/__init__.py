@@ -6,6 +6,7 @@ from fairskl._group_dro import GroupDROClassifier
 from fairskl._jtt import JTTClassifier
 from fairskl._lff import LfFClassifier
 from fairskl._nir import NIRClassifier, nir_penalty
+from fairskl._postprocess import ThresholdOptimizedClassifier
 from fairskl._reweight import GroupBalancedClassifier
 from fairskl._spectral import SpectralDecouplingClassifier
 from fairskl._vae import PerceptualVAE
@@ -24,6 +25,7 @@ __all__ = [
     "NIRClassifier",
     "PerceptualVAE",
     "SpectralDecouplingClassifier",
+    "ThresholdOptimizedClassifier",
     "__version__",
     "nir_penalty",
 ]
