@@ -110,11 +110,8 @@ def build_network(backbone, *, weights, input_shape, n_classes, hidden_sizes=(64
             f"an image model such as 'resnet18'."
         )
     if backbone == "small_cnn":
-        if weights is not None:
-            raise ValueError(f"weights={weights!r}: backbone='small_cnn' has no pretrained "
-                             f"weights; use None, or a torchvision backbone such as 'resnet18'.")
         stats = None if input_normalization == "auto" else input_normalization
-        return NIRNetwork(SmallCNNBody(input_shape[0]), 64, n_classes,
+        return NIRNetwork(_small_cnn_body(input_shape[0], weights), 64, n_classes,
                           _normalization(stats, input_shape[0]))
     if backbone.startswith(TIMM_PREFIX):
         body, n_features, stats = _timm_model(backbone, weights, input_shape)
@@ -126,6 +123,24 @@ def build_network(backbone, *, weights, input_shape, n_classes, hidden_sizes=(64
     if input_normalization != "auto":
         stats = input_normalization
     return NIRNetwork(body, n_features, n_classes, _normalization(stats, input_shape[0]), dropout)
+
+
+def _small_cnn_body(in_channels, weights):
+    """A :class:`SmallCNNBody`, random or with the local ``state_dict`` of one (e.g. the body
+    pretrained on a source task by :func:`fairskl.experiments.pretrain_small_cnn`)."""
+    body = SmallCNNBody(in_channels)
+    if weights is None:
+        return body
+    if not _is_path(weights):
+        raise ValueError(f"weights={weights!r}: backbone='small_cnn' has no named pretrained "
+                         f"weights; use None, the path of a SmallCNNBody state_dict, or a "
+                         f"torchvision backbone such as 'resnet18'.")
+    try:
+        body.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except (RuntimeError, KeyError, OSError) as error:
+        raise ValueError(f"weights={os.fspath(weights)!r} is not a state_dict of a "
+                         f"SmallCNNBody with {in_channels} input channels ({error}).") from None
+    return body
 
 
 def _normalization(stats, in_channels):

@@ -132,7 +132,7 @@ def test_small_cnn_backbone():
     assert clf.module_.body[0].in_channels == 1
     features = clf.penultimate(X)
     assert features.shape == (40, 64) and (features >= 0).all()
-    with pytest.raises(ValueError, match="'small_cnn' has no pretrained weights"):
+    with pytest.raises(ValueError, match="'small_cnn' has no named pretrained weights"):
         NIRClassifier("small_cnn", weights="DEFAULT", verbose=0).fit(X, y)
 
 

@@ -12,6 +12,7 @@ from fairskl.experiments._plots import (
     plot_representation_study,
 )
 from fairskl.experiments._representation import representation_study
+from fairskl.experiments._transfer import pretrain_small_cnn
 from fairskl.experiments._vae_study import reproduce_vae_fairness
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "plot_prevalence",
     "plot_reconstructions",
     "plot_representation_study",
+    "pretrain_small_cnn",
     "representation_study",
     "reproduce_nir",
     "reproduce_vae_fairness",
