@@ -52,7 +52,7 @@ NIR_PAPER_AUC_GAIN = {"ham10000": 0.51}
 #: (``augment``) and early stopping's validation split keeps each patient (lesion) whole.
 NIR_SCALES = {
     "small": dict(n_samples=2400, n_test=10000, image_size=32, bias=2.0, artefact_strength=1.0,
-                  backbone="small_cnn",
+                  backbone="small_cnn", testbed="scratch", finetune_lr=3e-4,
                   weights=None, max_epochs=8, lr=1e-3, batch_size=64, lr_schedule="cosine",
                   valid_size=None, patience=None, lambdas=(0.0, 0.01, 0.1, 1.0, 10.0), cv=3,
                   cv_seeds=(0,), seeds=(0, 1, 2, 3, 4), max_disparity=0.05, max_auc_drop=0.01,
@@ -61,7 +61,7 @@ NIR_SCALES = {
                   compare_seeds=(0, 1, 2), compare_cv_seeds=(0, 1),
                   compare_grids=COMPARE_GRIDS["small"]),
     "paper": dict(n_samples=10000, n_test=20000, image_size=224, bias=2.0, artefact_strength=1.0,
-                  backbone="resnet18",
+                  backbone="resnet18", testbed="scratch", finetune_lr=None,
                   weights="IMAGENET1K_V1", max_epochs=50, lr=1e-4, batch_size=64,
                   lr_schedule=None, valid_size=0.15, patience=5,
                   lambdas=(0.0, 0.01, 0.1, 1.0, 10.0, 100.0), cv=5, cv_seeds=(0,), seeds=(0, 1, 2),
@@ -168,6 +168,14 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     report = Report(f"NIR on {data} ({config['scale']} scale)")  # its clock starts here
     gap_metric = NIR_PAPER.get((data, attribute), ("tpr_difference",))[0]
     attribute_column(data, attribute)  # a wrong pair fails before anything else
+    if config["testbed"] not in ("scratch", "transfer"):
+        raise ValueError(f"testbed must be 'scratch' or 'transfer', got {config['testbed']!r}.")
+    if config["testbed"] == "transfer" and (data != "synthetic"
+                                            or config["backbone"] != "small_cnn"):
+        raise ValueError(f"testbed='transfer' pretrains small_cnn on a generated source task "
+                         f"for the synthetic data; got data={data!r}, backbone="
+                         f"{config['backbone']!r}. Real data fine-tune a pretrained backbone "
+                         f"(scale='paper').")
     _check_device(device)
     _check_weights(config)
     _check_out(out_dir, resume, overwrite, config)
@@ -182,6 +190,9 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
         say(note)
 
     net = _classifier(config, device)
+    if config["testbed"] == "transfer":
+        net, note = _transfer(net, config, data_home, random_state, say)
+        notes.append(note)
     results, summary, best, oof, choice_notes = _lambda_step(
         lambda_study, net, X, y, A[attribute], groups, config, gap_metric, out, resume, say,
         verbose)
@@ -297,6 +308,21 @@ def _classifier(config, device):
         nir_normalize=config["nir_normalize"], nir_detach=config["nir_detach"],
         device=device, verbose=0, **streaming,
     )
+
+
+def _transfer(net, config, data_home, random_state, say):
+    """The transfer testbed's network: ``small_cnn`` from the body pretrained on the source
+    task (:func:`pretrain_small_cnn`, cached), fine-tuned at ``finetune_lr``."""
+    from fairskl.experiments import pretrain_small_cnn
+
+    say("pretraining small_cnn on the source task (once; cached)")
+    path = pretrain_small_cnn(config["image_size"], data_home=data_home,
+                              random_state=random_state)
+    note = (f"Transfer testbed: small_cnn's body pretrained on a generated source task "
+            f"unrelated to the diagnosis (24 acquisition classes: skin type × hair × "
+            f"vignette, on images where none of them follows sex, age or the label), "
+            f"fine-tuned at lr {config['finetune_lr']:g}; cached at {path}.")
+    return net.set_params(weights=str(path), lr=config["finetune_lr"]), note
 
 
 def _proba_and_features(model, X):
