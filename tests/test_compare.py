@@ -93,22 +93,42 @@ def test_selection_and_heldout_values_match_a_hand_computation():
     ok = within & (auc.mean(axis=1) >= ref_auc.mean() - drop)
     assert ok.any() and (within & ~ok).any()  # the floor matters too
     best = int(np.flatnonzero(ok)[np.argmax(auc.mean(axis=1)[ok])])
-    chosen = result.selection.set_index("method").loc["tree"]
-    assert chosen.candidate == best and chosen.params_dict == candidates[best]
-    assert chosen.cv_auc == pytest.approx(auc[best].mean(), rel=1e-9)
-    assert chosen.cv_tpr_difference == pytest.approx(matched[best].mean(), rel=1e-9)
-    assert result.selection.set_index("method").loc["logistic", "params"] == "{}"
+    # without group labels: the best mean AUC alone, here a candidate the bound excludes
+    best_auc = int(auc.mean(axis=1).argmax())
+    assert best_auc != best
+    for selection, pick in [("group labels", best), ("no labels", best_auc)]:
+        _check_by_hand(result, selection, pick, candidates, auc, matched, oof, ref_oof,
+                       X, y, A, train, test)
+    assert set(result.selection.selection) == {"group labels", "no labels"}
+    # the logistic is chosen by both and refitted once: 2 methods' values + the tree's
+    # changes per selection, 3 refits in all
+    per_method = 1 + 5 + 2 + 2 * (3 + 3 * 5 + 2 * 2)
+    assert len(result.summary) == 2 * 3 * per_method
+    assert set(result.results.seed) == {7} and len(result.results) == 2 * 2 * per_method
+
+
+def _check_by_hand(result, selection, best, candidates, auc, matched, oof, ref_oof, X, y, A,
+                   train, test):
+    """One selection's choice, thresholds and held-out values against a hand computation."""
+    chosen = result.selection.query("selection == @selection").set_index("method")
+    assert chosen.loc["tree", "candidate"] == best
+    assert chosen.loc["tree", "params_dict"] == candidates[best]
+    assert chosen.loc["tree", "cv_auc"] == pytest.approx(auc[best].mean(), rel=1e-9)
+    assert chosen.loc["tree", "cv_tpr_difference"] == pytest.approx(matched[best].mean(),
+                                                                   rel=1e-9)
+    assert chosen.loc["logistic", "params"] == "{}"
 
     # the operating points: the tree's matched threshold is the k-th largest of its out-of-fold
     # probabilities of the training part, k the number of rows the logistic flags at 0.5
-    thresholds = result.thresholds.set_index(["method", "operating_point"]).threshold
+    thresholds = result.thresholds.query("selection == @selection").set_index(
+        ["method", "operating_point"]).threshold
     assert thresholds["logistic", "matched"] == thresholds["logistic", "0.5"] == 0.5
     t = thresholds["tree", "matched"]
     assert t == np.sort(oof[best])[::-1][int((ref_oof >= 0.5).sum()) - 1]
 
     # the held-out values, by hand: refit on the training part with the seed
-    summary = result.summary.set_index(["method", "comparison", "attribute", "group", "metric",
-                                        "operating_point"])
+    summary = result.summary.query("selection == @selection").set_index(
+        ["method", "comparison", "attribute", "group", "metric", "operating_point"])
     by_hand = {}
     for name, model, matched_at in [
             ("logistic", LogisticRegression(), 0.5),
@@ -142,11 +162,6 @@ def test_selection_and_heldout_values_match_a_hand_computation():
                                  "value"]
             assert change == pytest.approx(
                 value - by_hand["logistic", attribute, group, metric, op], abs=1e-12)
-    # per method: the AUC, per group (2 sexes + 3 ages) the AUC, 2 AUC gaps; at each of the 2
-    # operating points 3 rates overall and per group, and 2 gaps per attribute
-    per_method = 1 + 5 + 2 + 2 * (3 + 3 * 5 + 2 * 2)
-    assert len(summary) == 3 * per_method  # 2 methods' values + the tree's changes
-    assert set(result.results.seed) == {7} and len(result.results) == 2 * per_method
 
 
 def test_selection_never_chooses_a_collapsed_candidate():
@@ -166,7 +181,8 @@ def test_selection_never_chooses_a_collapsed_candidate():
     assert (collapsed["auc"] == 0.5).all()
     assert (cv.query("candidate == 1 and metric == 'tpr_difference'").value.mean() > 0.01)
     # the old rule ("else the smallest gap") chose the constant predictor; the floor refuses it
-    assert result.selection.set_index("method").loc["pipe", "candidate"] == 1
+    # with the group labels and without (the best AUC): the constant predictor never
+    assert (result.selection.query("method == 'pipe'").candidate == 1).all()
 
 
 def test_selection_averages_over_cv_seeds():
@@ -184,7 +200,7 @@ def test_selection_averages_over_cv_seeds():
     # the rule reads the mean over every fold of both seeds
     tree = two.cv_results.query("method == 'tree' and metric == 'auc'")
     means = tree.groupby("candidate").value.mean()
-    chosen = two.selection.set_index("method").loc["tree"]
+    chosen = two.selection.query("selection == 'group labels'").set_index("method").loc["tree"]
     assert chosen.candidate == means.idxmax()
     assert chosen.cv_auc == pytest.approx(means.max())
 
@@ -388,7 +404,8 @@ def test_plot_method_comparison_draws_one_point_per_method(tmp_path):
          "shallow tree": DecisionTreeClassifier(max_depth=1)},
         X, y, sensitive_features=A, seeds=(0, 1, 2), n_bootstrap=100, verbose=0)
     ax = plot_method_comparison(result.summary, attribute="sex")
-    values = result.summary.query("comparison == 'value' and group == 'all'").set_index(
+    values = result.summary.query("comparison == 'value' and group == 'all' and "
+                                  "selection == 'group labels'").set_index(
         ["method", "metric", "attribute", "operating_point"])
     names = ["logistic", "tree", "shallow tree"]
     assert len(ax.containers) == 3

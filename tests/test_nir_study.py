@@ -149,7 +149,7 @@ def test_paper_scale_is_the_pretrained_early_stopped_protocol():
 
 @pytest.mark.slow
 def test_reproduce_nir_compare_adds_the_methods_table_and_resumes(tmp_path, monkeypatch):
-    from fairskl import JTTClassifier
+    from fairskl import DFRClassifier, JTTClassifier, ThresholdOptimizedClassifier
     from fairskl._base import _RegularizedClassifier
 
     out = tmp_path / "nir"
@@ -161,22 +161,27 @@ def test_reproduce_nir_compare_adds_the_methods_table_and_resumes(tmp_path, monk
         p.name for p in out.iterdir()}
     summary = pd.read_csv(out / "compare_summary.csv")
     methods = ["ERM", "NIR", "CVaR-DRO", "JTT", "spectral decoupling", "group balanced", "LfF",
-               "DFR", "GroupDRO", "DFR (groups)"]
+               "DFR", "GroupDRO", "DFR (groups)", "ThresholdOptimizer"]
     assert list(pd.unique(summary.method)) == methods
     assert set(summary.scenario) == {"default", "shortcut"}
     assert set(summary.comparison) == {"value", "change vs ERM"}
     assert (summary.n_seeds == 2).all()
-    selection = pd.read_csv(out / "compare_selection.csv").set_index("method")
+    both = pd.read_csv(out / "compare_selection.csv")
+    assert set(both.selection) == {"group labels", "no labels"}
+    selection = both.query("selection == 'group labels'").set_index("method")
     assert selection.loc["NIR", "n_candidates"] == 2 and selection.loc["ERM", "n_candidates"] == 1
     text = (out / "report.md").read_text()
     for needle in ["Compared with other mitigations", "Change vs ERM (paired)", "CVaR-DRO",
-                   "group balanced", "use the age groups in training", "GroupDRO"]:
+                   "group balanced", "use the age groups in training", "GroupDRO",
+                   "selection without group labels", "ThresholdOptimizer"]:
         assert needle in text, needle
     # the ERM row is the plain network's: its change vs itself is not reported, and the
     # change rows are the paired differences of the value rows' per-seed means
-    values = summary[summary.comparison == "value"].set_index(["scenario", "method",
-                                                               "attribute", "metric"]).value
-    change = summary[summary.comparison == "change vs ERM"].set_index(
+    labelled = summary[(summary.selection == "group labels") & (summary.group == "all")
+                       & (summary.operating_point == "threshold-free")]
+    values = labelled[labelled.comparison == "value"].set_index(["scenario", "method",
+                                                                 "attribute", "metric"]).value
+    change = labelled[labelled.comparison == "change vs ERM"].set_index(
         ["scenario", "method", "attribute", "metric"]).value
     key = ("default", "NIR", "all", "auc")
     assert change[key] == pytest.approx(values[key] - values[("default", "ERM", "all", "auc")])
@@ -186,7 +191,8 @@ def test_reproduce_nir_compare_adds_the_methods_table_and_resumes(tmp_path, monk
 
     monkeypatch.setattr("fairskl.experiments.lambda_study", no_fit)
     monkeypatch.setattr(_RegularizedClassifier, "fit", no_fit)
-    monkeypatch.setattr(JTTClassifier, "fit", no_fit)
+    for cls in (JTTClassifier, DFRClassifier, ThresholdOptimizedClassifier):  # own fit
+        monkeypatch.setattr(cls, "fit", no_fit)
     _nir_study.reproduce_nir(out, scale=tiny, compare=True, resume=True, verbose=0)
     assert_frame_equal(pd.read_csv(out / "compare_summary.csv"), summary)
     with pytest.raises(ValueError, match=r"other \['compare'\]"):

@@ -54,6 +54,8 @@ from fairskl.model_selection import train_val_test_split
 __all__ = ["compare_methods", "plot_method_comparison"]
 
 SUMMARY_COLUMNS = ["scenario", "method", "comparison", *TABLE_COLUMNS]
+#: the two selections of every method: the rule on the group gap, and the best AUC alone
+WITH_LABELS, WITHOUT_LABELS = "group labels", "no labels"
 
 
 def compare_methods(
@@ -100,11 +102,13 @@ def compare_methods(
        whose mean AUC is at least the reference's minus ``max_auc_drop``, by
        :class:`~fairskl.metrics.TradeoffRefit`; when none qualifies, the best AUC, with a
        :class:`~fairskl.FairnessWarning` (a fold where some candidate's gap is undefined is
-       left out for all, with a warning too).
+       left out for all, with a warning too). A second selection does without the group
+       labels (as SubpopBench reports both): per method the candidate with the best mean AUC
+       alone. Both go through the next steps; a configuration both choose is refitted once.
     3. **Operating points.** Each chosen configuration's thresholds are fitted on its
        out-of-fold predictions (training-part data): the fixed threshold (0.5, or
        ``operating_point`` when it is a number) and *matched*, where it flags as many
-       out-of-fold rows as the reference does at 0.5.
+       out-of-fold rows as the reference (chosen by the same selection) does at 0.5.
     4. **Refit and audit.** Each method's chosen configuration is fitted on the whole training
        part once per seed, and scored on the held-out set at both operating points: per
        column of ``sensitive_features`` the TPR and FPR gaps, and overall and per group the
@@ -179,6 +183,8 @@ def compare_methods(
     Returns
     -------
     result : sklearn.utils.Bunch
+        Every table has a ``selection`` column first: ``"group labels"`` (the rule of step 2)
+        or ``"no labels"`` (the best cross-validated AUC).
         ``results``: held-out point values per seed (``scenario``, ``method``, ``seed``,
         ``attribute``, ``group``, ``metric``, ``operating_point``, ``value``; ``attribute`` and
         ``group`` are ``"all"`` for overall values; ``scenario`` is ``"heldout"`` unless
@@ -218,22 +224,25 @@ def compare_methods(
     ...     {"logistic": LogisticRegression(), "tree": DecisionTreeClassifier()}, X, y,
     ...     sensitive_features=A, param_grids={"tree": {"max_depth": [1, 4]}}, cv=2,
     ...     max_disparity=1.0, max_auc_drop=0.1, n_bootstrap=20, verbose=0)
-    >>> result.selection[["method", "params", "cv_auc"]].round(2)
-         method            params  cv_auc
-    0  logistic                {}    0.83
-    1      tree  {'max_depth': 1}    0.76
-    >>> auc = result.summary.query("metric == 'auc' and group == 'all'")
+    >>> result.selection[["selection", "method", "params", "cv_auc"]].round(2)
+          selection    method            params  cv_auc
+    0  group labels  logistic                {}    0.83
+    1  group labels      tree  {'max_depth': 1}    0.76
+    2     no labels  logistic                {}    0.83
+    3     no labels      tree  {'max_depth': 1}    0.76
+    >>> auc = result.summary.query("metric == 'auc' and group == 'all' and "
+    ...                            "selection == 'group labels'")
     >>> auc[["method", "comparison", "value", "ci_low", "ci_high"]].round(2)
           method          comparison  value  ci_low  ci_high
     0   logistic               value   0.85    0.80     0.90
     26      tree               value   0.68    0.62     0.75
     52      tree  change vs logistic  -0.17   -0.22    -0.11
-    >>> result.thresholds.round(3)  # the tree matched to the logistic's positive rate
-         method operating_point  threshold
-    0  logistic             0.5      0.500
-    1  logistic         matched      0.500
-    2      tree             0.5      0.500
-    3      tree         matched      0.742
+    >>> result.thresholds.query("selection == 'group labels'").round(3)  # matched rates
+          selection    method operating_point  threshold
+    0  group labels  logistic             0.5      0.500
+    1  group labels  logistic         matched      0.500
+    2  group labels      tree             0.5      0.500
+    3  group labels      tree         matched      0.742
     """
     methods, candidates = _check_methods(estimators, param_grids)
     names = list(methods)
@@ -368,65 +377,85 @@ def compare_methods(
         [row for name in names for row in all_rows[name]],
         columns=["method", "candidate", "params", "seed", "fold", "metric", "value"],
     ).astype({"candidate": int, "seed": int, "fold": int, "value": float})
+    # a second selection without the group labels: each method's best cross-validated AUC
+    picks = {WITH_LABELS: {name: best for name, (best, _) in chosen.items()},
+             WITHOUT_LABELS: {name: int(np.argmax(means["auc"].to_numpy()))
+                              for name, (_, means) in chosen.items()}}
     selection = pd.DataFrame(
-        [(name, best, len(candidates[name]), repr(candidates[name][best]),
-          candidates[name][best], float(means["auc"].iloc[best]),
-          float(means.iloc[best, 1]))  # the gap the rule read (the reference's at 0.5)
-         for name, (best, means) in chosen.items()],
-        columns=["method", "candidate", "n_candidates", "params", "params_dict", "cv_auc",
-                 f"cv_{disparity}"],
-    ).set_index("method").loc[names].reset_index()
+        [(mode, name, best, len(candidates[name]), repr(candidates[name][best]),
+          candidates[name][best], float(chosen[name][1]["auc"].iloc[best]),
+          float(chosen[name][1].iloc[best, 1]))  # the gap the rule read (the reference's at 0.5)
+         for mode, picked in picks.items() for name in names
+         for best in [picked[name]]],
+        columns=["selection", "method", "candidate", "n_candidates", "params", "params_dict",
+                 "cv_auc", f"cv_{disparity}"],
+    )
 
-    # the audit's operating points, fitted on the chosen configurations' out-of-fold rows
-    def pooled(m):
-        return np.concatenate([oof[m, chosen[names[m]][0], seed] for seed in cv_seeds])
+    # the audit's operating points, fitted on the chosen configurations' out-of-fold rows:
+    # each method matched to the reference chosen by the same rule
+    def pooled(m, c):
+        return np.concatenate([oof[m, c, seed] for seed in cv_seeds])
 
-    ref_oof = pooled(ref)
-    thresholds = {name: matched_thresholds(ref_oof if m == ref else pooled(m), ref_oof,
-                                           operating_point)
-                  for m, name in enumerate(names)}
+    thresholds = {}
+    for mode, picked in picks.items():
+        ref_oof = pooled(ref, picked[reference])
+        for m, name in enumerate(names):
+            thresholds[mode, name] = matched_thresholds(
+                ref_oof if m == ref else pooled(m, picked[name]), ref_oof, operating_point)
 
-    # refit: each method's chosen configuration once per seed, audited on the held-out rows
-    fit_keys = {(m, s): f"refit_m{m:02d}_s{s}" for m in range(len(names)) for s in seeds}
+    # refit: each chosen configuration once per seed (shared by the two selections when they
+    # agree), audited on the held-out rows
+    stamps = {(mode, m): repr((candidates[name][picks[mode][name]], thresholds[mode, name]))
+              for mode in picks for m, name in enumerate(names)}
+    keys = {(m, stamps[mode, m]): picks[mode][names[m]] for mode, m in stamps}
     audits, todo = {}, []
-    for (m, seed), key in fit_keys.items():
-        path = None if folder is None else folder / f"{key}.joblib"
-        saved = joblib.load(path) if path is not None and path.exists() else None
-        stamp = repr((chosen_params := candidates[names[m]][chosen[names[m]][0]],
-                      thresholds[names[m]]))
-        if saved is not None and saved["params"] == stamp:
-            audits[m, seed] = saved["audit"]
-        else:
-            todo.append((m, seed, chosen_params, stamp, path))
+    for (m, stamp), c in keys.items():
+        for seed in seeds:
+            suffix = "" if stamp == stamps[WITH_LABELS, m] else f"_{joblib.hash(stamp)[:8]}"
+            path = (None if folder is None else
+                    folder / f"refit_m{m:02d}_s{seed}{suffix}.joblib")
+            saved = joblib.load(path) if path is not None and path.exists() else None
+            if saved is not None and saved["params"] == stamp:
+                audits[m, stamp, seed] = saved["audit"]
+            else:
+                mode = next(md for md in picks if stamps[md, m] == stamp)
+                todo.append((m, seed, candidates[names[m]][c], stamp, path,
+                             thresholds[mode, names[m]]))
     bar = tqdm(total=len(todo), desc="compare methods: refit and audit", unit="fit",
                disable=not verbose or not todo)
-    for (m, seed), audit in Parallel(n_jobs=n_jobs, batch_size=1,
-                                     return_as="generator_unordered")(
+    for (m, stamp, seed), audit in Parallel(n_jobs=n_jobs, batch_size=1,
+                                            return_as="generator_unordered")(
         delayed(_refit_audit)(methods[names[m]], params, seed, X_tr, y_tr, tests, weights,
-                              thresholds[names[m]], (m, seed), stamp, path)
-        for m, seed, params, stamp, path in todo
+                              point, (m, stamp, seed), stamp, path)
+        for m, seed, params, stamp, path, point in todo
     ):
-        audits[m, seed] = audit
+        audits[m, stamp, seed] = audit
         bar.update()
     bar.close()
 
     rows, frames = [], []
-    for scenario in tests:
-        per = {name: [audits[m, s][scenario] for s in seeds] for m, name in enumerate(names)}
-        rows += [(scenario, name, s, *key, float(audit[key][0]))
-                 for name in names for s, audit in zip(seeds, per[name], strict=True)
-                 for key in audit]
-        frames += [combine_seeds(per[name]).assign(scenario=scenario, method=name,
-                                                   comparison="value") for name in names]
-        frames += [combine_seeds(difference(per[name], per[reference]), change=True)
-                   .assign(scenario=scenario, method=name, comparison=f"change vs {reference}")
-                   for name in names if name != reference]
-    results = pd.DataFrame(rows, columns=["scenario", "method", "seed", "attribute", "group",
-                                          "metric", "operating_point", "value"])
-    summary = pd.concat(frames, ignore_index=True)[SUMMARY_COLUMNS]
+    for mode in picks:
+        for scenario in tests:
+            per = {name: [audits[m, stamps[mode, m], s][scenario] for s in seeds]
+                   for m, name in enumerate(names)}
+            rows += [(mode, scenario, name, s, *key, float(audit[key][0]))
+                     for name in names for s, audit in zip(seeds, per[name], strict=True)
+                     for key in audit]
+            frames += [combine_seeds(per[name]).assign(
+                selection=mode, scenario=scenario, method=name, comparison="value")
+                for name in names]
+            frames += [combine_seeds(difference(per[name], per[reference]), change=True)
+                       .assign(selection=mode, scenario=scenario, method=name,
+                               comparison=f"change vs {reference}")
+                       for name in names if name != reference]
+    results = pd.DataFrame(rows, columns=["selection", "scenario", "method", "seed",
+                                          "attribute", "group", "metric", "operating_point",
+                                          "value"])
+    summary = pd.concat(frames, ignore_index=True)[["selection", *SUMMARY_COLUMNS]]
     threshold_table = pd.DataFrame(
-        [(name, op, t) for name, named in thresholds.items() for op, t in named.items()],
-        columns=["method", "operating_point", "threshold"])
+        [(mode, name, op, t) for (mode, name), named in thresholds.items()
+         for op, t in named.items()],
+        columns=["selection", "method", "operating_point", "threshold"])
     return Bunch(results=results, summary=summary, selection=selection, cv_results=cv_results,
                  thresholds=threshold_table, heldout_index=heldout_index)
 
@@ -560,7 +589,7 @@ def _hash_frame(frame):
 
 def plot_method_comparison(summary, *, attribute=None, scenario=None,
                            disparity="tpr_difference", performance="auc",
-                           operating_point="matched", ax=None):
+                           operating_point="matched", selection=WITH_LABELS, ax=None):
     """Held-out gap against performance per method, with 95% intervals on both axes.
 
     Parameters
@@ -578,6 +607,9 @@ def plot_method_comparison(summary, *, attribute=None, scenario=None,
     operating_point : str, default="matched"
         Operating point of the gap (``summary``'s ``operating_point`` column: ``"matched"``,
         ``"0.5"``, ...); metrics without a threshold are drawn whatever it is. Ignored when
+        ``summary`` has no such column.
+    selection : {"group labels", "no labels"}, default="group labels"
+        Which selection's models to draw (``summary``'s ``selection`` column); ignored when
         ``summary`` has no such column.
     ax : matplotlib Axes, default=None
 
@@ -608,6 +640,11 @@ def plot_method_comparison(summary, *, attribute=None, scenario=None,
         raise ValueError(f"summary lacks the columns {missing}; pass compare_methods(...)"
                          f".summary.")
     values = summary[summary.comparison == "value"]
+    if "selection" in values.columns:
+        if selection not in set(values.selection):
+            raise ValueError(f"selection={selection!r} is not in summary; choose one of "
+                             f"{sorted(set(values.selection))}.")
+        values = values[values.selection == selection]
     if "group" in values.columns:
         values = values[values.group == "all"]
     if "operating_point" in values.columns:
