@@ -611,3 +611,11 @@ def test_unwritable_cache_warns_and_still_loads(tmp_path, monkeypatch):
     with pytest.warns(DataWarning, match="could not write the image cache.*read-only"):
         data = load_pad_ufes20(data_home=tmp_path, image_size=8)
     assert data.images.shape == (3, 3, 8, 8)
+
+
+def test_one_age_cut_and_a_missing_age_is_never_younger():
+    from fairskl.datasets._base import AGE_CUT, age_binary
+
+    groups = age_binary([59.0, AGE_CUT, 75, np.nan, None])
+    assert list(groups) == ["<60", "60+", "60+", "unknown", "unknown"]
+    assert list(groups.categories) == ["<60", "60+", "unknown"]

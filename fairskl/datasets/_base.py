@@ -151,6 +151,18 @@ def warn_left_out(name, n_left, n_total, reason, examples=()):
         )
 
 
+#: the one age cut of fairskl's binary age groups: "60+" from this age (the NIR paper's)
+AGE_CUT = 60
+
+
+def age_binary(age):
+    """Ages as the categorical ``"<60"`` / ``"60+"`` (:data:`AGE_CUT`), ``"unknown"`` where the
+    age is missing: a missing age is never counted as younger."""
+    age = pd.to_numeric(pd.Series(age), errors="coerce").astype("float64")
+    binary = np.where(age.isna(), "unknown", np.where(age >= AGE_CUT, "60+", "<60"))
+    return pd.Categorical(binary, categories=["<60", "60+", "unknown"])
+
+
 def build_bunch(*, name, frame, paths, target, target_name, target_names, sensitive, groups,
                 descr, image_size, mode, decoder, data_home, cache, cache_key, n_jobs,
                 on_error, return_paths, as_frame, item_shape, item_dtype=np.uint8, extra=None,

@@ -8,6 +8,7 @@ import pandas as pd
 
 from fairskl.datasets import _cache
 from fairskl.datasets._base import (
+    age_binary,
     build_bunch,
     check_image_dirs,
     check_loader_params,
@@ -32,7 +33,6 @@ DX = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
 MALIGNANT = ("mel", "akiec")
 AGE_BINS = [0, 20, 40, 60, 80, np.inf]
 AGE_GROUPS = ["0-19", "20-39", "40-59", "60-79", "80+"]
-AGE_CUT = 60
 
 DESCR = f"""\
 .. _ham10000_dataset:
@@ -71,13 +71,11 @@ def ham_sensitive(frame):
     age = pd.to_numeric(frame["age"], errors="coerce").astype("float64")
     group = pd.cut(age, AGE_BINS, right=False, labels=AGE_GROUPS)
     group = group.cat.add_categories("unknown").fillna("unknown")
-    binary = pd.Series(np.where(age >= AGE_CUT, "60+", "<60"), index=frame.index)
-    binary = binary.where(age.notna(), "unknown")
     return pd.DataFrame({
         "sex": pd.Categorical(sex, categories=["female", "male", "unknown"]),
         "age": age,
         "age_group": group,
-        "age_binary": pd.Categorical(binary, categories=["<60", "60+", "unknown"]),
+        "age_binary": age_binary(age.to_numpy()),
     }).reset_index(drop=True)
 
 

@@ -10,6 +10,8 @@ from scipy.stats import norm
 from sklearn.utils import Bunch, check_random_state
 from threadpoolctl import threadpool_limits
 
+from fairskl.datasets._base import AGE_CUT
+
 __all__ = ["make_skin_conditions", "make_skin_lesions"]
 
 # ---------------------------------------------------------------------------------------------
@@ -17,7 +19,7 @@ __all__ = ["make_skin_conditions", "make_skin_lesions"]
 # cannot drift from the code. Lengths are fractions of the image side H unless stated otherwise.
 # ---------------------------------------------------------------------------------------------
 _P_MALE = 0.5
-_AGE_MIN, _AGE_MAX, _AGE_CUT = 20, 89, 60  # age ~ U{20..89}; "60+" if age >= 60
+_AGE_MIN, _AGE_MAX, _AGE_CUT = 20, 89, AGE_CUT  # age ~ U{20..89}; "60+" if age >= 60
 _P_OLD = (_AGE_MAX - _AGE_CUT + 1) / (_AGE_MAX - _AGE_MIN + 1)
 _SKIN_TYPE_P = np.array([0.10, 0.25, 0.25, 0.20, 0.10, 0.10])  # Fitzpatrick I..VI
 _SKIN_RGB = np.array(

@@ -34,6 +34,7 @@ def nir_data(data, attribute, config, data_home, seed):
     ``config["streaming"]`` a real data set's X are its image paths (read by the estimators
     batch by batch), not the decoded images.
     """
+    from fairskl.datasets._base import age_binary
     from fairskl.model_selection import train_val_test_split
 
     attribute_column(data, attribute)  # checks the pair
@@ -65,9 +66,7 @@ def nir_data(data, attribute, config, data_home, seed):
 
         bunch = load_harvard_glaucoma(data_home=data_home, image_size=config["image_size"],
                                       as_frame=True, return_paths=config.get("streaming", False))
-        age = bunch.sensitive["age"]
-        bunch.sensitive["age_binary"] = pd.Categorical(
-            np.where(age >= 60, "60+", "<60"), categories=["<60", "60+"])
+        bunch.sensitive["age_binary"] = age_binary(bunch.sensitive["age"].to_numpy())
         split = (bunch.frame["split"].to_numpy() if "split" in bunch.frame.columns else None)
     X, y, groups = bunch.images, np.asarray(bunch.target), np.asarray(bunch.groups)
     A = pd.DataFrame({name: bunch.sensitive[col] for name, col in columns.items()})
