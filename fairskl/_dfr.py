@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
@@ -19,6 +18,7 @@ from fairskl._base import (
     check_number,
 )
 from fairskl.exceptions import FairnessWarning
+from fairskl.model_selection._split import stratified_holdout
 
 __all__ = ["DFRClassifier"]
 
@@ -222,22 +222,8 @@ class DFRClassifier(_RegularizedClassifier):
     def _split(self, cells):
         """The training rows of the network and the held-out rows, stratified by cell."""
         what = "class" if self.balance == "class" else "(group, class) cell"
-        counts = np.bincount(cells)
-        if counts[counts > 0].min() < 2:
-            raise ValueError(
-                f"{type(self).__name__} holds out rows stratified by {what}, but a {what} has "
-                f"a single row; every {what} needs at least 2 (one on each side)."
-            )
-        splitter = StratifiedShuffleSplit(n_splits=1, test_size=self.holdout_size,
-                                          random_state=self.random_state)
-        try:
-            train, holdout = next(splitter.split(np.zeros((len(cells), 1)), cells))
-        except ValueError as error:
-            raise ValueError(
-                f"{type(self).__name__} could not hold out holdout_size={self.holdout_size} "
-                f"of the {len(cells)} rows stratified by {what}: {error}"
-            ) from error
-        return np.sort(train), np.sort(holdout)
+        return stratified_holdout(cells, self.holdout_size, self.random_state,
+                                  type(self).__name__, what)
 
     def _fit_last_layer(self, X, y, cells):
         """Standardise the held-out rows' features and fit the averaged, balanced head."""

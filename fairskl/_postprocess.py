@@ -8,7 +8,6 @@ import pandas as pd
 from fairlearn.postprocessing import ThresholdOptimizer
 from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
-from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
@@ -20,6 +19,7 @@ from sklearn.utils.validation import (
 )
 
 from fairskl._base import _RegularizedClassifier
+from fairskl.model_selection._split import stratified_holdout
 
 __all__ = ["ThresholdOptimizedClassifier"]
 
@@ -259,21 +259,9 @@ class ThresholdOptimizedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEsti
     def _holdout(self, groups, y01):
         """The training rows of the classifier and the held-out rows, stratified by cell."""
         cells = pd.Series(groups).astype(str) + "|" + self.classes_[y01].astype(str)
-        counts = cells.value_counts()
-        if counts.min() < 2:
-            raise ValueError(
-                f"{type(self).__name__} holds out rows stratified by (group, label), but the "
-                f"cell(s) {sorted(counts.index[counts < 2])} have a single row; every (group, "
-                f"label) cell needs at least 2 (one on each side).")
-        splitter = StratifiedShuffleSplit(n_splits=1, test_size=self.holdout_size,
-                                          random_state=self.random_state)
-        try:
-            train, holdout = next(splitter.split(np.zeros((len(cells), 1)), cells))
-        except ValueError as error:
-            raise ValueError(
-                f"{type(self).__name__} could not hold out holdout_size={self.holdout_size} "
-                f"of the {len(cells)} rows stratified by (group, label): {error}") from error
-        train, holdout = np.sort(train), np.sort(holdout)
+        train, holdout = stratified_holdout(cells.to_numpy(), self.holdout_size,
+                                            self.random_state, type(self).__name__,
+                                            "(group, label) cell")
         missing = sorted(set(groups) - set(groups[holdout]), key=str)
         if missing:
             raise ValueError(

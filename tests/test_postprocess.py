@@ -237,7 +237,7 @@ def test_labels_must_be_binary_and_cells_large_enough():
     lonely = group.copy()
     lonely[np.flatnonzero(y == 1)[0]] = "c"
     lonely[np.flatnonzero(y == 0)[:20]] = "c"
-    with pytest.raises(ValueError, match=r"cell\(s\) \['c\|1'\] have a single row"):
+    with pytest.raises(ValueError, match=r"cell, but \['c\|1'\] have a single row each"):
         _post().fit(SliceDict(X=X, groups=lonely), y)
     lonely[np.flatnonzero(y == 1)[1]] = "c"  # two positives of c, both in the training rows
     with pytest.raises(ValueError, match=r"group\(s\) \['c'\] have a single label.*raise "

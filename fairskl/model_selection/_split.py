@@ -10,7 +10,8 @@ import torch
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import _num_samples, check_consistent_length
 
-__all__ = ["GroupedValidSplit", "encode_groups", "train_val_test_split"]
+__all__ = ["GroupedValidSplit", "encode_groups", "stratified_holdout",
+           "train_val_test_split"]
 
 
 def _check_size(name, value, *, allow_zero):
@@ -304,6 +305,28 @@ class GroupedValidSplit:
             idx_train, idx_valid = np.flatnonzero(side == 0), np.flatnonzero(side == 1)
         subset = torch.utils.data.Subset
         return subset(dataset, idx_train), subset(dataset, idx_valid)
+
+
+def stratified_holdout(cells, holdout_size, random_state, owner, what):
+    """The rows to train on and the rows held out (sorted positions), stratified by ``cells``:
+    scikit-learn's ``StratifiedShuffleSplit`` with the errors worded for ``owner`` (the
+    estimator's name) and ``what`` (what a cell is, e.g. "(group, label) cell")."""
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    names, counts = np.unique(np.asarray(cells), return_counts=True)
+    if counts.min() < 2:
+        raise ValueError(
+            f"{owner} holds out rows stratified by {what}, but "
+            f"{sorted(names[counts < 2].tolist(), key=str)} have a single row each; every "
+            f"{what} needs at least 2 (one on each side).")
+    splitter = StratifiedShuffleSplit(n_splits=1, test_size=holdout_size,
+                                      random_state=random_state)
+    try:
+        train, holdout = next(splitter.split(np.zeros((len(cells), 1)), cells))
+    except ValueError as error:
+        raise ValueError(f"{owner} could not hold out holdout_size={holdout_size} of the "
+                         f"{len(cells)} rows stratified by {what}: {error}") from error
+    return np.sort(train), np.sort(holdout)
 
 
 def encode_groups(groups):
