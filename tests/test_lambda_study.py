@@ -122,3 +122,18 @@ def test_misaligned_pandas_inputs_are_refused_not_paired_by_position():
     frame = pd.DataFrame(X, index=np.arange(40) + 100)
     with pytest.raises(ValueError, match="sensitive_features and X are pandas objects"):
         lambda_study(net, frame, y.to_numpy(), sensitive_features=sex, lambdas=[0, 1], cv=2)
+
+
+def test_the_choice_without_group_labels_is_the_best_mean_auc():
+    from fairskl.datasets import make_skin_lesions
+
+    data = make_skin_lesions(240, 16, bias=2.0, random_state=0)
+    net = NIRClassifier("small_cnn", max_epochs=1, verbose=0)
+    with pytest.warns(FairnessWarning, match="No candidate"):  # the rule falls back to λ=0
+        study = lambda_study(net, data.images, data.target,
+                             sensitive_features=data.sensitive["age_group"],
+                             lambdas=[0, 1, 10], cv=2, refit=False, max_disparity=0.0,
+                             verbose=0)
+    auc = study.summary.query("metric == 'auc'").set_index("lambda_nir")["mean"]
+    assert study.best_lambda == 0.0
+    assert study.best_lambda_without_labels == auc.idxmax()

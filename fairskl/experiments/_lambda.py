@@ -101,8 +101,10 @@ def lambda_study(
         ``summary``: per λ and metric the ``mean``, ``std`` and count ``n`` over the folds ×
         seeds where it is defined, and ``n_undefined``, the NaN folds (λ is chosen on the folds
         where every λ is defined, with a :class:`~fairskl.FairnessWarning` when some are not);
-        ``best_lambda``; ``oof``: dict (λ, seed) -> out-of-fold P(positive) of every row (the
-        training-part data on which an audit fits its thresholds); ``estimators``: dict
+        ``best_lambda``; ``best_lambda_without_labels``, the λ of the best mean AUC alone
+        (the choice of a user without the group labels, on the same folds); ``oof``: dict
+        (λ, seed) -> out-of-fold P(positive) of every row (the training-part data on which an
+        audit fits its thresholds); ``estimators``: dict
         λ -> fitted estimator (with ``refit``); ``folds``: dict seed -> list of (train, test)
         indices.
 
@@ -170,12 +172,14 @@ def lambda_study(
     summary = (results.groupby(["lambda_nir", "metric"])["value"]
                .agg(mean="mean", std="std", n="count").reset_index())
     summary["n_undefined"] = len(seeds) * cv - summary["n"]
-    best, _ = select(results, [{"lambda_nir": lam} for lam in lambdas], disparity,
+    best, means = select(results, [{"lambda_nir": lam} for lam in lambdas], disparity,
                      max_disparity, operating_point=operating_point,
                      reference=lambdas.index(0.0), max_auc_drop=max_auc_drop,
                      caller="lambda_study", name="λ", by="lambda_nir", values=lambdas,
                      note="summary's n_undefined counts them per λ.")
     best = lambdas[best]
+    # without the group labels: the best mean AUC on the same common folds
+    best_without_labels = lambdas[int(np.argmax(means["auc"].to_numpy()))]
     estimators = {}
     if refit:
         for lam in sorted({0.0, best}):
@@ -183,7 +187,8 @@ def lambda_study(
             if "random_state" in model.get_params():
                 model.set_params(random_state=seeds[0])
             estimators[lam] = model.fit(X, y)
-    return Bunch(results=results, summary=summary, best_lambda=best, oof=oof,
+    return Bunch(results=results, summary=summary, best_lambda=best,
+                 best_lambda_without_labels=best_without_labels, oof=oof,
                  estimators=estimators, folds=all_folds)
 
 

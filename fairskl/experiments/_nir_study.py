@@ -388,6 +388,11 @@ def _lambda_step(lambda_study, net, X, y, A, groups, config, gap_metric, out, re
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno)
+    free = study.best_lambda_without_labels
+    notes.append(f"Without the group labels (the best mean cross-validated AUC alone, as a user "
+                 f"without demographic labels would choose), the λ study would choose "
+                 f"λ={free:g}" + (" too." if free == study.best_lambda else
+                                  f", not λ={study.best_lambda:g}."))
     oof = {float(lam): np.concatenate([study.oof[float(lam), seed] for seed in cv_seeds])
            for lam in config["lambdas"]}
     write_text(study_csv, study.results.to_csv(index=False))
