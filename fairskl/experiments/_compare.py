@@ -54,6 +54,8 @@ from fairskl.model_selection import train_val_test_split
 __all__ = ["compare_methods", "plot_method_comparison"]
 
 SUMMARY_COLUMNS = ["scenario", "method", "comparison", *TABLE_COLUMNS]
+#: the markers of plot_method_comparison's methods, in turn
+MARKERS = "osD^vPX*"
 #: the two selections of every method: the rule on the group gap, and the best AUC alone
 WITH_LABELS, WITHOUT_LABELS = "group labels", "no labels"
 
@@ -617,7 +619,8 @@ def plot_method_comparison(summary, *, attribute=None, scenario=None,
     -------
     ax : matplotlib Axes
         One :meth:`~matplotlib.axes.Axes.errorbar` per method (``ax.containers``), in the
-        order of ``summary``, each annotated with the method's name.
+        order of ``summary``, each annotated with the method's name when there are at most 6
+        (else ``ax.legend()`` names them).
 
     Examples
     --------
@@ -674,12 +677,17 @@ def plot_method_comparison(summary, *, attribute=None, scenario=None,
     y = y.reindex(methods).to_numpy(float).T
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
-    for i, method in enumerate(methods):  # one colour per method: overlapping bars stay apart
+    # one colour and marker per method, so that overlapping bars stay apart; past 6 methods the
+    # names would overlap too: the legend (ax.legend()) names them instead
+    colours = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20").colors
+    for i, method in enumerate(methods):
+        colour = colours[i % len(colours)]
         ax.errorbar(x[0, i], y[0, i], xerr=[[x[0, i] - x[1, i]], [x[2, i] - x[0, i]]],
-                    yerr=[[y[0, i] - y[1, i]], [y[2, i] - y[0, i]]], fmt="o", capsize=3,
-                    color=f"C{i % 10}", label=method)
-        ax.annotate(method, (x[0, i], y[0, i]), textcoords="offset points", xytext=(6, 6),
-                    fontsize=9, color=f"C{i % 10}")
+                    yerr=[[y[0, i] - y[1, i]], [y[2, i] - y[0, i]]], fmt=MARKERS[i % 8],
+                    capsize=3, color=colour, label=method)
+        if len(methods) <= 6:
+            ax.annotate(method, (x[0, i], y[0, i]), textcoords="offset points",
+                        xytext=(6, 6), fontsize=9, color=colour)
     at = f", {operating_point}" if "operating_point" in summary.columns else ""
     ax.set_xlabel(f"held-out {disparity} ({attribute}{at}), 95% CI")
     ax.set_ylabel(f"held-out {performance}"

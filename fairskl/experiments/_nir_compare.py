@@ -191,7 +191,8 @@ def _plot(summary, gap_metric):
             ax.set_title(f"{scenario} test set, by {attribute}", fontsize=10)
             ax.set_xlabel(f"held-out {gap_metric.split('_')[0].upper()} gap by {attribute}, "
                           f"matched (fraction), 95% CI")
-    axes[0, 0].legend(fontsize=8, loc="best")  # the names where the annotations overlap
+    handles, labels = axes[0, 0].get_legend_handles_labels()  # one legend for all panels
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
     return fig
 
 
