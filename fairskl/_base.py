@@ -407,7 +407,7 @@ GroupedValidSplit`)."""
     def _check_dataset(self, dataset, reset):
         """A torch Dataset of ``(image, target)`` (e.g. :class:`~fairskl.datasets.ImageFiles`):
         its input shape is read from its first item."""
-        shape = dataset_input_shape(dataset, "X")
+        shape = tuple(dataset_first_input(dataset, "X").shape)
         if reset:
             self.input_shape_ = shape
             self.n_features_in_ = int(np.prod(shape))
@@ -502,8 +502,9 @@ class ArrayRows(torch.utils.data.Dataset):
         return ArrayRows(self.X[indices], self.groups[indices])
 
 
-def dataset_input_shape(dataset, name):
-    """The shape of one input of a torch Dataset of ``(input, target)`` items, checked."""
+def dataset_first_input(dataset, name):
+    """The first input of a torch Dataset of ``(input, target)`` items, checked (its shape
+    and values tell the estimators what the Dataset gives, from one read)."""
     if len(dataset) == 0:
         raise ValueError(f"{name} is an empty Dataset; it needs at least one sample.")
     item = dataset[0]
@@ -515,7 +516,7 @@ def dataset_input_shape(dataset, name):
             f"{'' if not isinstance(x, torch.Tensor) else ' of ' + str(x.dtype)}; "
             f"fairskl.datasets.ImageFiles reads image files so."
         )
-    return tuple(x.shape)
+    return x
 
 
 class StreamedInputs(torch.utils.data.Dataset):

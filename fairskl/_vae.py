@@ -13,7 +13,7 @@ from skorch.callbacks import Callback, PassthroughScoring
 from torch import nn
 from torch.nn import functional as F
 
-from fairskl._base import SKORCH_DATASETS, dataset_input_shape, image_files
+from fairskl._base import SKORCH_DATASETS, dataset_first_input, image_files
 from fairskl._io import atomic_path
 from fairskl._parallel import limit_torch_threads
 from fairskl._perceptual import LAYER_REDUCTIONS, PerceptualLoss
@@ -480,13 +480,12 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
         if is_path_sequence(X):
             X = image_files(self, X, groups)
         if isinstance(X, torch.utils.data.Dataset):
-            shape = dataset_input_shape(X, "X")
-            first = X[0][0] if isinstance(X[0], tuple | list) else X[0]
+            first = dataset_first_input(X, "X")  # one read: a file is decoded once
             if float(first.min()) < -1e-6 or float(first.max()) > 1 + 1e-6:
                 raise ValueError(f"X[0] has values in [{float(first.min()):.4g}, "
                                  f"{float(first.max()):.4g}], but PerceptualVAE takes images "
                                  f"in [0, 1]; rescale the Dataset's images.")
-            self._check_shape(shape, reset)
+            self._check_shape(first.shape, reset)
             return ScaledImages(X, groups)
         is_uint8 = getattr(X, "dtype", None) == np.uint8
         X = check_array(X, dtype=np.float32, allow_nd=True, input_name="X")

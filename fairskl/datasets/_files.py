@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import Dataset
 
 from fairskl.datasets._cache import check_resize, decode_image
+from fairskl.datasets._harvard_gf import decode_rnflt
 
 __all__ = ["ImageFiles", "as_image_files", "is_path_sequence"]
 
@@ -123,8 +124,6 @@ class ImageFiles(Dataset):
     def _decode(self, path):
         """The image of one file as a (C, H, W) float32 tensor, equal to the loaders' array."""
         if self.mode == "RNFLT":
-            from fairskl.datasets._harvard_gf import decode_rnflt
-
             return torch.from_numpy(decode_rnflt(path, self.image_size).transpose(2, 0, 1)
                                     .copy())
         image = decode_image(path, self.image_size, self.mode, self.resize)

@@ -409,9 +409,11 @@ def compare_methods(
     # agree), audited on the held-out rows
     stamps = {(mode, m): repr((candidates[name][picks[mode][name]], thresholds[mode, name]))
               for mode in picks for m, name in enumerate(names)}
-    keys = {(m, stamps[mode, m]): picks[mode][names[m]] for mode, m in stamps}
+    # the distinct (method, configuration and thresholds) to refit, shared by both selections
+    keys = {(m, stamps[mode, m]): (picks[mode][names[m]], thresholds[mode, names[m]])
+            for mode, m in stamps}
     audits, todo = {}, []
-    for (m, stamp), c in keys.items():
+    for (m, stamp), (c, point) in keys.items():
         for seed in seeds:
             suffix = "" if stamp == stamps[WITH_LABELS, m] else f"_{joblib.hash(stamp)[:8]}"
             path = (None if folder is None else
@@ -420,9 +422,7 @@ def compare_methods(
             if saved is not None and saved["params"] == stamp:
                 audits[m, stamp, seed] = saved["audit"]
             else:
-                mode = next(md for md in picks if stamps[md, m] == stamp)
-                todo.append((m, seed, candidates[names[m]][c], stamp, path,
-                             thresholds[mode, names[m]]))
+                todo.append((m, seed, candidates[names[m]][c], stamp, path, point))
     bar = tqdm(total=len(todo), desc="compare methods: refit and audit", unit="fit",
                disable=not verbose or not todo)
     for (m, stamp, seed), audit in Parallel(n_jobs=n_jobs, batch_size=1,
