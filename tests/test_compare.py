@@ -14,7 +14,7 @@ from sklearn.tree import DecisionTreeClassifier
 from skorch.helper import SliceDict
 
 from fairskl.exceptions import FairnessWarning
-from fairskl.experiments import _audit, compare_methods, plot_method_comparison
+from fairskl.experiments import _heldout, compare_methods, plot_method_comparison
 
 
 def _data(n=400, seed=0):
@@ -348,9 +348,9 @@ def test_audit_model_without_features_audits_auc_and_gaps_only():
     rng = np.random.RandomState(0)
     y, proba = rng.randint(0, 2, 300), rng.uniform(size=300)
     A = pd.DataFrame({"age": rng.choice(["60+", "<60"], 300)})
-    weights = _audit.resample_weights(300, 20, 0)
-    full = _audit.audit_model(y, proba, rng.gamma(2.0, size=(300, 5)), A, weights)
-    bare = _audit.audit_model(y, proba, None, A, weights)
+    weights = _heldout.resample_weights(300, 20, 0)
+    full = _heldout.audit_model(y, proba, rng.gamma(2.0, size=(300, 5)), A, weights)
+    bare = _heldout.audit_model(y, proba, None, A, weights)
     mechanism = {key for key in full if key[2].startswith(("coactivation", "concentration"))}
     assert mechanism and set(full) - set(bare) == mechanism
     for key, (value, reps) in bare.items():

@@ -1,5 +1,5 @@
 """`fairskl reproduce vae-fairness` at a tiny scale, its report, resume and refusals (the NIR
-study: test_nir_study.py)."""
+study: test_reproduce_nir.py)."""
 
 import re
 
@@ -10,7 +10,7 @@ import torch
 
 from fairskl import PerceptualVAE
 from fairskl.cli import main
-from fairskl.experiments import _representation, _vae_study
+from fairskl.experiments import _representation, _reproduce_vae
 
 TINY_VAE = dict(n_samples=900, image_size=32, channel_width=8, latent_channels=4, max_epochs=1,
                 n_train=60, n_test_per_group=20, n_repeats=2, n_shared_per_group=15)
@@ -19,7 +19,7 @@ TINY_VAE = dict(n_samples=900, image_size=32, channel_width=8, latent_channels=4
 @pytest.mark.slow
 def test_reproduce_vae_resumes_to_the_same_tables(tmp_path, monkeypatch):
     full = tmp_path / "full"
-    _vae_study.reproduce_vae_fairness(full, scale=TINY_VAE, verbose=0)
+    _reproduce_vae.reproduce_vae_fairness(full, scale=TINY_VAE, verbose=0)
     assert {"report.md", "report.html", "results.csv", "samples.csv", "uncertainty.csv",
             "gaps.csv", "mix_changes.csv", "by_mix.png", "reconstructions.png",
             "prevalence.png", "error_by_label.png"} <= {p.name for p in full.iterdir()}
@@ -59,11 +59,11 @@ def test_reproduce_vae_resumes_to_the_same_tables(tmp_path, monkeypatch):
     part = tmp_path / "part"
     monkeypatch.setattr(_representation, "_run_cell", dies_after_three)
     with pytest.raises(KeyboardInterrupt):
-        _vae_study.reproduce_vae_fairness(part, scale=TINY_VAE, verbose=0)
+        _reproduce_vae.reproduce_vae_fairness(part, scale=TINY_VAE, verbose=0)
     assert len(list((part / "checkpoints").glob("cell_*.samples.csv"))) == 3
     calls.clear()
     monkeypatch.setattr(_representation, "_run_cell", run_cell)
-    _vae_study.reproduce_vae_fairness(part, scale=TINY_VAE, resume=True, verbose=0)
+    _reproduce_vae.reproduce_vae_fairness(part, scale=TINY_VAE, resume=True, verbose=0)
     for name in ["results.csv", "samples.csv"]:
         assert (part / name).read_text() == (full / name).read_text()
 
@@ -89,11 +89,11 @@ def test_reproduce_vae_at_paper_settings_shrunk(tmp_path, device, monkeypatch):
         return fit(self, X, y, **kwargs)
 
     monkeypatch.setattr(PerceptualVAE, "fit", recording_fit)
-    shrunk = {**_vae_study.VAE_SCALES["paper"], "perceptual_weights": str(weights),
+    shrunk = {**_reproduce_vae.VAE_SCALES["paper"], "perceptual_weights": str(weights),
               **dict(n_samples=700, image_size=32, n_stages=2, channel_width=4,
                      latent_channels=4, max_epochs=1, batch_size=8, n_train=16,
                      n_test_per_group=8, n_repeats=1, n_shared_per_group=0)}
-    path = _vae_study.reproduce_vae_fairness(tmp_path / "out", scale=shrunk, device=device,
+    path = _reproduce_vae.reproduce_vae_fairness(tmp_path / "out", scale=shrunk, device=device,
                                              verbose=0)
     assert len(fits) == 3  # one per mix
     params = fits[0]
@@ -118,7 +118,7 @@ def test_vae_study_on_fitzpatrick17k_files(tmp_path):
 
     home = write_fitzpatrick17k(tmp_path / "data", n_samples=400, random_state=0)
     tiny = {**TINY_VAE, "n_train": 30, "n_test_per_group": 10, "n_shared_per_group": 5}
-    path = _vae_study.reproduce_vae_fairness(
+    path = _reproduce_vae.reproduce_vae_fairness(
         tmp_path / "out", data="fitzpatrick17k", data_home=home, scale=tiny,
         settings={"group_definition": "centaur12-56"}, verbose=0)
     samples = pd.read_csv(path.parent / "samples.csv")
@@ -146,11 +146,11 @@ def test_paper_scale_on_fitzpatrick17k_files_streams_the_images(tmp_path, monkey
         return fit(self, X, y, **kwargs)
 
     monkeypatch.setattr(PerceptualVAE, "fit", recording_fit)
-    shrunk = {**_vae_study.VAE_SCALES["paper"], "perceptual_weights": None,
+    shrunk = {**_reproduce_vae.VAE_SCALES["paper"], "perceptual_weights": None,
               **dict(image_size=32, n_stages=2, channel_width=4, latent_channels=4,
                      max_epochs=1, batch_size=8, n_train=16, n_test_per_group=8, n_repeats=2,
                      n_shared_per_group=5, num_workers=0)}
-    path = _vae_study.reproduce_vae_fairness(tmp_path / "out", data="fitzpatrick17k",
+    path = _reproduce_vae.reproduce_vae_fairness(tmp_path / "out", data="fitzpatrick17k",
                                              data_home=home, scale=shrunk, verbose=0)
     params, X = fits[0]
     assert params["augment"] == "hflip" and params["resize"] == "crop"
@@ -166,7 +166,7 @@ def test_paper_scale_on_fitzpatrick17k_files_streams_the_images(tmp_path, monkey
 def test_group_definitions_and_settings():
     from fairskl.experiments._study_data import vae_data
 
-    config = {**_vae_study.VAE_SCALES["small"], "n_samples": 2000, "image_size": 16}
+    config = {**_reproduce_vae.VAE_SCALES["small"], "n_samples": 2000, "image_size": 16}
     counts = {}
     for definition in ["fst12-56", "fst123-456", "centaur12-56"]:
         _, groups, meta, notes = vae_data("synthetic", {**config, "group_definition": definition},
@@ -178,7 +178,7 @@ def test_group_definitions_and_settings():
         counts[definition] = len(groups)
     assert counts["fst123-456"] == 2000 > counts["fst12-56"]
     with pytest.raises(ValueError, match="unknown settings \\['n_epochs'\\]"):
-        _vae_study.reproduce_vae_fairness("unused", settings={"n_epochs": 2})
+        _reproduce_vae.reproduce_vae_fairness("unused", settings={"n_epochs": 2})
 
 
 def test_cli_passes_repeats_groups_and_settings(monkeypatch, tmp_path):
@@ -202,8 +202,8 @@ def test_vae_report_compares_on_the_paper_scale():
         group=["light", "dark"] * 4, train_share=[1, 0, 1, 0] + [0.5] * 4,
         metric="reconstruction_mse", value=[0.01, 0.02, 0.01, 0.02, 0.01, 0.015, 0.012, 0.016]))
     results = pd.concat([results, results.assign(metric="latent_std", value=1.0)])
-    report = _vae_study.Report("t")
-    _vae_study._vae_report(report, results, [])
+    report = _reproduce_vae.Report("t")
+    _reproduce_vae._vae_report(report, results, [])
     findings = [block[1][0] for block in report.blocks if block[0] == "table"][-1]
     # largest per-group mean over repeats: dark, all light, 0.02 on [0, 1] = 0.08 on [-1, 1]
     assert findings.loc[findings.index[0], "ours"].startswith("no: largest per-group mean 0.0800")

@@ -8,7 +8,7 @@ import torch
 
 from fairskl import NIRClassifier
 from fairskl.datasets import make_skin_lesions
-from fairskl.experiments import _nir_study, _transfer, pretrain_small_cnn
+from fairskl.experiments import _reproduce_nir, _transfer, pretrain_small_cnn
 
 
 def test_pretraining_is_cached_and_its_body_is_the_fine_tuning_start(tmp_path):
@@ -43,7 +43,7 @@ def test_small_cnn_weights_errors(tmp_path):
 ])
 def test_testbed_errors(tmp_path, settings, match):
     with pytest.raises(ValueError, match=match):
-        _nir_study.reproduce_nir(tmp_path / "out", settings=settings, verbose=0)
+        _reproduce_nir.reproduce_nir(tmp_path / "out", settings=settings, verbose=0)
 
 
 @pytest.mark.slow
@@ -63,7 +63,7 @@ def test_the_nir_study_fine_tunes_the_pretrained_body(tmp_path, monkeypatch):
     tiny = dict(n_samples=300, n_test=300, image_size=16, max_epochs=1, lambdas=(0.0, 1.0),
                 cv=2, seeds=(0,), n_bootstrap=10, testbed="transfer")
     out = tmp_path / "out"
-    path = _nir_study.reproduce_nir(out, scale=tiny, data_home=tmp_path / "home", verbose=0)
+    path = _reproduce_nir.reproduce_nir(out, scale=tiny, data_home=tmp_path / "home", verbose=0)
     source, *fine_tuning = fits  # the source task's training first, once
     assert source["weights"] is None and len(source["classes"]) == 24
     weights = {params["weights"] for params in fine_tuning}

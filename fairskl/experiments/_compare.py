@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from fairskl._io import write_joblib
 from fairskl._parallel import limit_torch_threads
 from fairskl.exceptions import FairnessWarning
-from fairskl.experiments._audit import (
+from fairskl.experiments._heldout import (
     FREE,
     GAPS,
     TABLE_COLUMNS,

@@ -14,7 +14,7 @@ from sklearn.model_selection import ParameterGrid
 from fairskl._io import write_text
 from fairskl.datasets._files import is_path_sequence
 from fairskl.exceptions import FairnessWarning
-from fairskl.experiments._audit import FREE
+from fairskl.experiments._heldout import FREE
 from fairskl.experiments._compare import (
     WITH_LABELS,
     WITHOUT_LABELS,

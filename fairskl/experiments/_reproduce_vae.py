@@ -18,7 +18,7 @@ from fairskl.experiments._gaps import (
 )
 from fairskl.experiments._report import Report, interval, save_figure
 from fairskl.experiments._representation import UNCERTAINTY_SCORES
-from fairskl.experiments._reproduce import (
+from fairskl.experiments._run import (
     _check_device,
     _check_out,
     _check_perceptual_weights,

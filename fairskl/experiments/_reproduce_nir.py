@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from fairskl._io import write_joblib, write_text
 from fairskl.exceptions import FairnessWarning
-from fairskl.experiments._audit import (
+from fairskl.experiments._heldout import (
     FREE,
     GAPS,
     PRIVILEGED,
@@ -23,7 +23,7 @@ from fairskl.experiments._audit import (
 )
 from fairskl.experiments._nir_compare import COMPARE_GRIDS, report_comparison, run_comparison
 from fairskl.experiments._report import Report, interval, save_figure
-from fairskl.experiments._reproduce import (
+from fairskl.experiments._run import (
     _check_device,
     _check_out,
     _config,

@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from fairskl import NIRClassifier
 from fairskl.cli import main
 from fairskl.exceptions import FairnessWarning
-from fairskl.experiments import _audit, _nir_study, _selection
+from fairskl.experiments import _heldout, _reproduce_nir, _selection
 from fairskl.metrics import fpr_difference, tpr_difference
 
 TINY = dict(n_samples=300, n_test=400, image_size=16, max_epochs=2, lambdas=(0.0, 1.0), cv=2,
@@ -26,7 +26,7 @@ TINY = dict(n_samples=300, n_test=400, image_size=16, max_epochs=2, lambdas=(0.0
 def test_reproduce_nir_writes_both_scenarios_and_resumes_without_fitting(
         tmp_path, monkeypatch, capsys):
     out = tmp_path / "nir"
-    _nir_study.reproduce_nir(out, scale=TINY, verbose=0)
+    _reproduce_nir.reproduce_nir(out, scale=TINY, verbose=0)
     names = {p.name for p in out.iterdir()}
     assert {"report.md", "report.html", "lambda_study.csv", "heldout.csv", "config.json",
             "lambda_tradeoff.png", "heldout_gaps.png", "incidence_before.png",
@@ -58,11 +58,11 @@ def test_reproduce_nir_writes_both_scenarios_and_resumes_without_fitting(
 
     monkeypatch.setattr("fairskl.experiments.lambda_study", no_fit)
     monkeypatch.setattr(NIRClassifier, "fit", no_fit)
-    _nir_study.reproduce_nir(out, scale=TINY, resume=True, verbose=0)
+    _reproduce_nir.reproduce_nir(out, scale=TINY, resume=True, verbose=0)
     assert_frame_equal(pd.read_csv(out / "lambda_study.csv"), study)
     assert_frame_equal(pd.read_csv(out / "heldout.csv"), heldout)
     with pytest.raises(ValueError, match=r"other \['attribute'\]"):
-        _nir_study.reproduce_nir(out, scale=TINY, attribute="sex", resume=True, verbose=0)
+        _reproduce_nir.reproduce_nir(out, scale=TINY, attribute="sex", resume=True, verbose=0)
 
 
 @pytest.mark.slow
@@ -74,12 +74,12 @@ def test_paper_protocol_end_to_end_on_cpu_with_a_local_resnet18(tmp_path):
     weights = tmp_path / "resnet18.pth"
     torch.manual_seed(0)
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
-    paper = _nir_study.NIR_SCALES["paper"]
+    paper = _reproduce_nir.NIR_SCALES["paper"]
     shrunk = {**paper, "n_samples": 160, "n_test": 120, "image_size": 32, "max_epochs": 3,
               "patience": 1, "lambdas": (0.0, 1.0), "cv": 2, "seeds": (0,),
               "n_bootstrap": 10, "predict_batch_size": 64}
     out = tmp_path / "paper"
-    _nir_study.reproduce_nir(out, scale=shrunk, weights=str(weights), verbose=0)
+    _reproduce_nir.reproduce_nir(out, scale=shrunk, weights=str(weights), verbose=0)
     config = json.loads((out / "config.json").read_text())
     assert config["backbone"] == "resnet18" and config["weights"] == str(weights)
     assert config["valid_size"] == 0.15 and config["patience"] == 1
@@ -122,11 +122,11 @@ def test_paper_scale_on_ham10000_files_streams_augments_and_keeps_lesions_whole(
 
     monkeypatch.setattr(NIRClassifier, "fit", recording_fit)
     monkeypatch.setattr(GroupedValidSplit, "__call__", recording_split)
-    shrunk = {**_nir_study.NIR_SCALES["paper"], "image_size": 32, "max_epochs": 2,
+    shrunk = {**_reproduce_nir.NIR_SCALES["paper"], "image_size": 32, "max_epochs": 2,
               "patience": 1, "lambdas": (0.0, 1.0), "cv": 2, "seeds": (0,),
               "n_bootstrap": 10, "predict_batch_size": 64, "num_workers": 0}
     out = tmp_path / "paper"
-    _nir_study.reproduce_nir(out, data="ham10000", data_home=home, scale=shrunk,
+    _reproduce_nir.reproduce_nir(out, data="ham10000", data_home=home, scale=shrunk,
                              weights=str(weights), verbose=0)
     params, X = fits[0]
     assert params["augment"] == "hflip_crop" and params["image_size"] == 32
@@ -139,9 +139,9 @@ def test_paper_scale_on_ham10000_files_streams_augments_and_keeps_lesions_whole(
 
 
 def test_paper_scale_is_the_pretrained_early_stopped_protocol():
-    paper = _nir_study.NIR_SCALES["paper"]
+    paper = _reproduce_nir.NIR_SCALES["paper"]
     assert paper["backbone"] == "resnet18" and paper["weights"] == "IMAGENET1K_V1"
-    net = _nir_study._classifier({**paper, "max_epochs": 2}, "cpu")
+    net = _reproduce_nir._classifier({**paper, "max_epochs": 2}, "cpu")
     callbacks = dict(net.callbacks)
     assert callbacks["early_stopping"].load_best
     assert net.train_split is not None and net.input_normalization == "auto"
@@ -156,7 +156,7 @@ def test_reproduce_nir_compare_adds_the_methods_table_and_resumes(tmp_path, monk
     tiny = {**TINY, "max_epochs": 1, "compare_seeds": (0, 1), "compare_grids": {
         "NIR": {"lambda_nir": [1.0, 10.0]}, "JTT": {"identification_epochs": [1],
                                                     "upweight": [5.0, 20.0]}}}
-    _nir_study.reproduce_nir(out, scale=tiny, compare=True, verbose=0)
+    _reproduce_nir.reproduce_nir(out, scale=tiny, compare=True, verbose=0)
     assert {"compare.png", "compare_summary.csv", "compare_selection.csv"} <= {
         p.name for p in out.iterdir()}
     summary = pd.read_csv(out / "compare_summary.csv")
@@ -193,10 +193,10 @@ def test_reproduce_nir_compare_adds_the_methods_table_and_resumes(tmp_path, monk
     monkeypatch.setattr(_RegularizedClassifier, "fit", no_fit)
     for cls in (JTTClassifier, DFRClassifier, ThresholdOptimizedClassifier):  # own fit
         monkeypatch.setattr(cls, "fit", no_fit)
-    _nir_study.reproduce_nir(out, scale=tiny, compare=True, resume=True, verbose=0)
+    _reproduce_nir.reproduce_nir(out, scale=tiny, compare=True, resume=True, verbose=0)
     assert_frame_equal(pd.read_csv(out / "compare_summary.csv"), summary)
     with pytest.raises(ValueError, match=r"other \['compare'\]"):
-        _nir_study.reproduce_nir(out, scale=tiny, resume=True, verbose=0)
+        _reproduce_nir.reproduce_nir(out, scale=tiny, resume=True, verbose=0)
 
 
 def test_cli_weights_reach_the_study_and_a_missing_file_fails_before_work(tmp_path,
@@ -215,7 +215,7 @@ def test_cli_weights_reach_the_study_and_a_missing_file_fails_before_work(tmp_pa
     monkeypatch.undo()
     out = tmp_path / "never"
     with pytest.raises(ValueError, match="--weights PATH"):
-        _nir_study.reproduce_nir(out, scale={**TINY, "backbone": "resnet18"},
+        _reproduce_nir.reproduce_nir(out, scale={**TINY, "backbone": "resnet18"},
                                  weights=str(tmp_path / "missing.pth"), verbose=0)
     assert not out.exists()
 
@@ -234,10 +234,10 @@ def _model_outputs(n=3000, seed=0):
 
 def test_audit_model_against_independent_computations():
     y, proba, h, A = _model_outputs()
-    weights = _audit.resample_weights(len(y), 50, 0)
+    weights = _heldout.resample_weights(len(y), 50, 0)
     cut = float(np.quantile(proba, 0.7))  # a second operating point, fitted elsewhere
-    audit = _audit.audit_model(y, proba, h, A, weights, {"0.5": 0.5, "matched": cut})
-    free = _audit.FREE
+    audit = _heldout.audit_model(y, proba, h, A, weights, {"0.5": 0.5, "matched": cut})
+    free = _heldout.FREE
     assert audit[("all", "all", "auc", free)][0] == pytest.approx(roc_auc_score(y, proba))
     for op, t in [("0.5", 0.5), ("matched", cut)]:
         assert audit[("all", "all", "positive_rate", op)][0] == pytest.approx(np.mean(proba >= t))
@@ -290,11 +290,11 @@ def test_coactivation_excess_is_not_produced_by_a_prevalence_difference():
     h = rng.gamma(2.0, size=(n, 4))
     h[:, 1] += 4 * y  # the positive neuron follows the label only
     A = pd.DataFrame({"age": np.where(old, "60+", "<60")})
-    audit = _audit.audit_model(y, proba, h, A, _audit.resample_weights(n, 20, 0))
+    audit = _heldout.audit_model(y, proba, h, A, _heldout.resample_weights(n, 20, 0))
     pooled = ((proba * h[:, 1])[old].sum() / proba[old].sum()) / (
         (proba * h[:, 1])[~old].sum() / proba[~old].sum()) - 1
     assert 100 * pooled > 10  # what the pooled statistic would report
-    assert abs(audit[("age", "all", "coactivation_positive", _audit.FREE)][0]) < 3
+    assert abs(audit[("age", "all", "coactivation_positive", _heldout.FREE)][0]) < 3
 
 
 def test_combine_seeds_adds_test_and_seed_variance_with_t_quantiles():
@@ -303,7 +303,7 @@ def test_combine_seeds_adds_test_and_seed_variance_with_t_quantiles():
     reps = values[:, None] + rng.normal(0, 0.02, size=(3, 200))
     key = ("age", "all", "tpr_difference", "matched")
     audits = [{key: (v, r)} for v, r in zip(values, reps, strict=True)]
-    row = _audit.combine_seeds(audits).iloc[0]
+    row = _heldout.combine_seeds(audits).iloc[0]
     test_var, seed_var = reps.mean(axis=0).var(ddof=1), values.var(ddof=1) / 3
     df = (test_var + seed_var) ** 2 / (seed_var ** 2 / 2 + test_var ** 2 / 199)
     expected = stats.t.ppf(0.975, df) * np.sqrt(test_var + seed_var)
@@ -312,7 +312,7 @@ def test_combine_seeds_adds_test_and_seed_variance_with_t_quantiles():
     assert row.half_width == pytest.approx(expected, rel=1e-6)
     assert row.ci_low == pytest.approx(0.12 - expected, rel=1e-6)
     assert row.seed_sd == pytest.approx(0.02) and row.n_seeds == 3
-    change = _audit.combine_seeds(_audit.difference(audits, audits), change=True).iloc[0]
+    change = _heldout.combine_seeds(_heldout.difference(audits, audits), change=True).iloc[0]
     assert change.value == 0 and change.half_width == 0  # paired: a method against itself
     assert change.p_value == 1
 
@@ -332,7 +332,7 @@ def test_seed_averaged_gap_interval_covers_the_truth(true_gap):
         groups = np.repeat([0, 1], n_pos)
         u = rng.uniform(size=2 * n_pos)  # shared test rows: one latent score per row
         hits = (u[None, :] < tpr[:, groups]).astype(float)  # (S, rows)
-        weights = _audit.resample_weights(2 * n_pos, n_boot, rng.randint(1 << 30))
+        weights = _heldout.resample_weights(2 * n_pos, n_boot, rng.randint(1 << 30))
         audits = []
         for s in range(n_seeds):
             per_group = [(weights[:, groups == g] @ hits[s, groups == g])
@@ -340,7 +340,7 @@ def test_seed_averaged_gap_interval_covers_the_truth(true_gap):
             point = abs(hits[s, groups == 1].mean() - hits[s, groups == 0].mean())
             audits.append({("g", "all", "tpr_difference", "0.5"): (
                 point, np.abs(per_group[1] - per_group[0]))})
-        row = _audit.combine_seeds(audits).iloc[0]
+        row = _heldout.combine_seeds(audits).iloc[0]
         covered += row.ci_low <= true_gap <= row.ci_high
         includes_estimate += row.ci_low <= row.value <= row.ci_high
     assert includes_estimate == n_sim
