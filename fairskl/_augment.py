@@ -14,7 +14,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-__all__ = ["AUGMENTATIONS", "augment_images", "check_augment", "resized_crop"]
+__all__ = ["AUGMENTATIONS", "augment_images", "resized_crop"]
 
 #: the named augmentations
 AUGMENTATIONS = ("hflip", "hflip_crop")
@@ -23,21 +23,6 @@ CROP_SCALE = (0.8, 1.0)
 CROP_RATIO = (3 / 4, 4 / 3)
 #: draws of a crop box per image before falling back to the whole image (as torchvision)
 CROP_ATTEMPTS = 10
-
-
-def check_augment(augment):
-    """Raise a ValueError unless ``augment`` is None, a named augmentation or a callable."""
-    if augment is None or (isinstance(augment, str) and augment in AUGMENTATIONS):
-        return
-    if callable(augment) and not isinstance(augment, (str, type)):
-        return
-    raise ValueError(
-        f"augment must be None, 'hflip', 'hflip_crop' or a callable such as a "
-        f"torchvision.transforms.v2 pipeline, got {augment!r}. Pass augment='hflip' to flip "
-        f"each training image left-right with probability 0.5, 'hflip_crop' to flip and take "
-        f"a random crop of 80-100% of its area resized back to its size, or None not to "
-        f"augment."
-    )
 
 
 def augment_images(X, augment, *, value_range=(0.0, 1.0)):

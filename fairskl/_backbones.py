@@ -10,14 +10,20 @@ pretraining (the weights' own mean and std), inside the network, so that a user 
 
 import difflib
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-#: torchvision's ImageNet statistics, for a local state_dict of a torchvision model
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+from fairskl._weights import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    is_path,
+    load_state_dict,
+    read_state_dict,
+    weights_member,
+)
+
 #: ``backbone="timm:<name>"`` builds ``timm.create_model(<name>)``
 TIMM_PREFIX = "timm:"
 
@@ -117,7 +123,7 @@ def build_network(backbone, *, weights, input_shape, n_classes, hidden_sizes=(64
         body, n_features, stats = _timm_model(backbone, weights, input_shape)
         dropout = None  # timm's own (drop_rate=0 unless asked) stays inside the body
     else:
-        body, stats = _torchvision_model(backbone, weights)
+        body, stats = torchvision_model(backbone, weights)
         n_features, dropout = _drop_classifier(body, backbone)
         _adapt_input_channels(body, input_shape[0], backbone)
     if input_normalization != "auto":
@@ -131,12 +137,12 @@ def _small_cnn_body(in_channels, weights):
     body = SmallCNNBody(in_channels)
     if weights is None:
         return body
-    if not _is_path(weights):
+    if not is_path(weights):
         raise ValueError(f"weights={weights!r}: backbone='small_cnn' has no named pretrained "
                          f"weights; use None, the path of a SmallCNNBody state_dict, or a "
                          f"torchvision backbone such as 'resnet18'.")
     try:
-        body.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        body.load_state_dict(read_state_dict(weights))
     except (RuntimeError, KeyError, OSError) as error:
         raise ValueError(f"weights={os.fspath(weights)!r} is not a state_dict of a "
                          f"SmallCNNBody with {in_channels} input channels ({error}).") from None
@@ -161,8 +167,12 @@ def _normalization(stats, in_channels):
     return InputNormalization(mean, std)
 
 
-def _torchvision_model(name, weights):
-    """The torchvision model and the (mean, std) its weights expect (None for random ones)."""
+def torchvision_model(name, weights):
+    """The torchvision model and the (mean, std) its weights expect (None for random ones).
+
+    ``weights``: None, a weights name of the model (``"DEFAULT"`` or e.g. ``"IMAGENET1K_V1"``:
+    torchvision downloads it once, to torch's cache) or the path of a local ``state_dict``.
+    """
     import torchvision
 
     available = torchvision.models.list_models(module=torchvision.models)
@@ -172,28 +182,24 @@ def _torchvision_model(name, weights):
             f"'resnet18', 'resnet50', 'densenet121', 'efficientnet_b0', 'mlp' (tabular), or pass "
             f"an nn.Module whose forward returns (logits, penultimate)."
         )
-    if weights is None or _is_path(weights):
+    if weights is None:
+        return torchvision.models.get_model(name, weights=None), None
+    if is_path(weights):
         model = torchvision.models.get_model(name, weights=None)
-        if weights is not None:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            try:
-                model.load_state_dict(state)
-            except RuntimeError as error:
-                raise ValueError(
-                    f"weights={str(weights)!r} is not a state_dict of torchvision's {name!r} "
-                    f"({error}). Save one with torch.save(model.state_dict(), path)."
-                ) from error
-            return model, (IMAGENET_MEAN, IMAGENET_STD)  # torchvision's weights are ImageNet's
-        return model, None
+        load_state_dict(
+            model, read_state_dict(weights),
+            f"weights={str(weights)!r} is not a state_dict of torchvision's {name!r}",
+            "Save one with torch.save(model.state_dict(), path).",
+        )
+        return model, (IMAGENET_MEAN, IMAGENET_STD)  # torchvision's weights are ImageNet's
     enum = torchvision.models.get_model_weights(name)
-    try:
-        resolved = enum.DEFAULT if weights == "DEFAULT" else enum[weights]
-    except KeyError:
+    resolved = weights_member(enum, weights)
+    if resolved is None:
         raise ValueError(
             f"weights={weights!r} is neither a path to an existing file nor a weights name of "
             f"{name!r}; choose None, 'DEFAULT', one of {[w.name for w in enum]}, or a local "
             f"state_dict path."
-        ) from None
+        )
     model = torchvision.models.get_model(name, weights=resolved)  # downloads once, to torch's cache
     preprocess = resolved.transforms()
     return model, (preprocess.mean, preprocess.std)
@@ -222,7 +228,7 @@ def _timm_model(backbone, weights, input_shape):
             + "; find names with timm.list_models('*vit*'), and those with pretrained weights "
             "with timm.list_pretrained('resnet50*')."
         )
-    path = weights if weights is not None and _is_path(weights) else None
+    path = weights if weights is not None and is_path(weights) else None
     if weights is not None and path is None and weights != "pretrained":
         if tag:
             raise ValueError(f"weights={weights!r} and the tag of backbone={backbone!r} both "
@@ -278,12 +284,6 @@ def _check_timm_keys(model, state):
             return f"{keys[:5]}{' and more' if len(keys) > 5 else ''}"
         raise ValueError(f"missing keys {some(expected - given)}, "
                          f"unexpected keys {some(given - expected)}")
-
-
-def _is_path(weights):
-    return isinstance(weights, os.PathLike) or (
-        isinstance(weights, str) and (Path(weights).exists() or os.sep in weights)
-    )
 
 
 def _drop_classifier(model, name):

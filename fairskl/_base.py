@@ -11,8 +11,8 @@ bf16/fp16 autocast, the gradient scaler, channels-last batches). A method overri
 """
 
 import copy
-import math
 import numbers
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -20,6 +20,7 @@ import skorch.dataset
 import torch
 from scipy.sparse import issparse
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_array,
@@ -33,8 +34,10 @@ from skorch.utils import to_numpy, to_tensor
 from torch import nn
 
 from fairskl._backbones import NIRNetwork, build_network
+from fairskl._constraints import SEED
 from fairskl._parallel import limit_torch_threads
 from fairskl._training import TrainingMixin
+from fairskl.datasets._cache import RESIZE_MODES
 from fairskl.datasets._files import as_image_files, is_path_sequence
 from fairskl.model_selection._split import encode_groups
 
@@ -132,6 +135,17 @@ class _RegularizedClassifier(TrainingMixin, NeuralNetClassifier):
     _loss_terms = ("ce",)
     #: what else to change when the loss diverges, for the error message
     _strength_hint = ""
+    #: scikit-learn's rules for the shared parameters; a method adds its own
+    _parameter_constraints = {
+        **TrainingMixin._parameter_constraints,
+        "backbone": [str, nn.Module],
+        "weights": [None, str, os.PathLike],
+        "input_normalization": [StrOptions({"auto"}), None, "array-like"],
+        "image_size": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "resize": [StrOptions(set(RESIZE_MODES))],
+        "hidden_sizes": ["array-like"],
+        "random_state": SEED,
+    }
 
     def __init__(
         self,
@@ -215,7 +229,8 @@ class _RegularizedClassifier(TrainingMixin, NeuralNetClassifier):
         return ce, {"ce": ce}
 
     def _check_params(self):
-        """Validate the method's own parameters (called at the start of fit)."""
+        """Raise for a combination of parameters that ``_parameter_constraints`` cannot
+        express (called at the start of fit, after the constraints are checked)."""
 
     # -- skorch hooks --------------------------------------------------------------------------
 
@@ -341,8 +356,7 @@ GroupedValidSplit`)."""
 
     def _prepare(self, X, y, classes=None):
         """Validate the parameters and the data; encode the labels (data-dependent state)."""
-        self._check_training_params()
-        self._check_params()
+        self._validate_parameters()
         X, groups = self._check_X(X, reset=True)
         if self.augment is not None and len(self.input_shape_) != 3:
             raise ValueError(
@@ -537,19 +551,6 @@ class StreamedInputs(torch.utils.data.Dataset):
         if self.extras:
             x = {"X": x, **{name: values[index] for name, values in self.extras.items()}}
         return x, self.y[index]
-
-
-def check_number(value, name, *, low=0.0, high=math.inf, low_open=False, integer=False,
-                 hint=""):
-    """Raise a ValueError naming ``name`` unless ``value`` is a finite number in the range."""
-    kind = numbers.Integral if integer else numbers.Real
-    ok = (isinstance(value, kind) and not isinstance(value, bool) and np.isfinite(value)
-          and (value > low if low_open else value >= low) and value <= high)
-    if not ok:
-        bound = f"> {low:g}" if low_open else f">= {low:g}"
-        upper = f" and <= {high:g}" if np.isfinite(high) else ""
-        what = "an int" if integer else "a finite number"
-        raise ValueError(f"{name} must be {what} {bound}{upper}{hint}, got {value!r}.")
 
 
 def weighted_loss(losses, sample_weight):

@@ -1,6 +1,7 @@
 """Deep feature reweighting (DFR): retrain only the last layer, on balanced held-out data."""
 
 import copy
+import numbers
 import warnings
 
 import numpy as np
@@ -9,14 +10,15 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from fairskl._base import (
     SHARED_ATTRIBUTES,
     SHARED_PARAMETERS,
     _RegularizedClassifier,
-    check_number,
 )
+from fairskl._docstrings import fill_doc
 from fairskl.exceptions import FairnessWarning
 from fairskl.model_selection._split import stratified_holdout
 
@@ -26,6 +28,7 @@ BALANCES = ("class", "group")
 PENALTIES = ("l1", "l2")
 
 
+@fill_doc(shared=SHARED_PARAMETERS, attributes=SHARED_ATTRIBUTES)
 class DFRClassifier(_RegularizedClassifier):
     r"""Deep feature reweighting: an ERM network whose last layer is refit on balanced data.
 
@@ -136,6 +139,15 @@ class DFRClassifier(_RegularizedClassifier):
 
     _loss_terms = ("ce",)
 
+    _parameter_constraints = {
+        **_RegularizedClassifier._parameter_constraints,
+        "holdout_size": [Interval(RealNotInt, 0, 1, closed="neither")],
+        "C": [Interval(numbers.Real, 0, None, closed="neither")],
+        "penalty": [StrOptions(set(PENALTIES))],
+        "balance": [StrOptions(set(BALANCES))],
+        "n_repeats": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
     def __init__(self, backbone="resnet18", *, holdout_size=0.5, C=1.0, penalty="l1",
                  balance="class", n_repeats=10, **kwargs):
         super().__init__(backbone, **kwargs)
@@ -144,21 +156,6 @@ class DFRClassifier(_RegularizedClassifier):
         self.penalty = penalty
         self.balance = balance
         self.n_repeats = n_repeats
-
-    def _check_params(self):
-        check_number(self.holdout_size, "holdout_size", low=0.0, high=1.0, low_open=True,
-                     hint=" (the share of the rows held out for the last layer)")
-        if self.holdout_size == 1.0:
-            raise ValueError("holdout_size must be < 1: the network needs rows to train on, "
-                             "got 1.0.")
-        check_number(self.C, "C", low_open=True,
-                     hint=" (inverse strength of the last layer's penalty)")
-        if self.penalty not in PENALTIES:
-            raise ValueError(f"penalty must be one of {PENALTIES}, got {self.penalty!r}.")
-        if self.balance not in BALANCES:
-            raise ValueError(f"balance must be one of {BALANCES}, got {self.balance!r}.")
-        check_number(self.n_repeats, "n_repeats", low=1, integer=True,
-                     hint=" (balanced subsamples whose last layers are averaged)")
 
     # -- training ------------------------------------------------------------------------------
 
@@ -285,7 +282,3 @@ class DFRClassifier(_RegularizedClassifier):
 def _rows(X, indices):
     """The rows of X at ``indices``: an array's, or an ImageFiles' (its ``subset``)."""
     return X.subset(indices) if hasattr(X, "subset") else X[indices]
-
-
-DFRClassifier.__doc__ = DFRClassifier.__doc__.replace(
-    "%(shared)s", SHARED_PARAMETERS).replace("%(attributes)s", SHARED_ATTRIBUTES)

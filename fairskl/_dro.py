@@ -1,19 +1,22 @@
 """CVaR distributionally robust optimisation: minimise the mean of a batch's largest losses."""
 
 import math
+import numbers
 
 import torch
+from sklearn.utils._param_validation import Interval
 
 from fairskl._base import (
     SHARED_ATTRIBUTES,
     SHARED_PARAMETERS,
     _RegularizedClassifier,
-    check_number,
 )
+from fairskl._docstrings import fill_doc
 
 __all__ = ["CVaRDROClassifier"]
 
 
+@fill_doc(shared=SHARED_PARAMETERS, attributes=SHARED_ATTRIBUTES)
 class CVaRDROClassifier(_RegularizedClassifier):
     r"""Classifier trained on the conditional value at risk (CVaR) of its per-sample losses.
 
@@ -66,19 +69,16 @@ class CVaRDROClassifier(_RegularizedClassifier):
     _loss_terms = ("ce", "cvar")
     _strength_hint = " or raise alpha"
 
+    _parameter_constraints = {
+        **_RegularizedClassifier._parameter_constraints,
+        "alpha": [Interval(numbers.Real, 0, 1, closed="right")],
+    }
+
     def __init__(self, backbone="resnet18", *, alpha=0.2, **kwargs):
         super().__init__(backbone, **kwargs)
         self.alpha = alpha
-
-    def _check_params(self):
-        check_number(self.alpha, "alpha", low=0.0, high=1.0, low_open=True,
-                     hint=" (the share of each batch's largest losses; 1 = plain ERM)")
 
     def regularized_loss(self, logits, features, losses, sample_weight):
         k = math.ceil(self.alpha * len(losses))
         cvar = torch.topk(losses, k).values.mean()
         return cvar, {"ce": losses.mean().detach(), "cvar": cvar}
-
-
-CVaRDROClassifier.__doc__ = CVaRDROClassifier.__doc__.replace(
-    "%(shared)s", SHARED_PARAMETERS).replace("%(attributes)s", SHARED_ATTRIBUTES)

@@ -1,11 +1,13 @@
 """Group DRO: minimise the loss of the worst group, with online weights on the groups."""
 
+import numbers
 import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.utils._param_validation import Interval
 from skorch.utils import to_tensor
 
 from fairskl._base import (
@@ -13,8 +15,8 @@ from fairskl._base import (
     SHARED_PARAMETERS,
     StreamedInputs,
     _RegularizedClassifier,
-    check_number,
 )
+from fairskl._docstrings import fill_doc
 from fairskl.exceptions import FairnessWarning
 
 __all__ = ["GroupDROClassifier"]
@@ -23,6 +25,7 @@ __all__ = ["GroupDROClassifier"]
 ALL = "all"
 
 
+@fill_doc(shared=SHARED_PARAMETERS, attributes=SHARED_ATTRIBUTES)
 class GroupDROClassifier(_RegularizedClassifier):
     r"""Classifier trained on the loss of its worst group: online group DRO.
 
@@ -122,17 +125,17 @@ class GroupDROClassifier(_RegularizedClassifier):
     #: that get_loss makes (see get_loss)
     _batch = None
 
+    _parameter_constraints = {
+        **_RegularizedClassifier._parameter_constraints,
+        "step_size": [Interval(numbers.Real, 0, None, closed="left")],
+        "generalization_adjustment": [Interval(numbers.Real, 0, None, closed="left")],
+    }
+
     def __init__(self, backbone="resnet18", *, step_size=0.01, generalization_adjustment=0.0,
                  **kwargs):
         super().__init__(backbone, **kwargs)
         self.step_size = step_size
         self.generalization_adjustment = generalization_adjustment
-
-    def _check_params(self):
-        check_number(self.step_size, "step_size",
-                     hint=" (eta, how fast the group weights follow the group losses)")
-        check_number(self.generalization_adjustment, "generalization_adjustment",
-                     hint=" (C, added as C / sqrt(n_g) to the group losses; 0 = none)")
 
     def _training_data(self, X, y, groups, sample_weight=None):
         if groups is None:
@@ -210,7 +213,3 @@ class GroupDROClassifier(_RegularizedClassifier):
         robust = (torch.as_tensor(q, dtype=losses.dtype, device=losses.device)
                   * group_loss).sum()  # an absent group's loss is 0
         return robust, {"ce": losses.mean().detach(), "group_dro": robust}
-
-
-GroupDROClassifier.__doc__ = GroupDROClassifier.__doc__.replace(
-    "%(shared)s", SHARED_PARAMETERS).replace("%(attributes)s", SHARED_ATTRIBUTES)

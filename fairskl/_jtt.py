@@ -1,19 +1,23 @@
 """Just Train Twice (JTT): train, find the training errors, retrain with them up-weighted."""
 
+import numbers
+
 import numpy as np
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import column_or_1d
 
 from fairskl._base import (
     SHARED_ATTRIBUTES,
     SHARED_PARAMETERS,
     _RegularizedClassifier,
-    check_number,
     weighted_loss,
 )
+from fairskl._docstrings import fill_doc
 
 __all__ = ["JTTClassifier"]
 
 
+@fill_doc(shared=SHARED_PARAMETERS, attributes=SHARED_ATTRIBUTES)
 class JTTClassifier(_RegularizedClassifier):
     r"""Just Train Twice: up-weight the samples that a first, plain model gets wrong.
 
@@ -84,17 +88,17 @@ class JTTClassifier(_RegularizedClassifier):
     #: whether the first training is running (it is checkpointed in a directory of its own)
     _identifying = False
 
+    _parameter_constraints = {
+        **_RegularizedClassifier._parameter_constraints,
+        "identification_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "upweight": [Interval(numbers.Real, 1, None, closed="left")],
+    }
+
     def __init__(self, backbone="resnet18", *, identification_epochs=2, upweight=10.0,
                  **kwargs):
         super().__init__(backbone, **kwargs)
         self.identification_epochs = identification_epochs
         self.upweight = upweight
-
-    def _check_params(self):
-        check_number(self.identification_epochs, "identification_epochs", low=1, integer=True,
-                     hint=" (epochs of the first, plain training)")
-        check_number(self.upweight, "upweight", low=1.0,
-                     hint=" (the weight of the error set; 1 = plain ERM)")
 
     def fit(self, X, y, **fit_params):
         """Train twice: plain for ``identification_epochs``, then with the error set
@@ -149,7 +153,3 @@ class JTTClassifier(_RegularizedClassifier):
 
     def regularized_loss(self, logits, features, losses, sample_weight):
         return weighted_loss(losses, sample_weight)
-
-
-JTTClassifier.__doc__ = JTTClassifier.__doc__.replace(
-    "%(shared)s", SHARED_PARAMETERS).replace("%(attributes)s", SHARED_ATTRIBUTES)

@@ -1,9 +1,11 @@
 """Learning from Failure (LfF): a biased network trained to fail tells a second whom to weigh."""
 
 import copy
+import numbers
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval
 from skorch.utils import to_numpy, to_tensor
 from torch import nn
 
@@ -13,8 +15,8 @@ from fairskl._base import (
     SHARED_PARAMETERS,
     StreamedInputs,
     _RegularizedClassifier,
-    check_number,
 )
+from fairskl._docstrings import fill_doc
 
 __all__ = ["LfFClassifier"]
 
@@ -22,6 +24,7 @@ __all__ = ["LfFClassifier"]
 EPS = 1e-8
 
 
+@fill_doc(shared=SHARED_PARAMETERS, attributes=SHARED_ATTRIBUTES)
 class LfFClassifier(_RegularizedClassifier):
     r"""Learning from Failure: a biased network finds the samples a debiased one should weigh.
 
@@ -119,19 +122,18 @@ class LfFClassifier(_RegularizedClassifier):
     #: regularized_loss that get_loss makes (see get_loss)
     _batch = None
 
+    _parameter_constraints = {
+        **_RegularizedClassifier._parameter_constraints,
+        "gce_q": [Interval(numbers.Real, 0, 1, closed="right")],
+        "ema_alpha": [Interval(numbers.Real, 0, 1, closed="left")],
+    }
+
     def __init__(self, backbone="resnet18", *, gce_q=0.7, ema_alpha=0.7, **kwargs):
         super().__init__(backbone, **kwargs)
         self.gce_q = gce_q
         self.ema_alpha = ema_alpha
 
     def _check_params(self):
-        check_number(self.gce_q, "gce_q", low=0.0, high=1.0, low_open=True,
-                     hint=" (q of the biased network's generalized cross-entropy)")
-        check_number(self.ema_alpha, "ema_alpha", low=0.0, high=1.0,
-                     hint=" (the weight of the past in the per-sample loss averages)")
-        if self.ema_alpha == 1.0:
-            raise ValueError("ema_alpha must be < 1: with 1 the averages never move from the "
-                             "first loss, got 1.0.")
         if self.checkpoint is not None:
             raise ValueError(
                 f"{type(self).__name__} does not support checkpoint={self.checkpoint!r}: a "
@@ -228,7 +230,3 @@ def gce_loss(logits, y, q):
     """
     log_p_y = torch.log_softmax(logits, dim=1).gather(1, y[:, None])[:, 0]
     return (1 - torch.exp(q * log_p_y)) / q
-
-
-LfFClassifier.__doc__ = LfFClassifier.__doc__.replace(
-    "%(shared)s", SHARED_PARAMETERS).replace("%(attributes)s", SHARED_ATTRIBUTES)

@@ -1,14 +1,16 @@
 """Neuron Incidence Redistribution (NIR): the penalty on penultimate-layer neuron incidence."""
 
-import numpy as np
+import numbers
+
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from fairskl._base import (
     SHARED_ATTRIBUTES,
     SHARED_PARAMETERS,
     _RegularizedClassifier,
-    check_number,
 )
+from fairskl._docstrings import fill_doc
 
 __all__ = ["NIRClassifier", "nir_penalty"]
 
@@ -130,6 +132,7 @@ def nir_penalty(features, probabilities, *, normalize="global",
     return penalty
 
 
+@fill_doc(shared=SHARED_PARAMETERS, attributes=SHARED_ATTRIBUTES)
 class NIRClassifier(_RegularizedClassifier):
     """Image (or tabular) classifier trained with the NIR fairness regulariser.
 
@@ -205,24 +208,19 @@ class NIRClassifier(_RegularizedClassifier):
     _loss_terms = ("ce", "nir")
     _strength_hint = " or lambda_nir"
 
+    _parameter_constraints = {
+        **_RegularizedClassifier._parameter_constraints,
+        "lambda_nir": [Interval(numbers.Real, 0, None, closed="left")],
+        "nir_normalize": [StrOptions({n for n in NORMALIZATIONS if n is not None}), None],
+        "nir_detach": ["boolean"],
+    }
+
     def __init__(self, backbone="resnet18", *, lambda_nir=0.1, nir_normalize="global",
                  nir_detach=True, **kwargs):
         super().__init__(backbone, **kwargs)
         self.lambda_nir = lambda_nir
         self.nir_normalize = nir_normalize
         self.nir_detach = nir_detach
-
-    def _check_params(self):
-        check_number(self.lambda_nir, "lambda_nir", hint=" (0 = no NIR penalty)")
-        if self.nir_normalize not in NORMALIZATIONS:
-            raise ValueError(
-                f"nir_normalize must be one of {NORMALIZATIONS}, got {self.nir_normalize!r}."
-            )
-        if not isinstance(self.nir_detach, (bool, np.bool_)):
-            raise ValueError(
-                f"nir_detach must be True or False, got {self.nir_detach!r}; True stops the "
-                f"penalty's gradient from flowing into the predicted probabilities."
-            )
 
     def regularized_loss(self, logits, features, losses, sample_weight):
         ce = losses.mean()
@@ -231,7 +229,3 @@ class NIRClassifier(_RegularizedClassifier):
             nir = nir_penalty(features, probabilities, normalize=self.nir_normalize,
                               detach_probabilities=bool(self.nir_detach))
         return ce + self.lambda_nir * nir if self.lambda_nir else ce, {"ce": ce, "nir": nir}
-
-
-NIRClassifier.__doc__ = NIRClassifier.__doc__.replace("%(shared)s", SHARED_PARAMETERS).replace(
-    "%(attributes)s", SHARED_ATTRIBUTES)

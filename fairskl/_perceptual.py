@@ -7,7 +7,6 @@ never in an optimizer, and never in a ``state_dict``. Weights are read only wher
 asks: a torchvision weights name (downloaded once to torch's cache) or a local ``state_dict``.
 """
 
-import os
 import warnings
 from pathlib import Path
 
@@ -15,12 +14,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fairskl._weights import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    is_path,
+    load_state_dict,
+    read_state_dict,
+    weights_member,
+)
+
 __all__ = ["PerceptualLoss", "vgg19_features"]
 
 N_CONV = 16  # convolutional layers of VGG19
 LAYER_REDUCTIONS = ("mean", "half_sum")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _RANDOM_SEED = 0  # the random VGG19 of perceptual_weights=None is always the same one
 
 
@@ -70,44 +76,38 @@ def vgg19_features(weights=None):
 
 
 def _resolve_state_dict(weights):
-    if _is_path(weights):
+    """The VGG19 ``state_dict`` of a local file or of a torchvision weights name."""
+    if is_path(weights):
         if not Path(weights).is_file():
             raise ValueError(
                 f"perceptual_weights={str(weights)!r} is not an existing file. Save VGG19 "
                 f"weights with torch.save(torchvision.models.vgg19(...).state_dict(), path), "
                 f"or pass None (random VGG19) or 'IMAGENET1K_V1'."
             )
-        return torch.load(weights, map_location="cpu", weights_only=True)
+        return read_state_dict(weights)
     from torchvision.models import VGG19_Weights
 
-    try:
-        resolved = VGG19_Weights.DEFAULT if weights == "DEFAULT" else VGG19_Weights[weights]
-    except KeyError:
+    resolved = weights_member(VGG19_Weights, weights)
+    if resolved is None:
         raise ValueError(
             f"perceptual_weights={weights!r} is neither a path to an existing file nor a VGG19 "
             f"weights name; choose None, 'DEFAULT', one of {[w.name for w in VGG19_Weights]}, "
             f"or the path of a local state_dict."
-        ) from None
+        )
     return resolved.get_state_dict(progress=False)  # downloads once, to torch's cache
 
 
 def _load_state(features, state, weights):
+    """Load the convolutions of a ``vgg19`` (or of its ``features``) ``state`` into
+    ``features``; the keys of the classifier and of layers past the last conv are dropped."""
     if any(key.startswith("features.") for key in state):
         state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
     state = {k: v for k, v in state.items() if k.split(".")[0].isdigit()
              and int(k.split(".")[0]) < len(features)}
-    try:
-        features.load_state_dict(state)
-    except RuntimeError as error:
-        raise ValueError(
-            f"perceptual_weights={str(weights)!r} is not a state_dict of torchvision's vgg19 "
-            f"({error}). Save one with torch.save(torchvision.models.vgg19().state_dict(), path)."
-        ) from error
-
-
-def _is_path(weights):
-    return isinstance(weights, os.PathLike) or (
-        isinstance(weights, str) and (Path(weights).exists() or os.sep in weights)
+    load_state_dict(
+        features, state,
+        f"perceptual_weights={str(weights)!r} is not a state_dict of torchvision's vgg19",
+        "Save one with torch.save(torchvision.models.vgg19().state_dict(), path).",
     )
 
 

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 
 from fairskl._base import (
@@ -12,6 +13,7 @@ from fairskl._base import (
     _RegularizedClassifier,
     weighted_loss,
 )
+from fairskl._docstrings import fill_doc
 from fairskl.exceptions import FairnessWarning
 
 __all__ = ["GroupBalancedClassifier"]
@@ -19,6 +21,7 @@ __all__ = ["GroupBalancedClassifier"]
 BALANCES = ("group", "group_label")
 
 
+@fill_doc(shared=SHARED_PARAMETERS, attributes=SHARED_ATTRIBUTES)
 class GroupBalancedClassifier(_RegularizedClassifier):
     r"""Classifier whose loss weighs every group (or group × label cell) equally.
 
@@ -84,13 +87,14 @@ class GroupBalancedClassifier(_RegularizedClassifier):
 
     _loss_terms = ("ce", "weighted_ce")
 
+    _parameter_constraints = {
+        **_RegularizedClassifier._parameter_constraints,
+        "balance": [StrOptions(set(BALANCES))],
+    }
+
     def __init__(self, backbone="resnet18", *, balance="group", **kwargs):
         super().__init__(backbone, **kwargs)
         self.balance = balance
-
-    def _check_params(self):
-        if self.balance not in BALANCES:
-            raise ValueError(f"balance must be one of {BALANCES}, got {self.balance!r}.")
 
     def _sample_weight(self, y, groups):
         if groups is None:
@@ -109,7 +113,3 @@ class GroupBalancedClassifier(_RegularizedClassifier):
 
     def regularized_loss(self, logits, features, losses, sample_weight):
         return weighted_loss(losses, sample_weight)
-
-
-GroupBalancedClassifier.__doc__ = GroupBalancedClassifier.__doc__.replace(
-    "%(shared)s", SHARED_PARAMETERS).replace("%(attributes)s", SHARED_ATTRIBUTES)

@@ -1,15 +1,20 @@
 """Spectral decoupling: cross-entropy plus a penalty on the squared logits."""
 
+import numbers
+
+from sklearn.utils._param_validation import Interval
+
 from fairskl._base import (
     SHARED_ATTRIBUTES,
     SHARED_PARAMETERS,
     _RegularizedClassifier,
-    check_number,
 )
+from fairskl._docstrings import fill_doc
 
 __all__ = ["SpectralDecouplingClassifier"]
 
 
+@fill_doc(shared=SHARED_PARAMETERS, attributes=SHARED_ATTRIBUTES)
 class SpectralDecouplingClassifier(_RegularizedClassifier):
     r"""Classifier trained with spectral decoupling: cross-entropy + (λ/2)·mean(logits²).
 
@@ -59,18 +64,16 @@ class SpectralDecouplingClassifier(_RegularizedClassifier):
     _loss_terms = ("ce", "sd")
     _strength_hint = " or lambda_sd"
 
+    _parameter_constraints = {
+        **_RegularizedClassifier._parameter_constraints,
+        "lambda_sd": [Interval(numbers.Real, 0, None, closed="left")],
+    }
+
     def __init__(self, backbone="resnet18", *, lambda_sd=0.1, **kwargs):
         super().__init__(backbone, **kwargs)
         self.lambda_sd = lambda_sd
-
-    def _check_params(self):
-        check_number(self.lambda_sd, "lambda_sd", hint=" (0 = no penalty)")
 
     def regularized_loss(self, logits, features, losses, sample_weight):
         ce = losses.mean()
         sd = 0.5 * logits.square().mean()
         return ce + self.lambda_sd * sd, {"ce": ce, "sd": sd}
-
-
-SpectralDecouplingClassifier.__doc__ = SpectralDecouplingClassifier.__doc__.replace(
-    "%(shared)s", SHARED_PARAMETERS).replace("%(attributes)s", SHARED_ATTRIBUTES)

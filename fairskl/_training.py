@@ -2,8 +2,9 @@
 
 :class:`TrainingMixin` goes before skorch's ``NeuralNet`` (or ``NeuralNetClassifier``) in the
 bases of the classifiers and of PerceptualVAE, and reads their parameters ``precision``,
-``channels_last``, ``augment`` and ``checkpoint``; it owns the training step (augmentation,
-autocast, the fp16 gradient scaler, gradient clipping) and the checkpoint callbacks.
+``channels_last``, ``augment`` and ``checkpoint``; it owns the validation of the parameters
+(``_parameter_constraints``), the training step (augmentation, autocast, the fp16 gradient
+scaler) and the checkpoint callbacks.
 
 A checkpoint directory holds one complete set of files per saved epoch, written into a staging
 directory and then published by renaming it and atomically replacing ``checkpoint.json``,
@@ -21,11 +22,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 from skorch.callbacks import Checkpoint, LoadInitState
 from skorch.utils import TeeGenerator, to_tensor
-from torch import nn
 
-from fairskl._augment import augment_images, check_augment
+from fairskl._augment import AUGMENTATIONS, augment_images
 from fairskl._io import write_text
 
 __all__ = ["PRECISIONS", "ResumableCheckpoint", "ResumeFromCheckpoint", "TrainingMixin"]
@@ -46,6 +47,14 @@ class TrainingMixin:
     _image_range = (0.0, 1.0)
     #: the names of the checkpoint callbacks in ``callbacks_``
     _load_name, _save_name = "resume_from_checkpoint", "checkpoint"
+    #: scikit-learn's rules for the parameters read here; an estimator adds its own
+    #: (``{**TrainingMixin._parameter_constraints, ...}``)
+    _parameter_constraints = {
+        "precision": [StrOptions(set(PRECISIONS))],
+        "channels_last": ["boolean"],
+        "augment": [None, StrOptions(set(AUGMENTATIONS)), callable],
+        "checkpoint": [None, str, os.PathLike],
+    }
 
     def __setattr__(self, name, value):
         if name == "augment":
@@ -55,29 +64,27 @@ class TrainingMixin:
         else:
             super().__setattr__(name, value)
 
-    def _check_training_params(self):
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
+    def _validate_parameters(self):
+        """Check the parameters: each against ``_parameter_constraints`` (skorch's own
+        ``_validate_params`` checks only the names of prefixed ones), then the rules that
+        involve two of them (:meth:`_check_params`)."""
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            {name: getattr(self, name) for name in self._parameter_constraints},
+            caller_name=type(self).__name__,
+        )
         if self.precision == "fp16" and torch.device(self.device).type != "cuda":
             raise ValueError(
                 f"precision='fp16' needs a CUDA device (it uses a gradient scaler), got "
                 f"device={self.device!r}; use precision='bf16' on CPU."
             )
-        check_augment(self.augment)
-        if not isinstance(self.channels_last, bool):
-            raise ValueError(f"channels_last must be True or False, got {self.channels_last!r}.")
-        if self.checkpoint is not None and not isinstance(self.checkpoint, (str, os.PathLike)):
-            raise ValueError(
-                f"checkpoint must be None or the path of a directory, got "
-                f"{self.checkpoint!r}; e.g. checkpoint='runs/nir_seed0'."
-            )
+        self._check_params()
 
-    def _gradient_clip_norm(self):
-        """The norm to clip the gradients to, or None."""
-        return None
+    def _check_params(self):
+        """Raise for a combination of parameters that the constraints cannot express."""
 
     def initialize(self):
-        self._check_training_params()
+        self._validate_parameters()
         super().initialize()
         self.grad_scaler_ = torch.amp.GradScaler("cuda", enabled=self.precision == "fp16")
         return self
@@ -123,15 +130,13 @@ class TrainingMixin:
         # augmented once per step, outside skorch's optimizer closure (which an optimizer such
         # as LBFGS calls several times)
         batch = self._augment_batch(batch)
-        clip_norm = self._gradient_clip_norm()
-        if self.precision != "fp16" and clip_norm is None:
+        if self.precision != "fp16":
             return super().train_step(batch, **fit_params)
-        # gradient scaling or clipping: one step without skorch's optimizer closure
+        # gradient scaling: one step without skorch's optimizer closure; the callbacks (such as
+        # skorch's GradientNormClipping) see the unscaled gradients
         self.optimizer_.zero_grad()
         step = self.train_step_single(batch, **fit_params)
         self.grad_scaler_.unscale_(self.optimizer_)
-        if clip_norm is not None:
-            nn.utils.clip_grad_norm_([p for _, p in self.get_all_learnable_params()], clip_norm)
         self.notify(
             "on_grad_computed",
             named_parameters=TeeGenerator(self.get_all_learnable_params()),

@@ -1,23 +1,27 @@
 """PerceptualVAE: a residual CNN-VAE with a VGG19 perceptual loss, as a scikit-learn transformer."""
 
 import numbers
+import os
 from collections.abc import Mapping
 
 import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 from skorch import NeuralNet
-from skorch.callbacks import Callback, PassthroughScoring
+from skorch.callbacks import Callback, GradientNormClipping, PassthroughScoring
 from torch import nn
 from torch.nn import functional as F
 
 from fairskl._base import SKORCH_DATASETS, dataset_first_input, image_files
+from fairskl._constraints import SEED
 from fairskl._io import atomic_path
 from fairskl._parallel import limit_torch_threads
 from fairskl._perceptual import LAYER_REDUCTIONS, PerceptualLoss
 from fairskl._training import TrainingMixin
+from fairskl.datasets._cache import RESIZE_MODES
 from fairskl.datasets._files import is_path_sequence
 from fairskl.model_selection._split import encode_groups
 
@@ -25,6 +29,8 @@ __all__ = ["PerceptualVAE", "ReconstructionGrid", "ResidualVAE"]
 
 NORMS = ("batch", "group")
 LOSS_TERMS = ("mse", "kl", "perceptual")
+#: the name of the gradient-clipping callback (skorch's GradientNormClipping) in ``callbacks_``
+CLIPPING = "gradient_clipping"
 
 
 # -- the torch modules -----------------------------------------------------------------------------
@@ -184,7 +190,8 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
         convolutions, notably with ``"bf16"``).
     gradient_clip_norm : float or None, default=10.0
         Clip the gradient norm of the VAE's parameters to this value (after unscaling with
-        ``"fp16"``), as the reference implementation does; None does not clip.
+        ``"fp16"``), as the reference implementation does; None does not clip. skorch's
+        ``GradientNormClipping`` callback clips, as ``callbacks_``'s ``"gradient_clipping"``.
     augment : None, "hflip", "hflip_crop" or callable, default=None
         Augmentation of the training batches, drawn anew every time an image is seen.
         ``"hflip"`` flips each image left-right with probability 0.5 (the reference
@@ -263,6 +270,23 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
 
     #: the range of the images it trains on (for TrainingMixin's augmentation)
     _image_range = (-1.0, 1.0)
+    #: scikit-learn's rules for the parameters that are not skorch's
+    _parameter_constraints = {
+        **TrainingMixin._parameter_constraints,
+        "image_size": [None, Interval(numbers.Integral, 32, None, closed="left")],
+        "resize": [StrOptions(set(RESIZE_MODES))],
+        "latent_channels": [Interval(numbers.Integral, 1, None, closed="left")],
+        "channel_width": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_stages": [Interval(numbers.Integral, 1, None, closed="left")],
+        "norm": [StrOptions(set(NORMS))],
+        "beta": [Interval(numbers.Real, 0, None, closed="left")],
+        "perceptual_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "perceptual_weights": [None, str, os.PathLike],
+        "perceptual_imagenet_normalization": ["boolean"],
+        "perceptual_reduction": [StrOptions(set(LAYER_REDUCTIONS))],
+        "gradient_clip_norm": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        "random_state": SEED,
+    }
 
     def __init__(
         self,
@@ -360,10 +384,6 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
             self.criterion_.features  # noqa: B018 - build the VGG now: bad weights fail early
         return self
 
-    def initialize(self):
-        self._check_params()
-        return super().initialize()  # TrainingMixin: precision, augment, the gradient scaler
-
     def get_all_learnable_params(self):
         yield from self.module_.named_parameters()  # the VGG of the loss is never trained
 
@@ -374,7 +394,16 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
                                                     on_train=prefix == "train"))
             for prefix in ("train", "valid") for term in LOSS_TERMS
         ]
-        return callbacks[:-1] + extra + callbacks[-1:]  # print_log stays last
+        # before the user's callbacks, which see the clipped gradients; None does not clip
+        clipping = (CLIPPING, GradientNormClipping(self.gradient_clip_norm))
+        return callbacks[:-1] + extra + [clipping] + callbacks[-1:]  # print_log stays last
+
+    def set_params(self, **kwargs):
+        super().set_params(**kwargs)
+        clipping = dict(getattr(self, "callbacks_", [])).get(CLIPPING)
+        if "gradient_clip_norm" in kwargs and clipping is not None:  # an initialized net
+            clipping.gradient_clip_value = self.gradient_clip_norm
+        return self
 
     def infer(self, x, **fit_params):
         if isinstance(x, Mapping):  # the images and their groups (for a grouped split)
@@ -409,9 +438,6 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
             self.history.record_batch(f"{prefix}_{name}", term.item())
         return loss
 
-    def _gradient_clip_norm(self):
-        return self.gradient_clip_norm
-
     # -- fitting -------------------------------------------------------------------------------
 
     def fit(self, X, y=None, **fit_params):
@@ -424,6 +450,7 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
         target)`` items such as :class:`~fairskl.datasets.ImageFiles`: the images are then
         read from disk batch by batch, in training and in every method that takes X.
         """
+        self._validate_parameters()
         groups = _groups(X)
         X = self._check_X(X, reset=True)
         super().fit(_training_data(X, groups), None, **fit_params)
@@ -433,6 +460,7 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
         """Train for ``max_epochs`` more epochs (initialising first if needed)."""
         if "_routing_method" in fit_params:  # called by skorch's fit, with prepared data
             return super().partial_fit(X, None, **fit_params)
+        self._validate_parameters()
         groups = _groups(X)
         X = self._check_X(X, reset=not self.initialized_)
         super().partial_fit(_training_data(X, groups), None, **fit_params)
@@ -446,26 +474,6 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
         self.latent_activity_ = mu.reshape(len(mu), -1).var(axis=0)
         self.active_units_ = self.latent_activity_ > ACTIVITY_THRESHOLD
         return self
-
-    def _check_params(self):
-        for name in ("latent_channels", "channel_width", "n_stages"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-        for name in ("beta", "perceptual_weight"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
-        if self.perceptual_reduction not in LAYER_REDUCTIONS:
-            raise ValueError(f"perceptual_reduction must be one of {LAYER_REDUCTIONS}, got "
-                             f"{self.perceptual_reduction!r}.")
-        if self.norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}.")
-        if self.gradient_clip_norm is not None and not self.gradient_clip_norm > 0:
-            raise ValueError(
-                f"gradient_clip_norm must be None or a number > 0, got "
-                f"{self.gradient_clip_norm!r}."
-            )
 
     def _check_X(self, X, reset=False):
         """Validate images and scale them to [-1, 1] float32: an array, or a Dataset whose
@@ -527,9 +535,7 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
     def _check_image_shape(self, shape):
         channels, height, width = shape
         size = self.image_size
-        if size is not None and (
-            not isinstance(size, numbers.Integral) or size < 32 or size & (size - 1)
-        ):
+        if size is not None and size & (size - 1):
             raise ValueError(
                 f"image_size must be None or a power of two >= 32 (32, 64, 128, ...), got "
                 f"{size!r}."

@@ -11,6 +11,7 @@ from sklearn.base import clone
 from skorch.dataset import ValidSplit
 from torchvision.transforms import v2
 
+import fairskl
 from fairskl import JTTClassifier, NIRClassifier, PerceptualVAE
 from fairskl._augment import _crop_boxes, augment_images, resized_crop
 
@@ -427,7 +428,7 @@ def test_jtt_resumes_in_its_second_training_with_the_saved_error_set(tmp_path):
 
 def test_checkpoint_errors(tmp_path):
     X, y = _tabular()
-    with pytest.raises(ValueError, match="checkpoint must be None or the path of a directory"):
+    with pytest.raises(ValueError, match="'checkpoint' .* None, .* 'str' or .* 'os.PathLike'"):
         NIRClassifier(**NIR, checkpoint=3).fit(X, y)
     NIRClassifier(**{**NIR, "max_epochs": 1}, checkpoint=tmp_path / "a").fit(X, y)
     with pytest.raises(ValueError, match=r"written by a NIRClassifier, not a JTTClassifier"):
@@ -439,3 +440,33 @@ def test_checkpoint_errors(tmp_path):
 
         NIRClassifier(**NIR, checkpoint=tmp_path / "b",
                       callbacks=[("checkpoint", Checkpoint())]).fit(X, y)
+
+
+# -- the declared parameter constraints ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [
+    NIRClassifier, JTTClassifier, PerceptualVAE, fairskl.CVaRDROClassifier,
+    fairskl.GroupDROClassifier, fairskl.SpectralDecouplingClassifier,
+    fairskl.GroupBalancedClassifier, fairskl.DFRClassifier, fairskl.LfFClassifier,
+], ids=lambda cls: cls.__name__)
+def test_every_parameter_but_skorchs_has_a_constraint(cls):
+    import inspect
+
+    from skorch import NeuralNet, NeuralNetClassifier
+
+    skorch_names = {*inspect.signature(NeuralNet).parameters,
+                    *inspect.signature(NeuralNetClassifier).parameters}
+    ours = {name for name in cls().get_params(deep=False)
+            if name not in skorch_names and "__" not in name}  # iterator_train__shuffle
+    assert set(cls._parameter_constraints) == ours
+
+
+@pytest.mark.parametrize("random_state", [np.random.RandomState(0), -1, 1.5])
+def test_random_state_must_be_a_seed_for_torch(random_state):
+    X, y = _tabular()
+    match = r"'random_state' parameter of NIRClassifier must be None or an int in the range \[0,"
+    with pytest.raises(ValueError, match=match):
+        NIRClassifier(**{**NIR, "random_state": random_state}).fit(X, y)
+    with pytest.raises(ValueError, match=match.replace("NIRClassifier", "PerceptualVAE")):
+        PerceptualVAE(random_state=random_state).fit(np.zeros((4, 3, 32, 32), np.float32))

@@ -5,13 +5,20 @@ import numbers
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
+from sklearn.utils._param_validation import HasMethods, validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from fairskl.metrics._validation import as_sensitive_frame, check_1d, check_same_index
+from fairskl._docstrings import fill_doc
+from fairskl.metrics._validation import (
+    as_sensitive_frame,
+    check_1d,
+    check_same_index,
+    group_label,
+)
 
 __all__ = ["NeuronIncidenceDisplay", "neuron_incidence"]
 
-REQUIRED_METHODS = ("predict_proba", "penultimate")
+REQUIRED_METHODS = ["predict_proba", "penultimate"]
 INCIDENCE_COLUMNS = [
     "class", "rank", "neuron", "class_incidence", "group", "label", "n", "incidence",
     "relative_incidence",
@@ -37,6 +44,17 @@ _EXAMPLE = """
     >>> clf = Logistic().fit(X, y)"""
 
 
+@fill_doc(example=_EXAMPLE)
+@validate_params(
+    {
+        "estimator": [HasMethods(REQUIRED_METHODS)],
+        "X": "no_validation",  # in whatever form the estimator takes
+        "sensitive_features": ["array-like"],
+        "y": ["array-like", None],
+        # top_k is checked below: Interval(Integral, 1, None) would take True for 1
+    },
+    prefer_skip_nested_validation=True,
+)
 def neuron_incidence(estimator, X, *, sensitive_features, y=None, top_k=5):
     r"""Incidence of each predicted class on the penultimate neurons, overall and per group.
 
@@ -111,7 +129,7 @@ def neuron_incidence(estimator, X, *, sensitive_features, y=None, top_k=5):
        Medical Image Classification", arXiv:2605.19393, 2026.
 
     Examples
-    --------{example}
+    --------%(example)s
     >>> from fairskl.inspection import neuron_incidence
     >>> result = neuron_incidence(clf, X, sensitive_features=sex, top_k=2)
     >>> result.summary[["class", "top_neuron", "incidence_gap", "max_group"]].round(2)
@@ -177,7 +195,7 @@ def neuron_incidence(estimator, X, *, sensitive_features, y=None, top_k=5):
         incidence = np.divide(
             numerator, cell_mass, out=np.full_like(numerator, np.nan), where=cell_mass > 0
         )
-        records.append((_group_label(key[: len(groups.columns)], groups.columns),
+        records.append((group_label(key[: len(groups.columns)], groups.columns),
                         key[-1] if y is not None else np.nan, len(index), incidence))
 
     rows = []
@@ -193,18 +211,7 @@ def neuron_incidence(estimator, X, *, sensitive_features, y=None, top_k=5):
     return Bunch(incidence=frame, summary=summary, class_incidence=class_incidence)
 
 
-neuron_incidence.__doc__ = neuron_incidence.__doc__.replace("{example}", _EXAMPLE)
-
-
 def _check_estimator(estimator):
-    missing = [name for name in REQUIRED_METHODS if not callable(getattr(estimator, name, None))]
-    if missing:
-        raise TypeError(
-            f"{type(estimator).__name__} has no {' and no '.join(missing)} method; "
-            f"neuron_incidence needs a fitted classifier with predict_proba(X) -> (n_samples, "
-            f"n_classes) and penultimate(X) -> (n_samples, n_neurons), the penultimate "
-            f"activations after global pooling, such as fairskl.NIRClassifier."
-        )
     check_is_fitted(estimator)
     if not hasattr(estimator, "classes_"):
         raise TypeError(
@@ -223,12 +230,6 @@ def _check_output(values, method):
     if not np.isfinite(values).all():
         raise ValueError(f"{method}(X) returned NaN or infinite values.")
     return values
-
-
-def _group_label(key, columns):
-    if len(columns) == 1:
-        return str(key[0])
-    return ", ".join(f"{column}={value}" for column, value in zip(columns, key, strict=True))
 
 
 def _summarize(frame, classes, class_incidence, dominant, *, by_label):
@@ -253,6 +254,7 @@ def _summarize(frame, classes, class_incidence, dominant, *, by_label):
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
+@fill_doc(example=_EXAMPLE)
 class NeuronIncidenceDisplay:
     """Heat maps of how strongly each group activates each class's dominant neurons.
 
@@ -289,7 +291,7 @@ class NeuronIncidenceDisplay:
     neuron_incidence : The numbers behind the display.
 
     Examples
-    --------{example}
+    --------%(example)s
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> from fairskl.inspection import NeuronIncidenceDisplay
@@ -437,6 +439,3 @@ def _annotate(ax, image, grid, values_format):
         color = high if np.isnan(value) or value < middle else low
         texts[i, j] = ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
     return texts
-
-
-NeuronIncidenceDisplay.__doc__ = NeuronIncidenceDisplay.__doc__.replace("{example}", _EXAMPLE)
