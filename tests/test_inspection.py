@@ -14,6 +14,7 @@ from sklearn.exceptions import NotFittedError  # noqa: E402
 
 from fairskl import nir_penalty  # noqa: E402
 from fairskl.inspection import NeuronIncidenceDisplay, neuron_incidence  # noqa: E402
+from fairskl.metrics import group_report  # noqa: E402
 
 
 class Logistic(ClassifierMixin, BaseEstimator):
@@ -161,6 +162,18 @@ def test_two_sensitive_columns_make_intersections():
     assert cell["incidence"] == pytest.approx(m_g[int(cell["neuron"])])
 
 
+def test_groups_are_named_as_in_group_report():
+    H, sex, y = _data(n=16)
+    for groups, names in [
+        (np.array([1, 2] * 8), ["1", "2"]),
+        (pd.DataFrame({"sex": sex, "age": [40, 60] * 4 + [60, 40] * 4}),
+         ["sex=female, age=40", "sex=female, age=60", "sex=male, age=40", "sex=male, age=60"]),
+    ]:
+        frame = neuron_incidence(Logistic().fit(H, y), H, sensitive_features=groups).incidence
+        report = group_report(y, H[:, 0] / 2, sensitive_features=groups, n_bootstrap=0)
+        assert sorted(set(frame["group"])) == names
+        assert sorted(set(report.query("kind == 'group'")["group"])) == names
+
 def test_with_y_splits_groups_by_true_label():
     H, sex, y = _data(n=24, seed=3)
     clf = Logistic().fit(H, y)
@@ -210,9 +223,9 @@ def test_bad_top_k(top_k):
 
 def test_estimator_checks():
     H, sex, y = _data()
-    with pytest.raises(TypeError, match="has no penultimate method"):
+    with pytest.raises(TypeError, match=r"'estimator' .* 'predict_proba' and 'penultimate'"):
         neuron_incidence(NoPenultimate().fit(H, y), H, sensitive_features=sex)
-    with pytest.raises(TypeError, match="has no predict_proba and no penultimate"):
+    with pytest.raises(TypeError, match=r"'estimator' .* 'predict_proba' and 'penultimate'"):
         neuron_incidence(object(), H, sensitive_features=sex)
     with pytest.raises(NotFittedError):
         neuron_incidence(Logistic(), H, sensitive_features=sex)

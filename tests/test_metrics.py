@@ -30,12 +30,8 @@ from fairskl.metrics import (
     tpr_difference,
     worst_group_auc,
 )
-from fairskl.metrics._report import (
-    _max_abs_interval,
-    _replicates,
-    _resample_weights,
-    _spread_interval,
-)
+from fairskl.metrics._bootstrap import bootstrap_weights, replicates
+from fairskl.metrics._report import _max_abs_interval, _spread_interval
 
 
 def _data(n=600, seed=0):
@@ -141,7 +137,7 @@ def test_equalized_odds_agg_matches_fairlearn_and_numpy(agg):
 
 
 def test_equalized_odds_agg_is_checked():
-    with pytest.raises(ValueError, match="agg must be 'worst_case' .* got 'max'"):
+    with pytest.raises(ValueError, match=r"'agg' .* str among .* Got 'max'"):
         equalized_odds_difference([1, 0], [1, 0], sensitive_features=[0, 1], agg="max")
 
 
@@ -182,7 +178,7 @@ def test_ece_equals_medfair_when_each_group_spans_zero_to_one():
 def test_ece_input_checks_and_report_rows():
     with pytest.raises(ValueError, match=r"probabilities in \[0, 1\].*from -1 to 2"):
         ece_by_group([0, 1], [-1.0, 2.0], sensitive_features=[0, 1])
-    with pytest.raises(ValueError, match="n_bins must be an integer >= 1.*got 0"):
+    with pytest.raises(ValueError, match=r"'n_bins' .* range \[1, inf\)\. Got 0"):
         ece_difference([0, 1], [0.1, 0.9], sensitive_features=[0, 1], n_bins=0)
     y, score, _, sex, _ = _data(seed=11)
     decision = np.log(score + 0.01) - np.log(1.01 - score)
@@ -321,7 +317,7 @@ def test_bootstrap_replicates_equal_metricframe_on_each_resample():
     idx = rng.randint(0, len(y), size=(5, len(y)))
     weights = np.stack([np.bincount(i, minlength=len(y)) for i in idx]).astype(float)
     metrics = ["tpr", "fpr", "selection_rate", "accuracy", "auc", "ece"]
-    got = _replicates(weights, y, y_hat, score, codes, 2, metrics)
+    got = replicates(weights, y, y_hat, score, codes, 2, metrics)
     fns = {
         "tpr": flm.true_positive_rate,
         "fpr": flm.false_positive_rate,
@@ -367,7 +363,7 @@ def test_group_report_labels_only_and_validation():
         group_report(y, y_hat, sensitive_features=sex, metrics=["recall"])
     with pytest.raises(ValueError, match="n_bootstrap"):
         group_report(y, y_hat, sensitive_features=sex, n_bootstrap=-1)
-    with pytest.raises(ValueError, match="ci must be"):
+    with pytest.raises(ValueError, match=r"'ci' .* range \(0\.0, 1\.0\)\. Got 95"):
         group_report(y, y_hat, sensitive_features=sex, ci=95)
 
 
@@ -475,15 +471,30 @@ def test_empty_inputs_say_so(metric):
 def test_stratified_resamples_keep_every_group_at_its_size():
     codes = np.repeat([0, 1, 2], [3, 50, 147])  # a group of 3 rows in 200
     strata = [np.flatnonzero(codes == g) for g in range(3)]
-    weights = _resample_weights(np.random.RandomState(0), 200, 500, strata)
+    weights = bootstrap_weights(np.random.RandomState(0), 200, 500, strata)
     per_group = np.stack([weights[:, codes == g].sum(axis=1) for g in range(3)], axis=1)
     assert (per_group == [3, 50, 147]).all()
     assert len(np.unique(weights[:, :3], axis=0)) > 5  # the small group is resampled too
-    plain = _resample_weights(np.random.RandomState(0), 200, 500)
+    plain = bootstrap_weights(np.random.RandomState(0), 200, 500)
     assert plain.sum(axis=1).tolist() == [200] * 500
     absent = (plain[:, codes == 0].sum(axis=1) == 0).mean()
     assert absent == pytest.approx((1 - 3 / 200) ** 200, abs=0.03)  # about 5%
 
+
+def test_bootstrap_weights_count_the_draws_in_their_order():
+    # all rows: one (size, n) block of draws; strata: each stratum's block after the previous
+    n, size = 7, 4
+    draws = np.random.RandomState(1).randint(0, n, size=(size, n))
+    by_hand = np.array([np.bincount(row, minlength=n) for row in draws], dtype=float)
+    np.testing.assert_array_equal(bootstrap_weights(np.random.RandomState(1), n, size), by_hand)
+    strata = [np.array([0, 3, 5]), np.array([1, 2, 4, 6])]
+    rng = np.random.RandomState(2)
+    first = strata[0][rng.randint(0, 3, size=(size, 3))]
+    second = strata[1][rng.randint(0, 4, size=(size, 4))]
+    by_hand = np.array([np.bincount(np.r_[a, b], minlength=n) for a, b in zip(first, second,
+                                                                               strict=True)])
+    np.testing.assert_array_equal(
+        bootstrap_weights(np.random.RandomState(2), n, size, strata), by_hand)
 
 def test_stratified_bootstrap_intervals_differ_sensibly_from_plain():
     rng = np.random.RandomState(12)
@@ -510,7 +521,7 @@ def test_stratified_bootstrap_intervals_differ_sensibly_from_plain():
         2 * 1.96 * np.sqrt(sr * (1 - sr) / n), rel=0.25)
     assert width_strat[("selection_rate", "overall")] < 0.5 * width_plain[
         ("selection_rate", "overall")]
-    with pytest.raises(ValueError, match="stratify must be True or False"):
+    with pytest.raises(ValueError, match=r"'stratify' .* instance of 'bool'"):
         group_report(y, y_hat, sensitive_features=group, stratify="group")
 
 
@@ -521,13 +532,13 @@ def test_group_report_stratify_keeps_a_tiny_group_in_every_resample(monkeypatch)
     y = np.r_[[1, 1, 0, 0], rng.binomial(1, 0.5, n - 4)]
     score = np.clip(0.3 * y + rng.uniform(0, 0.7, n), 0, 1)
     seen = []
-    original = _report._replicates
+    original = _report.replicates
 
     def spy(weights, *args, **kwargs):  # the resample weights group_report evaluates
         seen.append(weights[:, :4].sum(axis=1))
         return original(weights, *args, **kwargs)
 
-    monkeypatch.setattr(_report, "_replicates", spy)
+    monkeypatch.setattr(_report, "replicates", spy)
     group_report(y, score, sensitive_features=group, n_bootstrap=300, stratify=True,
                  random_state=0)
     assert (np.concatenate(seen) == 4).all() and len(np.concatenate(seen)) == 300
@@ -555,13 +566,13 @@ def test_zero_gap_interval_holds_its_estimate_and_zero():
 def _capture_weights(monkeypatch):
     """The resample weights group_report evaluates, collected into a list of (B, n) blocks."""
     seen = []
-    original = _report._replicates
+    original = _report.replicates
 
     def spy(weights, *args, **kwargs):
         seen.append(weights)
         return original(weights, *args, **kwargs)
 
-    monkeypatch.setattr(_report, "_replicates", spy)
+    monkeypatch.setattr(_report, "replicates", spy)
     return seen
 
 

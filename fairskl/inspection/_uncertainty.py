@@ -8,11 +8,16 @@ their equations.
 """
 
 import warnings
+from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_is_fitted
+
+from fairskl._constraints import RANDOM_STATE
+from fairskl._vae import PerceptualVAE
 
 __all__ = ["UNCERTAINTY_KINDS", "ensemble_disagreement", "vae_uncertainty"]
 
@@ -21,6 +26,16 @@ UNCERTAINTY_KINDS = ("latent_std", "active_latent_std", "kl", "elbo", "iwae", "d
 ACTIVITY_THRESHOLD = 0.01
 
 
+@validate_params(
+    {
+        "vae": [PerceptualVAE],
+        "X": "no_validation",  # images in any form the VAE takes: PerceptualVAE._check_X
+        "kind": [str, "array-like"],  # each one of UNCERTAINTY_KINDS: checked below
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "random_state": RANDOM_STATE,
+    },
+    prefer_skip_nested_validation=True,
+)
 def vae_uncertainty(vae, X, kind="kl", *, n_samples=16, random_state=None):
     """Per-image uncertainty scores of a fitted :class:`~fairskl.PerceptualVAE`; higher is
     less sure.
@@ -64,10 +79,6 @@ def vae_uncertainty(vae, X, kind="kl", *, n_samples=16, random_state=None):
     if unknown or not kinds:
         raise ValueError(f"kind must be one of {UNCERTAINTY_KINDS} or a list of them, got "
                          f"{kind!r}.")
-    if not isinstance(n_samples, int | np.integer) or isinstance(n_samples, bool) \
-            or n_samples < 1:
-        raise ValueError(f"n_samples must be an int >= 1 (posterior draws per image), got "
-                         f"{n_samples!r}.")
     X = vae._check_X(X)
     mu, log_var = vae._batches(X, vae.module_.encode)
     mu, log_var = mu.reshape(len(mu), -1), log_var.reshape(len(log_var), -1)
@@ -130,6 +141,9 @@ def decoder_variance(vae):
     return vae.beta * n_pixels / (2 * n_latent)
 
 
+@validate_params(
+    {"models": ["array-like"], "X": "no_validation"}, prefer_skip_nested_validation=True
+)
 def ensemble_disagreement(models, X):
     """Epistemic uncertainty: how much fitted VAEs disagree on each image.
 

@@ -12,17 +12,20 @@ undefined (no positives for the TPR, no negatives for the FPR, one class for the
 
 import functools
 import warnings
+from numbers import Integral
 
 import numpy as np
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
 from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from fairskl.exceptions import FairnessWarning
 from fairskl.metrics._validation import (
+    EXPECTED_GROUPS,
+    POS_LABEL,
     absent_categories,
     binarize,
     check_group_inputs,
-    check_n_bins,
     check_probabilities,
     check_scores,
 )
@@ -41,6 +44,16 @@ __all__ = [
     "tpr_difference",
     "worst_group_auc",
 ]
+
+# Declared constraints of the public functions (scikit-learn's validate_params), by the kind of
+# their second argument; the checks of _validation are those that involve the data.
+_GROUPS = {"sensitive_features": ["array-like", None], "expected_groups": EXPECTED_GROUPS}
+_LABELS = {"y_true": ["array-like"], "y_pred": ["array-like"], "pos_label": POS_LABEL, **_GROUPS}
+_SCORES = {"y_true": ["array-like"], "y_score": ["array-like"], "pos_label": POS_LABEL,
+           **_GROUPS}
+_PROBABILITIES = {"y_true": ["array-like"], "y_prob": ["array-like"], "pos_label": POS_LABEL,
+                  "n_bins": [Interval(Integral, 1, None, closed="left")], **_GROUPS}
+_RECONSTRUCTIONS = {"X_true": ["array-like"], "X_pred": ["array-like"], **_GROUPS}
 
 
 # Per-group metrics handed to MetricFrame: fairlearn's own, made NaN where they are undefined
@@ -125,7 +138,6 @@ def _classification_frame(
         y_pred = check_scores(y_pred)
     else:
         y_pred = check_probabilities(y_pred)
-        n_bins = check_n_bins(n_bins)
     return group_frame(metrics, y_true, y_pred, frame, n_bins=n_bins), frame
 
 
@@ -213,6 +225,7 @@ def _disparity(name, y_true, y_pred, sensitive_features, pos_label, expected_gro
     return float(disparities(values, agg=agg)[name])
 
 
+@validate_params(_LABELS, prefer_skip_nested_validation=True)
 def tpr_difference(
     y_true, y_pred, *, sensitive_features=None, pos_label=None, expected_groups=None
 ):
@@ -260,6 +273,7 @@ def tpr_difference(
     )
 
 
+@validate_params(_LABELS, prefer_skip_nested_validation=True)
 def fpr_difference(
     y_true, y_pred, *, sensitive_features=None, pos_label=None, expected_groups=None
 ):
@@ -288,6 +302,9 @@ def fpr_difference(
     )
 
 
+@validate_params(
+    {**_LABELS, "agg": [StrOptions({"worst_case", "mean"})]}, prefer_skip_nested_validation=True
+)
 def equalized_odds_difference(
     y_true, y_pred, *, sensitive_features=None, pos_label=None, expected_groups=None,
     agg="worst_case",
@@ -336,17 +353,13 @@ def equalized_odds_difference(
     >>> equalized_odds_difference(y_true, y_pred, sensitive_features=A, agg="mean")
     0.75
     """
-    if agg not in ("worst_case", "mean"):
-        raise ValueError(
-            f"agg must be 'worst_case' (the larger of the TPR and FPR gaps, fairskl's and "
-            f"fairlearn's default) or 'mean' (their mean), got {agg!r}."
-        )
     return _disparity(
         "equalized_odds_difference", y_true, y_pred, sensitive_features, pos_label,
         expected_groups, agg=agg,
     )
 
 
+@validate_params(_LABELS, prefer_skip_nested_validation=True)
 def demographic_parity_difference(
     y_true, y_pred, *, sensitive_features=None, pos_label=None, expected_groups=None
 ):
@@ -379,6 +392,7 @@ def demographic_parity_difference(
     )
 
 
+@validate_params(_SCORES, prefer_skip_nested_validation=True)
 def auc_by_group(y_true, y_score, *, sensitive_features=None, pos_label=None, expected_groups=None):
     """ROC AUC overall and in each group.
 
@@ -412,6 +426,7 @@ def auc_by_group(y_true, y_score, *, sensitive_features=None, pos_label=None, ex
     return float(mf.overall["auc"]), mf.by_group["auc"]
 
 
+@validate_params(_SCORES, prefer_skip_nested_validation=True)
 def auc_difference(
     y_true, y_score, *, sensitive_features=None, pos_label=None, expected_groups=None
 ):
@@ -438,6 +453,7 @@ def auc_difference(
     )
 
 
+@validate_params(_SCORES, prefer_skip_nested_validation=True)
 def worst_group_auc(
     y_true, y_score, *, sensitive_features=None, pos_label=None, expected_groups=None
 ):
@@ -464,6 +480,7 @@ def worst_group_auc(
     )
 
 
+@validate_params(_SCORES, prefer_skip_nested_validation=True)
 def equity_scaled_auc(
     y_true, y_score, *, sensitive_features=None, pos_label=None, expected_groups=None
 ):
@@ -499,6 +516,7 @@ def equity_scaled_auc(
     )
 
 
+@validate_params(_PROBABILITIES, prefer_skip_nested_validation=True)
 def ece_by_group(
     y_true, y_prob, *, sensitive_features=None, n_bins=N_BINS, pos_label=None,
     expected_groups=None,
@@ -557,6 +575,7 @@ def ece_by_group(
     return float(mf.overall["ece"]), mf.by_group["ece"]
 
 
+@validate_params(_PROBABILITIES, prefer_skip_nested_validation=True)
 def ece_difference(
     y_true, y_prob, *, sensitive_features=None, n_bins=N_BINS, pos_label=None,
     expected_groups=None,
@@ -589,6 +608,7 @@ def ece_difference(
     )
 
 
+@validate_params(_RECONSTRUCTIONS, prefer_skip_nested_validation=True)
 def mse_by_group(X_true, X_pred, *, sensitive_features=None, expected_groups=None):
     """Mean squared reconstruction error per group.
 
@@ -654,6 +674,7 @@ def _mse_frame(X_true, X_pred, sensitive_features, expected_groups):
     return mf, frame
 
 
+@validate_params(_RECONSTRUCTIONS, prefer_skip_nested_validation=True)
 def mse_difference(X_true, X_pred, *, sensitive_features=None, expected_groups=None):
     """Largest gap in mean squared reconstruction error between two groups.
 

@@ -19,6 +19,7 @@ look like a property of the model.
 import numbers
 
 import numpy as np
+from sklearn.utils._param_validation import validate_params
 
 from fairskl.metrics._validation import binarize, check_scores
 
@@ -54,6 +55,15 @@ def describe_operating_point(operating_point):
     return f"{label} {100 * value:.3g}%"
 
 
+@validate_params(
+    {
+        "y_true": ["array-like", None],
+        "y_score": ["array-like"],
+        # a number or a pair (kind, fraction): check_operating_point, shared with the scorers
+        "operating_point": "no_validation",
+    },
+    prefer_skip_nested_validation=True,
+)
 def operating_threshold(y_true, y_score, operating_point):
     """The threshold that puts a model at ``operating_point`` on the given rows.
 

@@ -1,12 +1,22 @@
 """Bar chart of a group report with confidence-interval whiskers."""
 
 import numpy as np
+import pandas as pd
+from sklearn.utils._param_validation import validate_params
 
 from fairskl.metrics._group_metrics import DISPARITY_INPUTS
 
 __all__ = ["plot_group_report"]
 
 
+@validate_params(
+    {
+        "report": [pd.DataFrame],
+        "metrics": ["array-like", None],
+        "axes": "no_validation",  # matplotlib Axes: one, or an array of them
+    },
+    prefer_skip_nested_validation=True,
+)
 def plot_group_report(report, *, metrics=None, axes=None):
     """Plot each metric of a :func:`group_report` as bars per group with CI whiskers.
 

@@ -6,22 +6,26 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 
+from fairskl._constraints import CI, N_BOOTSTRAP, RANDOM_STATE
 from fairskl.exceptions import FairnessWarning
+from fairskl.metrics._bootstrap import bootstrap_weights, replicates
 from fairskl.metrics._group_metrics import (
     BASE_METRICS,
     DISPARITY_INPUTS,
     N_BINS,
-    calibration_bins,
     disparities,
     group_frame,
     undefined_reason,
 )
 from fairskl.metrics._validation import (
+    EXPECTED_GROUPS,
+    POS_LABEL,
     binarize,
     check_group_inputs,
-    check_n_bins,
     check_scores,
+    group_label,
 )
 
 __all__ = ["group_report"]
@@ -29,23 +33,6 @@ __all__ = ["group_report"]
 LABEL_METRICS = ["tpr", "fpr", "selection_rate", "accuracy"]
 SCORE_METRICS = ["auc", "ece"]
 
-# Rows of the confusion matrix counted per group by the bootstrap: name -> f(y, y_hat).
-_CELLS = {
-    "n": lambda y, yh: np.ones_like(y),
-    "pos": lambda y, yh: y,
-    "neg": lambda y, yh: 1 - y,
-    "tp": lambda y, yh: y * yh,
-    "fp": lambda y, yh: (1 - y) * yh,
-    "pred_pos": lambda y, yh: yh,
-    "correct": lambda y, yh: (y == yh).astype(int),
-}
-# Base metric -> (numerator cell, denominator cell).
-_RATIOS = {
-    "tpr": ("tp", "pos"),
-    "fpr": ("fp", "neg"),
-    "selection_rate": ("pred_pos", "n"),
-    "accuracy": ("correct", "n"),
-}
 # Disparities that are the spread max_g m_g - min_g m_g of one base metric m (see
 # ``disparities``) -> m. Their intervals are not percentile intervals: see ``_spread_interval``.
 _SPREADS = {
@@ -58,6 +45,23 @@ _SPREADS = {
 }
 
 
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "y_pred_or_score": ["array-like"],
+        "sensitive_features": ["array-like"],
+        "metrics": ["array-like", str, None],
+        "threshold": [numbers.Real],
+        "pos_label": POS_LABEL,
+        "expected_groups": EXPECTED_GROUPS,
+        "n_bins": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_bootstrap": N_BOOTSTRAP,
+        "stratify": ["boolean"],
+        "ci": CI,
+        "random_state": RANDOM_STATE,
+    },
+    prefer_skip_nested_validation=True,
+)
 def group_report(
     y_true,
     y_pred_or_score,
@@ -116,7 +120,7 @@ def group_report(
     n_bins : int, default=10
         Equal-width bins of [0, 1] of the ECE, as in :func:`ece_by_group`.
     n_bootstrap : int, default=1000
-        Number of bootstrap resamples; 0 skips the intervals.
+        Number of bootstrap resamples, at least 2; 0 skips the intervals.
     stratify : bool, default=False
         Resample within each group (``n_g`` rows drawn with replacement from the ``n_g`` rows
         of group ``g``) rather than from all rows. A small group then never vanishes from a
@@ -223,13 +227,6 @@ def group_report(
         y_true, y_pred_or_score, sensitive_features, y_pred_name="y_pred_or_score",
         expected_groups=expected_groups,
     )
-    if not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be an integer >= 0, got {n_bootstrap!r}.")
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must be in (0, 1), e.g. 0.95, got {ci!r}.")
-    if not isinstance(stratify, bool | np.bool_):
-        raise ValueError(f"stratify must be True or False, got {stratify!r}.")
-    n_bins = check_n_bins(n_bins)
     y = binarize(y_true, name="y_true", pos_label=pos_label)
     y_hat, score = _labels_and_scores(y_pred_or_score, np.unique(y_true), threshold, pos_label)
     metrics = _check_metrics(metrics, score)
@@ -274,7 +271,8 @@ def group_report(
                                  check_random_state(random_state), n_bins=n_bins,
                                  stratify=stratify)
     alpha = (1 - ci) / 2
-    labels = [_group_label(g, frame.columns) for g in groups] + ["overall"]
+    keys = groups if groups.nlevels > 1 else [(g,) for g in groups]
+    labels = [group_label(key, frame.columns) for key in keys] + ["overall"]
     rows = []
     for name in metrics:
         low, high = _interval(boot.get(name), alpha, len(labels))
@@ -350,12 +348,6 @@ def _group_codes(frame, groups):
     return codes
 
 
-def _group_label(group, columns):
-    if len(columns) == 1:
-        return str(group)
-    return ", ".join(f"{c}={v}" for c, v in zip(columns, group, strict=True))
-
-
 def _bootstrap(y, y_hat, score, codes, n_groups, metrics, n_bootstrap, rng, *, n_bins=N_BINS,
                stratify=False):
     """Replicates of the base metrics and disparities over ``n_bootstrap`` resamples."""
@@ -367,99 +359,10 @@ def _bootstrap(y, y_hat, score, codes, n_groups, metrics, n_bootstrap, rng, *, n
     parts = []
     for start in range(0, n_bootstrap, chunk):
         size = min(chunk, n_bootstrap - start)
-        parts.append(_replicates(_resample_weights(rng, n, size, strata), y, y_hat, score,
-                                 codes, n_groups, metrics, n_bins=n_bins))
+        parts.append(replicates(bootstrap_weights(rng, n, size, strata), y, y_hat, score,
+                                codes, n_groups, metrics, n_bins=n_bins))
     boot = {name: np.concatenate([p[name] for p in parts]) for name in metrics}
     return boot, disparities(boot)
-
-
-def _resample_weights(rng, n, size, strata=None):
-    """How often each row is drawn in each of ``size`` resamples of ``n`` rows: (size, n).
-
-    With ``strata`` (arrays of row indices that partition the rows), each stratum of ``n_s``
-    rows is resampled on its own: ``n_s`` draws with replacement from its rows.
-    """
-    strata = [np.arange(n)] if strata is None else strata
-    draws = np.concatenate(
-        [rows[rng.randint(0, len(rows), size=(size, len(rows)))] for rows in strata], axis=1
-    )
-    idx = draws + n * np.arange(size)[:, None]
-    return np.bincount(idx.ravel(), minlength=size * n).reshape(size, n).astype(float)
-
-
-def _replicates(weights, y, y_hat, score, codes, n_groups, metrics, *, n_bins=N_BINS):
-    """Base metrics per group (+ overall) for each row of ``weights``: name -> (B, G + 1).
-
-    Rates are ratios of weighted confusion-matrix cells, found with one matrix product. The AUC
-    is the weighted Mann–Whitney statistic (ties count one half), i.e. sklearn's ROC AUC on the
-    resample. The ECE is ``sum_b |sum_{i in b} w_i (y_i - p_i)| / sum_i w_i`` per group.
-    """
-    member = np.zeros((len(y), n_groups + 1))
-    member[np.arange(len(y)), codes] = 1.0
-    member[:, -1] = 1.0
-    cells = np.stack([f(y, y_hat) for f in _CELLS.values()], axis=1)  # (n, n_cells)
-    design = (member[:, :, None] * cells[:, None, :]).reshape(len(y), -1)
-    counts = (weights @ design).reshape(len(weights), n_groups + 1, len(_CELLS))
-    cell = dict(zip(_CELLS, np.moveaxis(counts, -1, 0), strict=True))
-    out = {}
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for name in metrics:
-            if name == "auc":
-                out[name] = np.stack(
-                    [_weighted_auc(weights, y, score, codes == g) for g in range(n_groups)]
-                    + [_weighted_auc(weights, y, score, slice(None))],
-                    axis=1,
-                )
-            elif name == "ece":
-                out[name] = _weighted_ece(weights, y, score, codes, n_groups, n_bins)
-            else:
-                numerator, denominator = _RATIOS[name]
-                out[name] = np.where(
-                    cell[denominator] > 0, cell[numerator] / cell[denominator], np.nan
-                )
-    return out
-
-
-def _weighted_ece(weights, y, score, codes, n_groups, n_bins):
-    """ECE of each group (+ overall) under each row of ``weights``: (B, G + 1)."""
-    bins = calibration_bins(score, n_bins)
-    residual = weights * (y - score)
-    gaps = np.concatenate(  # (B, G + 1, n_bins): summed residual per group (+ all) and bin
-        [_sum_by(residual, codes * n_bins + bins, n_groups * n_bins), _sum_by(residual, bins,
-                                                                              n_bins)],
-        axis=1,
-    ).reshape(len(weights), n_groups + 1, n_bins)
-    size = np.c_[_sum_by(weights, codes, n_groups), weights.sum(axis=1)]
-    return np.where(size > 0, np.abs(gaps).sum(axis=-1) / np.where(size > 0, size, 1), np.nan)
-
-
-def _sum_by(values, index, n):
-    """Sums of the columns of ``values`` (B, n_rows) by ``index`` (n_rows,) in range(n): (B, n)."""
-    order = np.argsort(index, kind="stable")
-    cells, starts = np.unique(index[order], return_index=True)
-    out = np.zeros((len(values), n))
-    out[:, cells] = np.add.reduceat(values[:, order], starts, axis=1)
-    return out
-
-
-def _weighted_auc(weights, y, score, rows):
-    """ROC AUC of the rows ``rows`` under each row of ``weights`` (counts of a resample)."""
-    idx = np.arange(len(y))[rows]
-    order = idx[np.argsort(score[idx], kind="stable")]
-    sorted_score = score[order]
-    starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
-    w = weights[:, order]
-    positive = w * y[order]
-    negative = w - positive
-    if len(starts) < len(order):  # tied scores: pool each block of ties first
-        positive_tied = np.add.reduceat(positive, starts, axis=1)
-        negative_tied = np.add.reduceat(negative, starts, axis=1)
-    else:
-        positive_tied, negative_tied = positive, negative
-    negative_below = np.cumsum(negative_tied, axis=1) - negative_tied
-    numerator = (positive_tied * (negative_below + 0.5 * negative_tied)).sum(axis=1)
-    denominator = positive.sum(axis=1) * negative.sum(axis=1)
-    return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
 
 
 def _interval(replicates, alpha, width):

@@ -7,6 +7,7 @@ import sklearn
 from fairlearn.metrics import MetricFrame
 from sklearn.metrics import make_scorer
 from sklearn.metrics._scorer import _Scorer
+from sklearn.utils._param_validation import StrOptions, validate_params
 
 from fairskl.metrics import _group_metrics as gm
 from fairskl.metrics._operating import check_operating_point, operating_threshold
@@ -29,6 +30,16 @@ SCORER_METRICS = {
 }
 
 
+# make_scorer validates response_method and greater_is_better, which are handed on to it.
+@validate_params(
+    {
+        "metric": [StrOptions(set(SCORER_METRICS)), callable],
+        "greater_is_better": ["boolean", None],
+        "response_method": [str, list, tuple, None],
+        "operating_point": "no_validation",  # check_operating_point: a number or (kind, value)
+    },
+    prefer_skip_nested_validation=False,
+)
 def make_fairness_scorer(metric, *, greater_is_better=None, response_method=None,
                          operating_point=None, **kwargs):
     """Make a scorer that receives ``sensitive_features`` through metadata routing.
@@ -105,16 +116,9 @@ def make_fairness_scorer(metric, *, greater_is_better=None, response_method=None
             "sklearn.config_context(enable_metadata_routing=True))."
         )
     if isinstance(metric, str):
-        if metric not in SCORER_METRICS:
-            raise ValueError(
-                f"Unknown fairness metric {metric!r}; choose among {list(SCORER_METRICS)}, or "
-                f"pass a callable metric(y_true, y_pred, *, sensitive_features)."
-            )
         function, default_greater, default_response = SCORER_METRICS[metric]
-    elif callable(metric):
-        function, default_greater, default_response = _named(metric), False, "predict"
     else:
-        raise TypeError(f"metric must be a name or a callable, got {type(metric).__name__}.")
+        function, default_greater, default_response = _named(metric), False, "predict"
     if operating_point is not None:
         if default_response != "predict":
             raise ValueError(f"operating_point applies to metrics of hard predictions; "
@@ -198,6 +202,9 @@ RECONSTRUCTION_METRICS = {
 }
 
 
+@validate_params(
+    {"metric": [StrOptions(set(RECONSTRUCTION_METRICS))]}, prefer_skip_nested_validation=True
+)
 def make_reconstruction_scorer(metric="mse_difference", **kwargs):
     """Make a scorer of per-group reconstruction error, with ``sensitive_features`` routed.
 
@@ -259,11 +266,6 @@ def make_reconstruction_scorer(metric="mse_difference", **kwargs):
             "sensitive_features to the scorer inside cross_validate and GridSearchCV. Call "
             "sklearn.set_config(enable_metadata_routing=True) first (or build the scorer inside "
             "sklearn.config_context(enable_metadata_routing=True))."
-        )
-    if metric not in RECONSTRUCTION_METRICS:
-        raise ValueError(
-            f"Unknown reconstruction metric {metric!r}; choose among "
-            f"{list(RECONSTRUCTION_METRICS)}."
         )
     function, greater_is_better = RECONSTRUCTION_METRICS[metric]
     scorer = _UnsupervisedScorer(

@@ -1,7 +1,8 @@
-"""Input checks shared by the group metrics, the report and the scorers."""
+"""Input checks shared by the group metrics, the report and the scorers, and the names of
+the groups they report."""
 
 import itertools
-import numbers
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,11 @@ ROUTING_HINT = (
     "routing with sklearn.set_config(enable_metadata_routing=True) and pass "
     "sensitive_features=A to .fit(...) or params={'sensitive_features': A} to cross_validate."
 )
+
+# Declared constraints (scikit-learn's validate_params) of arguments that several public
+# functions share; the checks below are those that involve the data or several arguments.
+POS_LABEL = [Real, str, "boolean", None]
+EXPECTED_GROUPS = ["array-like", dict, None]
 
 
 def check_same_index(**named):
@@ -75,6 +81,31 @@ def as_sensitive_frame(sensitive_features):
         )
     return frame
 
+
+def group_label(key, columns):
+    """The name of a group in a table: its value, or ``"column=value, ..."`` for several columns.
+
+    Parameters
+    ----------
+    key : tuple
+        The group's value in each column of the sensitive features, in column order.
+    columns : sequence
+        The names of the columns (those of :func:`as_sensitive_frame`).
+
+    Returns
+    -------
+    label : str
+        ``str(value)`` with one column, e.g. ``"male"``; else e.g. ``"sex=male, age=60+"``.
+
+    Examples
+    --------
+    >>> from fairskl.metrics._validation import group_label
+    >>> group_label(("male",), ["sex"]), group_label(("male", "60+"), ["sex", "age"])
+    ('male', 'sex=male, age=60+')
+    """
+    if len(columns) == 1:
+        return str(key[0])
+    return ", ".join(f"{column}={value}" for column, value in zip(columns, key, strict=True))
 
 def check_1d(y, *, name):
     """``y`` as a 1-D array without missing values (an (n, 1) column is flattened)."""
@@ -141,16 +172,6 @@ def check_probabilities(y_prob, *, name="y_prob"):
             f"decision_function values are not probabilities."
         )
     return y_prob
-
-
-def check_n_bins(n_bins):
-    """``n_bins`` of the calibration error: an integer >= 1."""
-    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral) or n_bins < 1:
-        raise ValueError(
-            f"n_bins must be an integer >= 1 (the number of equal-width bins of [0, 1]), got "
-            f"{n_bins!r}; MEDFAIR and FairMedFM use 10."
-        )
-    return int(n_bins)
 
 
 def check_group_inputs(y_true, y_pred, sensitive_features, *, y_pred_name="y_pred",
