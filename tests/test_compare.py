@@ -101,10 +101,13 @@ def test_selection_and_heldout_values_match_a_hand_computation():
                        X, y, A, train, test)
     assert set(result.selection.selection) == {"group labels", "no labels"}
     # the logistic is chosen by both and refitted once: 2 methods' values + the tree's
-    # changes per selection, 3 refits in all
-    per_method = 1 + 5 + 2 + 2 * (3 + 3 * 5 + 2 * 2)
-    assert len(result.summary) == 2 * 3 * per_method
-    assert set(result.results.seed) == {7} and len(result.results) == 2 * 2 * per_method
+    # changes per selection, 3 refits in all; the logistic is also read at the tree's rate
+    # (one more operating point), and the tree's change against it there (the control)
+    per_point = 3 + 3 * 5 + 2 * 2
+    per_method = 1 + 5 + 2 + 2 * per_point
+    assert len(result.summary) == 2 * (3 * per_method + 2 * per_point)
+    assert set(result.results.seed) == {7}
+    assert len(result.results) == 2 * (2 * per_method + per_point)
 
 
 def _check_by_hand(result, selection, best, candidates, auc, matched, oof, ref_oof, X, y, A,
@@ -125,18 +128,22 @@ def _check_by_hand(result, selection, best, candidates, auc, matched, oof, ref_o
     assert thresholds["logistic", "matched"] == thresholds["logistic", "0.5"] == 0.5
     t = thresholds["tree", "matched"]
     assert t == np.sort(oof[best])[::-1][int((ref_oof >= 0.5).sum()) - 1]
+    # the control: the logistic where it flags as many out-of-fold rows as the tree at 0.5
+    control = thresholds["logistic", "rate of tree"]
+    assert control == np.sort(ref_oof)[::-1][int((oof[best] >= 0.5).sum()) - 1]
 
     # the held-out values, by hand: refit on the training part with the seed
     summary = result.summary.query("selection == @selection").set_index(
         ["method", "comparison", "attribute", "group", "metric", "operating_point"])
     by_hand = {}
-    for name, model, matched_at in [
-            ("logistic", LogisticRegression(), 0.5),
-            ("tree", DecisionTreeClassifier(random_state=7, **candidates[best]), t)]:
+    for name, model, points in [
+            ("logistic", LogisticRegression(), [("matched", 0.5), ("rate of tree", control)]),
+            ("tree", DecisionTreeClassifier(random_state=7, **candidates[best]),
+             [("matched", t)])]:
         model.fit(X[train], y[train])
         proba = model.predict_proba(X[test])[:, 1]
         by_hand[name, "all", "all", "auc", "threshold-free"] = roc_auc_score(y[test], proba)
-        for op, cut in [("0.5", 0.5), ("matched", matched_at)]:
+        for op, cut in [("0.5", 0.5), *points]:
             by_hand[name, "all", "all", "positive_rate", op] = np.mean(proba >= cut)
             for attribute in ("sex", "age"):
                 groups = A[attribute].to_numpy()[test]
@@ -162,6 +169,12 @@ def _check_by_hand(result, selection, best, candidates, auc, matched, oof, ref_o
                                  "value"]
             assert change == pytest.approx(
                 value - by_hand["logistic", attribute, group, metric, op], abs=1e-12)
+        if name == "tree" and op == "0.5":
+            change = summary.loc[("tree", "change vs logistic at the same rate", attribute,
+                                  group, metric, op), "value"]
+            assert change == pytest.approx(
+                value - by_hand["logistic", attribute, group, metric, "rate of tree"],
+                abs=1e-12)
 
 
 def test_selection_never_chooses_a_collapsed_candidate():
@@ -333,7 +346,8 @@ def test_checkpoint_resumes_without_refitting_finished_units(tmp_path):
     # no fold is refitted (the reference is not part of the fingerprint), but every operating
     # point is now matched to b's positive rate, so each (method, seed) is refitted and audited
     assert FITS["n"] == 2 * 2
-    assert set(again.summary.comparison) == {"value", "change vs b"}
+    assert set(again.summary.comparison) == {"value", "change vs b",
+                                             "change vs b at the same rate"}
     with pytest.raises(ValueError, match=r"other \['seeds'\]"):
         compare_methods(estimators, X, y, checkpoint_dir=folder, **{**kwargs, "seeds": (0, 2)})
     with pytest.raises(ValueError, match=r"other \['X'\]"):
@@ -362,19 +376,20 @@ def test_audit_model_without_features_audits_auc_and_gaps_only():
     (dict(estimators={}), "estimators must be a non-empty dict"),
     (dict(param_grids={"svm": {"C": [1]}}), r"grids for \['svm'\], which are not in estimators"),
     (dict(param_grids={"lr": {"depth": [1]}}), r"sets \['depth'\], which LogisticRegression"),
-    (dict(disparity="auc_difference"), "disparity must be 'tpr_difference'"),
+    (dict(disparity="auc_difference"), r"'disparity' parameter of compare_methods must be a "
+                                       r"str among"),
     (dict(select_on="race"), r"select_on='race' is not a column.*\['sex', 'age'\]"),
     (dict(y="three"), "y must be binary"),
     (dict(reference="jtt"), "reference='jtt' is not a method"),
     (dict(sensitive_features="short"), "sensitive_features has 399 rows but X has 400"),
     (dict(groups=np.arange(10)), "groups has 10 values but X has 400"),
-    (dict(cv=1), "cv must be an int >= 2"),
+    (dict(cv=1), r"'cv' parameter of compare_methods must be an int in the range \[2, inf\)"),
     (dict(seeds=()), "seeds must be a non-empty"),
     (dict(cv_seeds=(1, 1)), "cv_seeds must be a non-empty sequence of distinct ints"),
     (dict(operating_point="best"), "operating_point must be 'matched'"),
-    (dict(max_auc_drop=-0.1), "max_auc_drop must be a number >= 0"),
-    (dict(n_bootstrap=1), "n_bootstrap must be an int >= 2"),
-    (dict(test_size=1.5), r"test_size must be a fraction in \(0, 1\)"),
+    (dict(max_auc_drop=-0.1), r"'max_auc_drop' parameter .* in the range \[0(\.0)?, inf\)"),
+    (dict(n_bootstrap=1), r"'n_bootstrap' parameter .* \[2, inf\) or .* \{0\}"),
+    (dict(test_size=1.5), r"'test_size' parameter .* in the range \(0(\.0)?, 1(\.0)?\)"),
     (dict(heldout="short"), "heldout's y_test must have one label per row"),
     (dict(heldout="columns"), "heldout's sensitive_test has columns"),
 ])

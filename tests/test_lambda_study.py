@@ -82,8 +82,9 @@ def test_lambda_study_numbers_folds_and_choice():
     (dict(lambdas=[-1]), ValueError, "numbers >= 0"),
     (dict(lambdas=[0.1, 1.0]), ValueError, "must include 0"),
     (dict(operating_point=("rate", 0.2)), ValueError, "operating_point must be 'matched'"),
-    (dict(cv=1), ValueError, "cv must be an int >= 2"),
-    (dict(disparity="auc"), ValueError, "disparity must be"),
+    (dict(cv=1), ValueError, r"'cv' parameter of lambda_study must be an int in the range "
+                             r"\[2, inf\)"),
+    (dict(disparity="auc"), ValueError, "'disparity' parameter of lambda_study must be"),
     (dict(estimator=LogisticRegression()), TypeError, "lambda_nir parameter"),
 ])
 def test_bad_input(kwargs, error, match):

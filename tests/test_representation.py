@@ -211,7 +211,8 @@ def test_parallel_equals_sequential():
     (dict(train_mixes=[(1, 0, 0)]), "tuples of 2 shares"),
     (dict(train_mixes=[(0.6, 0.6)]), "sum to 1"),
     (dict(n_test_per_group=50), "more than n_test_per_group=50"),
-    (dict(n_repeats=0), "n_repeats must be an int >= 1"),
+    (dict(n_repeats=0), r"'n_repeats' parameter of representation_study must be an int in "
+                        r"the range \[1, inf\)"),
     (dict(checkpoint_dir="unused"), "needs an int random_state"),
     (dict(y=np.zeros(3)), "y has 3 samples"),
     (dict(scoring="tpr"), "needs labels"),

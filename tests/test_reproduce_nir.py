@@ -164,7 +164,7 @@ def test_reproduce_nir_compare_adds_the_methods_table_and_resumes(tmp_path, monk
                "DFR", "GroupDRO", "DFR (groups)", "ThresholdOptimizer"]
     assert list(pd.unique(summary.method)) == methods
     assert set(summary.scenario) == {"default", "shortcut"}
-    assert set(summary.comparison) == {"value", "change vs ERM"}
+    assert set(summary.comparison) == {"value", "change vs ERM", "change vs ERM at the same rate"}
     assert (summary.n_seeds == 2).all()
     both = pd.read_csv(out / "compare_selection.csv")
     assert set(both.selection) == {"group labels", "no labels"}
@@ -173,7 +173,8 @@ def test_reproduce_nir_compare_adds_the_methods_table_and_resumes(tmp_path, monk
     text = (out / "report.md").read_text()
     for needle in ["Compared with other mitigations", "Change vs ERM (paired)", "CVaR-DRO",
                    "group balanced", "use the age groups in training", "GroupDRO",
-                   "selection without group labels", "ThresholdOptimizer"]:
+                   "selection without group labels", "ThresholdOptimizer",
+                   "ERM at each method's own rate"]:
         assert needle in text, needle
     # the ERM row is the plain network's: its change vs itself is not reported, and the
     # change rows are the paired differences of the value rows' per-seed means

@@ -2,18 +2,18 @@
 and their figures."""
 
 from fairskl.experiments._compare import compare_methods, plot_method_comparison
-from fairskl.experiments._gaps import adjusted_gap, choose_condition_level, mix_differences
-from fairskl.experiments._lambda import lambda_study, plot_lambda_tradeoff
-from fairskl.experiments._reproduce_nir import reproduce_nir
 from fairskl.experiments._figures import (
     plot_error_by_label,
     plot_prevalence,
     plot_reconstructions,
     plot_representation_study,
 )
+from fairskl.experiments._gaps import adjusted_gap, choose_condition_level, mix_differences
+from fairskl.experiments._lambda import lambda_study, plot_lambda_tradeoff
 from fairskl.experiments._representation import representation_study
-from fairskl.experiments._transfer import pretrain_small_cnn
+from fairskl.experiments._reproduce_nir import reproduce_nir
 from fairskl.experiments._reproduce_vae import reproduce_vae_fairness
+from fairskl.experiments._transfer import pretrain_small_cnn
 
 __all__ = [
     "adjusted_gap",

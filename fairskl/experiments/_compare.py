@@ -7,10 +7,9 @@ that no selection step has seen, with the same bootstrap resamples for every met
 that the difference between two methods has an interval of its own.
 """
 
-import json
 import numbers
+import os
 import warnings
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -22,14 +21,16 @@ from sklearn.model_selection import (
     StratifiedKFold,
     train_test_split,
 )
-from sklearn.utils import Bunch, _safe_indexing
+from sklearn.utils import Bunch, _safe_indexing, check_random_state
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions, validate_params
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _num_samples
 from tqdm.auto import tqdm
 
-from fairskl._io import write_joblib
+from fairskl._constraints import N_BOOTSTRAP, RANDOM_STATE, VERBOSE
 from fairskl._parallel import limit_torch_threads
 from fairskl.exceptions import FairnessWarning
+from fairskl.experiments._checkpoint import Checkpoints, describe, hash_frame
 from fairskl.experiments._heldout import (
     FREE,
     GAPS,
@@ -39,7 +40,6 @@ from fairskl.experiments._heldout import (
     difference,
     resample_weights,
 )
-from fairskl.experiments._representation import _check_config, _describe
 from fairskl.experiments._selection import (
     MATCHED,
     check_audit_point,
@@ -49,6 +49,7 @@ from fairskl.experiments._selection import (
     matched_thresholds,
     select,
 )
+from fairskl.metrics import operating_threshold
 from fairskl.model_selection import train_val_test_split
 
 __all__ = ["compare_methods", "plot_method_comparison"]
@@ -60,6 +61,33 @@ MARKERS = "osD^vPX*"
 WITH_LABELS, WITHOUT_LABELS = "group labels", "no labels"
 
 
+@validate_params(
+    {
+        "estimators": [dict],
+        "X": "no_validation",  # arrays, DataFrames, SliceDicts, image paths: _n_rows checks
+        "y": ["array-like"],
+        "sensitive_features": "no_validation",  # checked against X and y
+        "param_grids": [dict, None],
+        "cv": [Interval(numbers.Integral, 2, None, closed="left")],
+        "test_size": [Interval(RealNotInt, 0, 1, closed="neither")],
+        "heldout": "no_validation",  # with test_size: the two-argument check below
+        "groups": ["array-like", None],
+        "seeds": "no_validation",  # distinct ints: _check_seeds
+        "select_on": [str, None],
+        "disparity": [StrOptions(set(GAPS))],
+        "max_disparity": [Interval(numbers.Real, 0, None, closed="left")],
+        "operating_point": "no_validation",  # "matched" or a number: check_audit_point
+        "max_auc_drop": [Interval(numbers.Real, 0, None, closed="left")],
+        "cv_seeds": "no_validation",
+        "n_bootstrap": N_BOOTSTRAP,
+        "reference": [str, None],
+        "n_jobs": [numbers.Integral, None],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "random_state": RANDOM_STATE,
+        "verbose": VERBOSE,
+    },
+    prefer_skip_nested_validation=False,  # the estimators validate their own parameters
+)
 def compare_methods(
     estimators,
     X,
@@ -119,6 +147,10 @@ def compare_methods(
        held-out rows; the interval of a seed-averaged value adds the test-sample and the seed
        variance (t quantile, Welch–Satterthwaite degrees of freedom), and so does the interval
        of a method's change against ``reference``, paired by seed and resample.
+    5. **Threshold-only control.** The reference is also read, per method, at the threshold
+       where it flags as many out-of-fold rows as that method does at the fixed threshold
+       (operating point ``"rate of <method>"``); the method at the fixed threshold minus this
+       control is what the method changed beyond flagging another number of cases.
 
     Parameters
     ----------
@@ -166,7 +198,8 @@ def compare_methods(
         ``random_state``), averaged by the selection; None is ``[random_state]``. Several seeds
         steady a method whose result depends on its initialisation (e.g. JTT's error set).
     n_bootstrap : int, default=200
-        Bootstrap resamples of the held-out rows (shared by all models).
+        Bootstrap resamples of the held-out rows (shared by all models); 0 or >= 2. With 0 an
+        interval has the seed spread alone.
     reference : str, default=None
         Method the others are compared with; None is the first of ``estimators``.
     n_jobs : int, default=None
@@ -177,8 +210,9 @@ def compare_methods(
         Other data, estimators, grids, folds, seeds or ``n_bootstrap`` raise an error rather
         than mix two comparisons; the selection rule and ``reference`` may change (a refit whose
         chosen parameters or thresholds changed is redone).
-    random_state : int, default=0
-        Seed of the held-out split, the folds (without ``cv_seeds``) and the bootstrap.
+    random_state : int, RandomState instance or None, default=0
+        Seed of the held-out split, the folds (without ``cv_seeds``) and the bootstrap; an int
+        with ``checkpoint_dir`` (a rerun must draw the same rows).
     verbose : int, default=1
         0 is silent; 1 shows a progress bar over the fits.
 
@@ -194,11 +228,13 @@ def compare_methods(
         (``scenario``, ``method``, ``comparison``, ``attribute``, ``group``, ``metric``,
         ``operating_point``, ``value``, ``ci_low``, ``ci_high``, ``half_width``, ``df``,
         ``p_value``, ``seed_sd``, ``n_seeds``); ``comparison`` is ``"value"`` for a method's
-        own value and ``"change vs <reference>"`` for its value minus the reference's (not for
-        the reference itself); ``operating_point`` is ``"0.5"`` (the fixed threshold),
-        ``"matched"`` or ``"threshold-free"``. ``selection``: per method the chosen
-        ``candidate`` (its index in the grid), ``n_candidates``, ``params`` (repr),
-        ``params_dict`` and the chosen candidate's cross-validated ``cv_auc`` and
+        own value, ``"change vs <reference>"`` for its value minus the reference's (not for
+        the reference itself) and ``"change vs <reference> at the same rate"`` for its value at
+        the fixed threshold minus the reference's at ``"rate of <method>"`` (step 5);
+        ``operating_point`` is ``"0.5"`` (the fixed threshold), ``"matched"``,
+        ``"threshold-free"`` or, for the reference, ``"rate of <method>"``. ``selection``: per
+        method the chosen ``candidate`` (its index in the grid), ``n_candidates``, ``params``
+        (repr), ``params_dict`` and the chosen candidate's cross-validated ``cv_auc`` and
         ``cv_<disparity>`` (at the selection's operating point). ``thresholds``: per method and
         operating point the threshold fitted on the out-of-fold predictions. ``cv_results``:
         every selection fold's numbers (``method``, ``candidate``, ``params``, ``seed``,
@@ -237,48 +273,80 @@ def compare_methods(
     >>> auc[["method", "comparison", "value", "ci_low", "ci_high"]].round(2)
           method          comparison  value  ci_low  ci_high
     0   logistic               value   0.85    0.80     0.90
-    26      tree               value   0.68    0.62     0.75
-    52      tree  change vs logistic  -0.17   -0.22    -0.11
+    37      tree               value   0.68    0.62     0.75
+    63      tree  change vs logistic  -0.17   -0.22    -0.11
     >>> result.thresholds.query("selection == 'group labels'").round(3)  # matched rates
           selection    method operating_point  threshold
     0  group labels  logistic             0.5      0.500
     1  group labels  logistic         matched      0.500
-    2  group labels      tree             0.5      0.500
-    3  group labels      tree         matched      0.742
+    2  group labels  logistic    rate of tree      0.408
+    3  group labels      tree             0.5      0.500
+    4  group labels      tree         matched      0.742
     """
+    if checkpoint_dir is not None and not isinstance(random_state, numbers.Integral):
+        raise ValueError(f"checkpoint_dir needs an int random_state (the same split, folds and "
+                         f"resamples on a rerun), got random_state={random_state!r}.")
+    random_state = (int(random_state) if isinstance(random_state, numbers.Integral)
+                    else int(check_random_state(random_state).randint(2**31 - 1)))
+    p = _check_arguments(estimators, param_grids, X, y, sensitive_features, groups,
+                         reference, disparity, cv, seeds, cv_seeds, n_bootstrap, random_state,
+                         max_disparity, max_auc_drop, operating_point, select_on)
+    data = _training_and_tests(X, p, heldout, test_size, random_state)
+    strata = _strata(data.y, data.A[p.select_on])
+    kfold = StratifiedGroupKFold if data.groups is not None else StratifiedKFold
+    folds = {seed: list(kfold(cv, shuffle=True, random_state=seed).split(
+        np.zeros(len(data.y)), strata, data.groups)) for seed in p.cv_seeds}
+    weights = {k: resample_weights(len(t[1]), n_bootstrap, random_state)
+               for k, t in data.tests.items()}
+    checkpoints = None
+    if checkpoint_dir is not None:
+        checkpoints = Checkpoints(checkpoint_dir, dict(
+            estimators=[[name, describe(est)] for name, est in p.methods.items()],
+            param_grids=[[name, repr((param_grids or {}).get(name))] for name in p.names],
+            X=joblib.hash(X), y=joblib.hash(p.y), sensitive=hash_frame(p.A),
+            groups=None if p.groups is None else joblib.hash(p.groups),
+            heldout=None if heldout is None else [
+                [k, joblib.hash(tX), joblib.hash(ty), hash_frame(tA)]
+                for k, (tX, ty, tA) in data.tests.items()],
+            test_size=None if heldout is not None else float(test_size), cv=int(cv),
+            cv_seeds=p.cv_seeds, seeds=p.seeds, select_on=p.select_on,
+            n_bootstrap=int(n_bootstrap), random_state=int(random_state),
+        ))
+    # selection: every (method, candidate, CV seed, fold) of the training part, one flat list
+    jobs = {(m, c, seed): (p.methods[name], params, seed)
+            for m, name in enumerate(p.names) for c, params in enumerate(p.candidates[name])
+            for seed in p.cv_seeds}
+    oof = fit_candidates(jobs, data.X, data.y, folds, n_jobs=n_jobs, verbose=verbose,
+                         desc="compare methods: selection (fits)", checkpoints=checkpoints)
+    chosen, cv_results = _select_all(oof, data, folds, p, max_disparity, max_auc_drop)
+    picks, selection = _both_selections(chosen, p)
+    thresholds = _operating_points(oof, picks, p)
+    audits, stamps = _refit_all(p, picks, thresholds, data, weights, checkpoints, n_jobs,
+                                verbose)
+    results, summary = _assemble(audits, stamps, picks, data.tests, p)
+    threshold_table = pd.DataFrame(
+        [(mode, name, op, t) for (mode, name), named in thresholds.items()
+         for op, t in named.items()],
+        columns=["selection", "method", "operating_point", "threshold"])
+    return Bunch(results=results, summary=summary, selection=selection, cv_results=cv_results,
+                 thresholds=threshold_table, heldout_index=data.heldout_index)
+
+
+def _check_arguments(estimators, param_grids, X, y, sensitive_features, groups, reference,
+                     disparity, cv, seeds, cv_seeds, n_bootstrap, random_state, max_disparity,
+                     max_auc_drop, operating_point, select_on):
+    """The validated arguments of :func:`compare_methods`, as one Bunch."""
     methods, candidates = _check_methods(estimators, param_grids)
     names = list(methods)
     reference = names[0] if reference is None else reference
     if reference not in methods:
         raise ValueError(f"reference={reference!r} is not a method; choose one of {names} "
                          f"(None: the first).")
-    if disparity not in GAPS:
-        raise ValueError(f"disparity must be 'tpr_difference' or 'fpr_difference', got "
-                         f"{disparity!r}.")
-    if not isinstance(cv, numbers.Integral) or isinstance(cv, bool) or cv < 2:
-        raise ValueError(f"cv must be an int >= 2 (folds of the training part), got {cv!r}.")
-    seeds = list(seeds) if not isinstance(seeds, numbers.Integral) else [seeds]
-    if not seeds or not all(isinstance(s, numbers.Integral) for s in seeds) \
-            or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be a non-empty sequence of distinct ints, got {seeds!r}.")
-    seeds = [int(s) for s in seeds]
-    if not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 2:
-        raise ValueError(f"n_bootstrap must be an int >= 2, got {n_bootstrap!r}.")
-    if not isinstance(random_state, numbers.Integral):
-        raise ValueError(f"random_state must be an int (the same split, folds and resamples on "
-                         f"a rerun), got {random_state!r}.")
-    if not isinstance(max_disparity, numbers.Real) or not max_disparity >= 0:
-        raise ValueError(f"max_disparity must be a number >= 0, got {max_disparity!r}.")
-    if not isinstance(max_auc_drop, numbers.Real) or not max_auc_drop >= 0:
-        raise ValueError(f"max_auc_drop must be a number >= 0, got {max_auc_drop!r}.")
+    seeds = _check_seeds(seeds, "seeds must be a non-empty sequence of distinct ints")
     operating_point = check_audit_point(operating_point)
-    cv_seeds = [int(random_state)] if cv_seeds is None else list(cv_seeds)
-    if not cv_seeds or not all(isinstance(s, numbers.Integral) for s in cv_seeds) \
-            or len(set(cv_seeds)) != len(cv_seeds):
-        raise ValueError(f"cv_seeds must be a non-empty sequence of distinct ints (one "
-                         f"cross-validation each), got {cv_seeds!r}.")
-    cv_seeds = [int(s) for s in cv_seeds]
-
+    cv_seeds = _check_seeds([int(random_state)] if cv_seeds is None else cv_seeds,
+                            "cv_seeds must be a non-empty sequence of distinct ints (one "
+                            "cross-validation each)")
     n = _n_rows(X, "X")
     y = _check_y(y, n)
     A = check_sensitive_features(sensitive_features, n, "sensitive_features", y)
@@ -286,155 +354,164 @@ def compare_methods(
     if select_on not in A.columns:
         raise ValueError(f"select_on={select_on!r} is not a column of sensitive_features; "
                          f"choose one of {list(A.columns)} (None: the first).")
-    classes = np.unique(y)
     if groups is not None:
         groups = np.asarray(groups)
         if len(groups) != n:
             raise ValueError(f"groups has {len(groups)} values but X has {n} rows.")
+    return Bunch(methods=methods, candidates=candidates, names=names, reference=reference,
+                 ref=names.index(reference), disparity=disparity, seeds=seeds,
+                 cv_seeds=cv_seeds, operating_point=operating_point,
+                 fixed=0.5 if operating_point == MATCHED else operating_point, y=y, A=A,
+                 select_on=select_on, groups=groups, classes=np.unique(y))
 
+
+def _check_seeds(seeds, message):
+    seeds = list(seeds) if not isinstance(seeds, numbers.Integral) else [seeds]
+    if not seeds or not all(isinstance(s, numbers.Integral) for s in seeds) \
+            or len(set(seeds)) != len(seeds):
+        raise ValueError(f"{message}, got {seeds!r}.")
+    return [int(s) for s in seeds]
+
+
+def _training_and_tests(X, p, heldout, test_size, random_state):
+    """The training part (X, y, A, groups) and the held-out sets by scenario name."""
+    y, A, groups = p.y, p.A, p.groups
     if heldout is None:
-        if not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
-            raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}; or "
-                             f"pass heldout=(X_test, y_test, sensitive_test).")
-        train, test = _split(y, A[select_on], groups, test_size, random_state)
-        X_tr, y_tr, A_tr = _safe_indexing(X, train), y[train], A.iloc[train].reset_index(drop=True)
-        g_tr = None if groups is None else groups[train]
-        tests = {"heldout": (_safe_indexing(X, test), y[test],
-                             A.iloc[test].reset_index(drop=True))}
-        heldout_index = test
+        train, test = _split(y, A[p.select_on], groups, test_size, random_state)
+        data = Bunch(X=_safe_indexing(X, train), y=y[train],
+                     A=A.iloc[train].reset_index(drop=True),
+                     groups=None if groups is None else groups[train], heldout_index=test,
+                     tests={"heldout": (_safe_indexing(X, test), y[test],
+                                        A.iloc[test].reset_index(drop=True))})
     else:
         named = heldout if isinstance(heldout, dict) else {"heldout": heldout}
         if not named or not all(isinstance(k, str) for k in named):
             raise ValueError(f"heldout as a dict must map scenario names (str) to "
                              f"(X_test, y_test, sensitive_test), got keys {list(named)}.")
-        tests = {k: _check_heldout(v, A.columns, classes, "" if k == "heldout" else f"[{k!r}]")
+        tests = {k: _check_heldout(v, A.columns, p.classes,
+                                   "" if k == "heldout" else f"[{k!r}]")
                  for k, v in named.items()}
-        X_tr, y_tr, A_tr, g_tr, heldout_index = X, y, A, groups, None
-    for scenario, (_, y_te, _) in tests.items():
+        data = Bunch(X=X, y=y, A=A, groups=groups, heldout_index=None, tests=tests)
+    for scenario, (_, y_te, _) in data.tests.items():
         if len(np.unique(y_te)) < 2:
             raise ValueError(f"The held-out set {scenario!r} has only the label "
                              f"{np.unique(y_te)}; it needs both to audit the AUC and the gaps. "
                              f"Raise test_size or check heldout.")
+    return data
 
-    strata = _strata(y_tr, A_tr[select_on])
-    kfold = StratifiedGroupKFold if g_tr is not None else StratifiedKFold
-    folds = {seed: list(kfold(cv, shuffle=True, random_state=seed).split(
-        np.zeros(len(y_tr)), strata, g_tr)) for seed in cv_seeds}
-    weights = {k: resample_weights(len(t[1]), n_bootstrap, random_state)
-               for k, t in tests.items()}
 
-    folder = None
-    if checkpoint_dir is not None:
-        folder = Path(checkpoint_dir)
-        config = dict(
-            estimators=[[name, _describe(est)] for name, est in methods.items()],
-            param_grids=[[name, repr((param_grids or {}).get(name))] for name in names],
-            X=joblib.hash(X), y=joblib.hash(y), sensitive=_hash_frame(A),
-            groups=None if groups is None else joblib.hash(groups),
-            heldout=None if heldout is None else [
-                [k, joblib.hash(tX), joblib.hash(ty), _hash_frame(tA)]
-                for k, (tX, ty, tA) in tests.items()],
-            test_size=None if heldout is not None else float(test_size), cv=int(cv),
-            cv_seeds=cv_seeds, seeds=seeds, select_on=select_on,
-            n_bootstrap=int(n_bootstrap), random_state=int(random_state),
-        )
-        _check_config(folder, json.loads(json.dumps(config, default=repr)))
-
-    # selection: every (method, candidate, CV seed, fold) of the training part, one flat list
-    ref = names.index(reference)
-    jobs = {(m, c, seed): (methods[name], params, seed)
-            for m, name in enumerate(names) for c, params in enumerate(candidates[name])
-            for seed in cv_seeds}
-    oof = fit_candidates(jobs, X_tr, y_tr, folds, n_jobs=n_jobs, verbose=verbose,
-                         desc="compare methods: selection (fits)", checkpoint=folder)
-    y01 = (y_tr == classes[1]).astype(int)
-    sensitive = A_tr[select_on].to_numpy()
+def _select_all(oof, data, folds, p, max_disparity, max_auc_drop):
+    """Every method's chosen candidate (with its common-fold means) by the rule on the group
+    gap, and every selection fold's numbers: the reference first (its own rule at the fixed
+    threshold), then every method matched to it."""
+    y01 = (data.y == p.classes[1]).astype(int)
+    sensitive = data.A[p.select_on].to_numpy()
 
     def scores(m, c, reference_c):
         rows = []
         with warnings.catch_warnings():  # NaN folds are reported once, by the selection
             warnings.simplefilter("ignore", FairnessWarning)
-            for seed in cv_seeds:
+            for seed in p.cv_seeds:
                 for k, (_, test) in enumerate(folds[seed]):
                     values = fold_metrics(y01[test], oof[m, c, seed][test], sensitive[test],
-                                          oof[ref, reference_c, seed][test])
-                    rows += [(names[m], c, repr(candidates[names[m]][c]), seed, k, metric,
-                              value) for metric, value in values.items()]
+                                          oof[p.ref, reference_c, seed][test])
+                    rows += [(p.names[m], c, repr(p.candidates[p.names[m]][c]), seed, k,
+                              metric, value) for metric, value in values.items()]
         return rows
 
-    # the reference first (its own rule at the fixed threshold), then every method matched to it
-    fixed = 0.5 if operating_point == MATCHED else operating_point
-    ref_rows = [row for c in range(len(candidates[reference])) for row in scores(ref, c, c)]
-    ref_best, ref_means = _choose(reference, candidates[reference], ref_rows, disparity,
-                                  max_disparity, fixed, None, max_auc_drop)
+    reference, candidates = p.reference, p.candidates
+    ref_rows = [row for c in range(len(candidates[reference])) for row in scores(p.ref, c, c)]
+    ref_best, ref_means = _choose(reference, candidates[reference], ref_rows, p.disparity,
+                                  max_disparity, p.fixed, None, max_auc_drop)
     floor = float(ref_means["auc"].iloc[ref_best]) - max_auc_drop
     all_rows, chosen = {reference: ref_rows}, {reference: (ref_best, ref_means)}
-    for m, name in enumerate(names):
+    for m, name in enumerate(p.names):
         if name != reference:
             all_rows[name] = [row for c in range(len(candidates[name]))
                               for row in scores(m, c, ref_best)]
-            chosen[name] = _choose(name, candidates[name], all_rows[name], disparity,
-                                   max_disparity, operating_point, floor, max_auc_drop)
+            chosen[name] = _choose(name, candidates[name], all_rows[name], p.disparity,
+                                   max_disparity, p.operating_point, floor, max_auc_drop)
     cv_results = pd.DataFrame(
-        [row for name in names for row in all_rows[name]],
+        [row for name in p.names for row in all_rows[name]],
         columns=["method", "candidate", "params", "seed", "fold", "metric", "value"],
     ).astype({"candidate": int, "seed": int, "fold": int, "value": float})
-    # a second selection without the group labels: each method's best cross-validated AUC
+    return chosen, cv_results
+
+
+def _both_selections(chosen, p):
+    """The picks of both selections (with the group labels: the rule; without: each method's
+    best cross-validated AUC) and the ``selection`` table."""
     picks = {WITH_LABELS: {name: best for name, (best, _) in chosen.items()},
              WITHOUT_LABELS: {name: int(np.argmax(means["auc"].to_numpy()))
                               for name, (_, means) in chosen.items()}}
     selection = pd.DataFrame(
-        [(mode, name, best, len(candidates[name]), repr(candidates[name][best]),
-          candidates[name][best], float(chosen[name][1]["auc"].iloc[best]),
+        [(mode, name, best, len(p.candidates[name]), repr(p.candidates[name][best]),
+          p.candidates[name][best], float(chosen[name][1]["auc"].iloc[best]),
           float(chosen[name][1].iloc[best, 1]))  # the gap the rule read (the reference's at 0.5)
-         for mode, picked in picks.items() for name in names
+         for mode, picked in picks.items() for name in p.names
          for best in [picked[name]]],
         columns=["selection", "method", "candidate", "n_candidates", "params", "params_dict",
-                 "cv_auc", f"cv_{disparity}"],
+                 "cv_auc", f"cv_{p.disparity}"],
     )
+    return picks, selection
 
-    # the audit's operating points, fitted on the chosen configurations' out-of-fold rows:
-    # each method matched to the reference chosen by the same rule
+
+def _operating_points(oof, picks, p):
+    """The audit's thresholds, fitted on the chosen configurations' out-of-fold rows: each
+    method matched to the reference chosen by the same selection, and the reference at each
+    method's own rate (the threshold-only control)."""
     def pooled(m, c):
-        return np.concatenate([oof[m, c, seed] for seed in cv_seeds])
+        return np.concatenate([oof[m, c, seed] for seed in p.cv_seeds])
 
     thresholds = {}
     for mode, picked in picks.items():
-        ref_oof = pooled(ref, picked[reference])
-        for m, name in enumerate(names):
+        ref_oof = pooled(p.ref, picked[p.reference])
+        for m, name in enumerate(p.names):
             thresholds[mode, name] = matched_thresholds(
-                ref_oof if m == ref else pooled(m, picked[name]), ref_oof, operating_point)
+                ref_oof if m == p.ref else pooled(m, picked[name]), ref_oof, p.operating_point)
+        thresholds[mode, p.reference].update({
+            same_rate(name): operating_threshold(
+                None, ref_oof, ("rate", float(np.mean(pooled(m, picked[name]) >= p.fixed))))
+            for m, name in enumerate(p.names) if m != p.ref})
+    return thresholds
 
-    # refit: each chosen configuration once per seed (shared by the two selections when they
-    # agree), audited on the held-out rows
-    stamps = {(mode, m): repr((candidates[name][picks[mode][name]], thresholds[mode, name]))
-              for mode in picks for m, name in enumerate(names)}
+
+def _refit_all(p, picks, thresholds, data, weights, checkpoints, n_jobs, verbose):
+    """Each chosen configuration refitted once per seed (shared by the two selections when
+    they agree) and audited on the held-out rows; audits by (method, stamp, seed)."""
+    stamps = {(mode, m): repr((p.candidates[name][picks[mode][name]], thresholds[mode, name]))
+              for mode in picks for m, name in enumerate(p.names)}
     # the distinct (method, configuration and thresholds) to refit, shared by both selections
-    keys = {(m, stamps[mode, m]): (picks[mode][names[m]], thresholds[mode, names[m]])
+    keys = {(m, stamps[mode, m]): (picks[mode][p.names[m]], thresholds[mode, p.names[m]])
             for mode, m in stamps}
     audits, todo = {}, []
     for (m, stamp), (c, point) in keys.items():
-        for seed in seeds:
+        for seed in p.seeds:
             suffix = "" if stamp == stamps[WITH_LABELS, m] else f"_{joblib.hash(stamp)[:8]}"
-            path = (None if folder is None else
-                    folder / f"refit_m{m:02d}_s{seed}{suffix}.joblib")
-            saved = joblib.load(path) if path is not None and path.exists() else None
-            if saved is not None and saved["params"] == stamp:
-                audits[m, stamp, seed] = saved["audit"]
+            name = f"refit_m{m:02d}_s{seed}{suffix}"
+            saved = None if checkpoints is None else checkpoints.load(name, stamp)
+            if saved is not None:
+                audits[m, stamp, seed] = saved
             else:
-                todo.append((m, seed, candidates[names[m]][c], stamp, path, point))
+                todo.append((m, seed, p.candidates[p.names[m]][c], stamp, name, point))
     bar = tqdm(total=len(todo), desc="compare methods: refit and audit", unit="fit",
                disable=not verbose or not todo)
     for (m, stamp, seed), audit in Parallel(n_jobs=n_jobs, batch_size=1,
                                             return_as="generator_unordered")(
-        delayed(_refit_audit)(methods[names[m]], params, seed, X_tr, y_tr, tests, weights,
-                              point, (m, stamp, seed), stamp, path)
-        for m, seed, params, stamp, path, point in todo
+        delayed(_refit_audit)(p.methods[p.names[m]], params, seed, data.X, data.y, data.tests,
+                              weights, point, (m, stamp, seed), checkpoints, name)
+        for m, seed, params, stamp, name, point in todo
     ):
         audits[m, stamp, seed] = audit
         bar.update()
     bar.close()
+    return audits, stamps
 
+
+def _assemble(audits, stamps, picks, tests, p):
+    """The per-seed ``results`` and the seed-averaged ``summary`` (values, changes vs the
+    reference, changes vs the reference at the same rate)."""
+    names, reference, seeds = p.names, p.reference, p.seeds
     rows, frames = [], []
     for mode in picks:
         for scenario in tests:
@@ -450,16 +527,30 @@ def compare_methods(
                        .assign(selection=mode, scenario=scenario, method=name,
                                comparison=f"change vs {reference}")
                        for name in names if name != reference]
+            frames += [combine_seeds(_against_same_rate(per[name], per[reference], name,
+                                                        f"{p.fixed:g}"), change=True)
+                       .assign(selection=mode, scenario=scenario, method=name,
+                               comparison=f"change vs {reference} at the same rate")
+                       for name in names if name != reference]
     results = pd.DataFrame(rows, columns=["selection", "scenario", "method", "seed",
                                           "attribute", "group", "metric", "operating_point",
                                           "value"])
     summary = pd.concat(frames, ignore_index=True)[["selection", *SUMMARY_COLUMNS]]
-    threshold_table = pd.DataFrame(
-        [(mode, name, op, t) for (mode, name), named in thresholds.items()
-         for op, t in named.items()],
-        columns=["selection", "method", "operating_point", "threshold"])
-    return Bunch(results=results, summary=summary, selection=selection, cv_results=cv_results,
-                 thresholds=threshold_table, heldout_index=heldout_index)
+    return results, summary
+
+
+def same_rate(method):
+    """The name of the reference's operating point at ``method``'s own flag rate."""
+    return f"rate of {method}"
+
+
+def _against_same_rate(audits, reference_audits, name, fixed):
+    """Per seed, ``name`` at the fixed threshold minus the reference at ``name``'s rate: what
+    ``name`` changed beyond flagging another number of rows (the threshold-only control)."""
+    own = [{key: value for key, value in audit.items() if key[3] == fixed} for audit in audits]
+    control = [{(*key[:3], fixed): value for key, value in audit.items()
+                if key[3] == same_rate(name)} for audit in reference_audits]
+    return difference(own, control)
 
 
 def _choose(name, grid, rows, disparity, max_disparity, operating_point, floor, max_auc_drop):
@@ -472,8 +563,8 @@ def _choose(name, grid, rows, disparity, max_disparity, operating_point, floor, 
                   note="cv_results holds the undefined folds.")
 
 
-def _refit_audit(estimator, params, seed, X_tr, y_tr, tests, weights, thresholds, key, stamp,
-                 path):
+def _refit_audit(estimator, params, seed, X_tr, y_tr, tests, weights, thresholds, key,
+                 checkpoints, name):
     """One (method, seed): fit on the training part, audit on each held-out set."""
     limit_torch_threads()
     model = clone(estimator).set_params(**params)
@@ -485,8 +576,8 @@ def _refit_audit(estimator, params, seed, X_tr, y_tr, tests, weights, thresholds
         proba = np.asarray(model.predict_proba(X_te), dtype=float)[:, 1]  # P(classes_[1])
         y01 = (np.asarray(y_te) == model.classes_[1]).astype(int)
         audit[scenario] = audit_model(y01, proba, None, A_te, weights[scenario], thresholds)
-    if path is not None:
-        write_joblib(path, {"params": stamp, "audit": audit})
+    if checkpoints is not None:
+        checkpoints.save(name, audit, stamp=key[1])
     return key, audit
 
 
@@ -583,10 +674,6 @@ def _split(y, sensitive, groups, test_size, random_state):
             index, groups=groups, stratify=pd.DataFrame({"y": y, "a": np.asarray(sensitive)}),
             val_size=0, test_size=test_size, random_state=random_state)
     return np.sort(train), np.sort(test)
-
-
-def _hash_frame(frame):
-    return joblib.hash([list(frame.columns), frame.astype(str).to_numpy()])
 
 
 def plot_method_comparison(summary, *, attribute=None, scenario=None,

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from fairskl.metrics._bootstrap import bootstrap_weights, replicates
 from fairskl.metrics._group_metrics import disparities
-from fairskl.metrics._report import _replicates, _resample_weights
 
 __all__ = ["FREE", "audit_model", "combine_seeds", "difference", "holm", "resample_weights"]
 
@@ -28,7 +28,7 @@ PRIVILEGED = {"age": "60+", "sex": "male"}
 GAPS = ("tpr_difference", "fpr_difference")
 #: the operating point of the metrics that need no threshold (AUC, AUC gap, mechanism)
 FREE = "threshold-free"
-#: rates read per group and overall at each operating point -> their base metric in _replicates
+#: rates read per group and overall at each operating point -> their base metric in replicates
 RATES = {"positive_rate": "selection_rate", "tpr": "tpr", "fpr": "fpr"}
 #: metrics whose value is a spread (max - min) or a size, never below 0
 NONNEGATIVE = (*GAPS, "auc_difference", "concentration_positive", "concentration_negative")
@@ -41,7 +41,7 @@ TABLE_COLUMNS = ["attribute", "group", "metric", "operating_point", "value", "ci
 def resample_weights(n_samples, n_bootstrap, random_state):
     """Row counts of ``n_bootstrap`` resamples, shape (n_bootstrap, n_samples): one draw shared
     by every model audited on these rows (paired replicates)."""
-    return _resample_weights(np.random.RandomState(random_state), n_samples, n_bootstrap)
+    return bootstrap_weights(np.random.RandomState(random_state), n_samples, n_bootstrap)
 
 
 def audit_model(y, proba, features, sensitive, weights, thresholds=None):
@@ -89,23 +89,23 @@ def audit_model(y, proba, features, sensitive, weights, thresholds=None):
 
     columns = [(attribute, sensitive[attribute].astype(str).to_numpy())
                for attribute in sensitive.columns]
-    # _replicates gives (B, G + 1) per metric, the overall value last: the overall rows are
+    # replicates gives (B, G + 1) per metric, the overall value last: the overall rows are
     # the "all" pseudo-attribute's last column, an attribute's groups the others
     for attribute, groups in [("all", np.zeros(len(y), int))] + columns:
         names = [] if attribute == "all" else sorted(set(groups))
         codes = np.searchsorted(names, groups) if names else groups
         labels, keep = (["all"], slice(-1, None)) if attribute == "all" else (names,
                                                                              slice(None, -1))
-        point = _replicates(ones, y, y, proba, codes, len(names), ["auc"])
-        boot = _replicates(weights, y, y, proba, codes, len(names), ["auc"])
+        point = replicates(ones, y, y, proba, codes, len(names), ["auc"])
+        boot = replicates(weights, y, y, proba, codes, len(names), ["auc"])
         record(attribute, labels, "auc", FREE, point["auc"][:, keep], boot["auc"][:, keep])
         if attribute != "all":
             out[(attribute, "all", "auc_difference", FREE)] = (
                 disparities(point)["auc_difference"][0], disparities(boot)["auc_difference"])
         for op, threshold in thresholds.items():
             y_hat = (proba >= threshold).astype(int)
-            point = _replicates(ones, y, y_hat, proba, codes, len(names), list(RATES.values()))
-            boot = _replicates(weights, y, y_hat, proba, codes, len(names), list(RATES.values()))
+            point = replicates(ones, y, y_hat, proba, codes, len(names), list(RATES.values()))
+            boot = replicates(weights, y, y_hat, proba, codes, len(names), list(RATES.values()))
             for metric, base in RATES.items():
                 record(attribute, labels, metric, op, point[base][:, keep], boot[base][:, keep])
             if attribute != "all":
@@ -194,7 +194,7 @@ def combine_seeds(audits, ci=0.95, *, change=False):
         seed_var = values.var(ddof=1) / n_seeds if n_seeds > 1 else 0.0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN metric stays NaN
-            test_var = np.nanvar(reps.mean(axis=0), ddof=1)
+            test_var = np.nanvar(reps.mean(axis=0), ddof=1) if n_boot > 1 else 0.0
         total = test_var + seed_var
         denominator = (seed_var ** 2 / (n_seeds - 1) if n_seeds > 1 else 0.0) \
             + test_var ** 2 / max(n_boot - 1, 1)

@@ -8,7 +8,9 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils import Bunch, _safe_indexing
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 
+from fairskl._constraints import VERBOSE
 from fairskl.exceptions import FairnessWarning
 from fairskl.experiments._selection import (
     GAPS,
@@ -22,6 +24,26 @@ from fairskl.experiments._selection import (
 __all__ = ["lambda_study", "plot_lambda_tradeoff"]
 
 
+@validate_params(
+    {
+        "estimator": [HasMethods(["fit", "predict_proba", "get_params"])],
+        "X": "no_validation",  # arrays, SliceDicts, image paths: the estimator checks them
+        "y": ["array-like"],
+        "sensitive_features": "no_validation",  # checked against X and y
+        "lambdas": ["array-like"],
+        "cv": [Interval(numbers.Integral, 2, None, closed="left")],
+        "groups": ["array-like", None],
+        "seeds": ["array-like"],
+        "disparity": [StrOptions(set(GAPS))],
+        "max_disparity": [Interval(numbers.Real, 0, None, closed="left")],
+        "operating_point": "no_validation",  # "matched" or a number: check_audit_point
+        "max_auc_drop": [Interval(numbers.Real, 0, None, closed="left")],
+        "refit": ["boolean"],
+        "n_jobs": [numbers.Integral, None],
+        "verbose": VERBOSE,
+    },
+    prefer_skip_nested_validation=False,  # the estimator validates its own parameters
+)
 def lambda_study(
     estimator,
     X,
@@ -136,11 +158,6 @@ def lambda_study(
     if 0.0 not in lambdas:
         raise ValueError(f"lambdas must include 0, the plain classifier: the reference of the "
                          f"AUC floor and of the matched operating point; got {lambdas!r}.")
-    if disparity not in GAPS:
-        raise ValueError(f"disparity must be 'tpr_difference' or 'fpr_difference', got "
-                         f"{disparity!r}.")
-    if not isinstance(cv, numbers.Integral) or cv < 2:
-        raise ValueError(f"cv must be an int >= 2 (folds per seed), got {cv!r}.")
     operating_point = check_audit_point(operating_point)
     A = check_sensitive_features(sensitive_features, len(y), "sensitive_features", y, X)
     y = np.asarray(y)

@@ -7,8 +7,8 @@ remaining samples with the mix's group shares; a clone is fitted and scored on e
 samples. Each finished (repeat, mix) cell can be checkpointed, so an interrupted run resumes.
 """
 
-import json
 import numbers
+import os
 import warnings
 from pathlib import Path
 
@@ -18,11 +18,14 @@ import pandas as pd
 from sklearn.base import clone, is_classifier
 from sklearn.metrics import get_scorer, recall_score
 from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.parallel import Parallel, delayed
 
+from fairskl._constraints import RANDOM_STATE, VERBOSE
 from fairskl._io import write_joblib, write_text
 from fairskl._parallel import limit_torch_threads
 from fairskl.datasets._files import is_path_sequence
+from fairskl.experiments._checkpoint import Checkpoints, describe
 from fairskl.metrics._group_metrics import per_sample_mse
 
 __all__ = ["representation_study"]
@@ -90,6 +93,28 @@ STUDY_SCORERS = {
 }
 
 
+@validate_params(
+    {
+        "estimator": [HasMethods(["fit", "get_params"])],
+        "X": "no_validation",  # arrays, image paths, Datasets: _n_samples checks them
+        "y": ["array-like", None],
+        "groups": ["array-like"],
+        "train_mixes": ["array-like"],
+        "n_train": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_test_per_group": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_repeats": [Interval(numbers.Integral, 1, None, closed="left")],
+        "scoring": "no_validation",  # names, a list or a dict of scorers: _check_scoring
+        "replace": ["boolean"],
+        "exclude": ["array-like", None],
+        "random_state": RANDOM_STATE,
+        "n_jobs": [numbers.Integral, None],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "return_samples": ["boolean"],
+        "return_estimators": ["boolean"],
+        "verbose": VERBOSE,
+    },
+    prefer_skip_nested_validation=False,  # the estimator validates its own parameters
+)
 def representation_study(
     estimator,
     X,
@@ -232,10 +257,6 @@ def representation_study(
     n_samples = _n_samples(X)
     group_codes, names = _check_groups(groups, n_samples)
     mixes = _check_mixes(train_mixes, names)
-    for name, value, low in [("n_train", n_train, 1), ("n_test_per_group", n_test_per_group, 1),
-                             ("n_repeats", n_repeats, 1)]:
-        if not isinstance(value, numbers.Integral) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
     excluded = _check_exclude(exclude, n_samples)
     group_codes = np.where(excluded, -1, group_codes)  # never drawn
     counts = np.bincount(group_codes[group_codes >= 0], minlength=len(names))
@@ -265,7 +286,7 @@ def representation_study(
     if checkpoint_dir is not None:
         folder = Path(checkpoint_dir)
         config = dict(
-            estimator=_describe(estimator), n_samples=n_samples, X=joblib.hash(X),
+            estimator=describe(estimator), n_samples=n_samples, X=joblib.hash(X),
             groups=joblib.hash(group_codes), group_names=[str(n) for n in names],
             y=None if y is None else joblib.hash(np.asarray(y)), train_mixes=mixes.tolist(),
             n_train=int(n_train), n_test_per_group=int(n_test_per_group), random_state=seed,
@@ -485,48 +506,13 @@ def _check_scoring(scoring, estimator, y):
     return scorers
 
 
-def _describe(estimator):
-    """The estimator's class and every parameter (``repr`` elides long ones), the same in
-    every process: an object whose ``repr`` is its address (a skorch callback) is named by
-    its class and the hash of its state."""
-    params = json.dumps(estimator.get_params(deep=False), default=_stable_repr, sort_keys=True)
-    return f"{type(estimator).__name__}({params})"
-
-
-def _stable_repr(value):
-    text = repr(value)
-    if " at 0x" in text:
-        return f"{type(value).__name__}#{joblib.hash(value)}"
-    return text
-
-
 def _mix_label(mix, names):
     return " / ".join(f"{share:.0%} {name}" for share, name in zip(mix, names, strict=True))
 
 
-def _check_config(folder, config):
-    """Create ``folder`` with ``config.json``, or check that the one there is ``config``.
-
-    ``config`` must be JSON-serialisable and compare equal after a JSON round trip (lists,
-    not tuples). Raises a ValueError naming the keys that differ.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    config_path = folder / "config.json"
-    if config_path.exists():
-        saved = json.loads(config_path.read_text(encoding="utf-8"))
-        changed = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
-        if changed:
-            raise ValueError(
-                f"checkpoint_dir {str(folder)!r} holds a study with other {changed}. Use a new "
-                f"checkpoint_dir, or delete this one to start over."
-            )
-    else:
-        write_text(config_path, json.dumps(config, indent=1))
-
-
 def _load_checkpoints(folder, config):
     """Saved cells of an earlier run with the same config; raises if the config differs."""
-    _check_config(folder, config)
+    Checkpoints(folder, config)
     done = {}
     for path in sorted(folder.glob("cell_r*_m*.csv")):
         if path.name.endswith(".samples.csv"):

@@ -1,7 +1,6 @@
 """``fairskl reproduce nir``: the NIR study end to end, its report beside the paper's numbers."""
 
 import json
-import warnings
 
 import joblib
 import numpy as np
@@ -10,7 +9,6 @@ from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from fairskl._io import write_joblib, write_text
-from fairskl.exceptions import FairnessWarning
 from fairskl.experiments._heldout import (
     FREE,
     GAPS,
@@ -23,12 +21,7 @@ from fairskl.experiments._heldout import (
 )
 from fairskl.experiments._nir_compare import COMPARE_GRIDS, report_comparison, run_comparison
 from fairskl.experiments._report import Report, interval, save_figure
-from fairskl.experiments._run import (
-    _check_device,
-    _check_out,
-    _config,
-    _prepare_out,
-)
+from fairskl.experiments._run import RunDirectory, resolve_config
 from fairskl.experiments._selection import MATCHED, matched_thresholds
 from fairskl.experiments._study_data import attribute_column, nir_data
 
@@ -159,14 +152,59 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     """
     from skorch.helper import SliceDict
 
-    from fairskl.experiments import lambda_study, plot_lambda_tradeoff
-    from fairskl.inspection import NeuronIncidenceDisplay
-
     extra = {"weights": weights} if weights is not None else {}
-    config = _config(NIR_SCALES, scale, settings, data=data, attribute=attribute, device=device,
-                     random_state=random_state, compare=bool(compare), **extra)
+    config = resolve_config(NIR_SCALES, scale, settings, data=data, attribute=attribute,
+                            device=device, random_state=random_state, compare=bool(compare),
+                            **extra)
     report = Report(f"NIR on {data} ({config['scale']} scale)")  # its clock starts here
     gap_metric = NIR_PAPER.get((data, attribute), ("tpr_difference",))[0]
+    _check_study(config, data, attribute)
+    run = RunDirectory(out_dir, config, resume=resume, overwrite=overwrite, verbose=verbose)
+    run.check(device)
+    train, tests, groups, notes = nir_data(data, attribute, config, data_home, random_state)
+    if config["valid_size"]:  # early stopping's split keeps each patient (lesion) whole
+        train = (SliceDict(X=train[0], split_groups=groups), *train[1:])
+    X, y, A = train
+    run.prepare()
+    for note in notes:
+        run.note(note)
+    net = _classifier(config, device)
+    if config["testbed"] == "transfer":
+        net = _transfer(net, config, data_home, random_state, run)
+    results, summary, best, oof, choice_notes = _lambda_step(
+        net, X, y, A[attribute], groups, gap_metric, run)
+    compared = _compared_lambda(summary, best, gap_metric)
+    if compared != best:
+        choice_notes = choice_notes + [
+            f"Cross-validation chose λ=0 (no λ > 0 had a matched gap within the limit and an "
+            f"AUC above the floor), so the held-out audit compares λ=0 with λ={compared:g}, "
+            f"the λ > 0 of the smallest cross-validated matched gap: what NIR does at its most "
+            f"fair setting."]
+    lambdas = sorted({0.0, compared})
+    # operating points fitted on the λ study's out-of-fold predictions (training part only)
+    thresholds = {lam: matched_thresholds(oof[lam], oof[0.0], 0.5) if lam else
+                  {"0.5": 0.5, MATCHED: 0.5} for lam in lambdas}
+    audits, first = _refit_and_audit(net, X, y, tests, lambdas, thresholds, run)
+    comparison = None
+    if config["compare"]:
+        comparison = run_comparison(net, config, train, tests, groups, attribute, gap_metric,
+                                    run.path, run.say, verbose)
+    run.say("[3/3] report")
+    seeds = [random_state + s for s in config["seeds"]]
+    heldout = _heldout_table(audits, lambdas, seeds, tests)
+    write_text(run.path / "heldout.csv", heldout.to_csv(index=False))
+    _nir_figures(run.path, summary, heldout, best, compared, first, tests, attribute,
+                 gap_metric, seeds[0])
+    _nir_report(report, data, attribute, heldout, summary, best, compared,
+                run.notes + choice_notes, config, gap_metric, tests, thresholds)
+    if comparison is not None:
+        report_comparison(report, comparison, config, attribute, gap_metric, run.path)
+    _report_figures(report, run.path, gap_metric, compared)
+    return run.finish(report)
+
+
+def _check_study(config, data, attribute):
+    """The checks of the study's own settings, before any work."""
     attribute_column(data, attribute)  # a wrong pair fails before anything else
     if config["testbed"] not in ("scratch", "transfer"):
         raise ValueError(f"testbed must be 'scratch' or 'transfer', got {config['testbed']!r}.")
@@ -176,50 +214,27 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
                          f"for the synthetic data; got data={data!r}, backbone="
                          f"{config['backbone']!r}. Real data fine-tune a pretrained backbone "
                          f"(scale='paper').")
-    _check_device(device)
     _check_weights(config)
-    _check_out(out_dir, resume, overwrite, config)
-    train, tests, groups, notes = nir_data(data, attribute, config, data_home, random_state)
-    X, y, A = train
-    if config["valid_size"]:  # early stopping's split keeps each patient (lesion) whole
-        X = SliceDict(X=X, split_groups=groups)
-        train = (X, y, A)
-    out = _prepare_out(out_dir, overwrite, config)
-    say = print if verbose else (lambda *a, **k: None)
-    for note in notes:
-        say(note)
 
-    net = _classifier(config, device)
-    if config["testbed"] == "transfer":
-        net, note = _transfer(net, config, data_home, random_state, say)
-        notes.append(note)
-    results, summary, best, oof, choice_notes = _lambda_step(
-        lambda_study, net, X, y, A[attribute], groups, config, gap_metric, out, resume, say,
-        verbose)
 
-    seeds = [random_state + s for s in config["seeds"]]
-    compared = _compared_lambda(summary, best, gap_metric)
-    if compared != best:
-        choice_notes = choice_notes + [
-            f"Cross-validation chose λ=0 (no λ > 0 had a matched gap within the limit and an "
-            f"AUC above the floor), so the held-out audit compares λ=0 with λ={compared:g}, "
-            f"the λ > 0 of the smallest cross-validated matched gap: what NIR does at its most "
-            f"fair setting."]
-    lambdas = sorted({0.0, compared})
-    say(f"[2/3] refitting lambda in {lambdas} with {len(seeds)} seeds on {len(y)} images; "
-        f"auditing on {', '.join(f'{k} ({len(v[1])} images)' for k, v in tests.items())}")
-    weights_by_test = {name: resample_weights(len(t[1]), config["n_bootstrap"], random_state)
+def _refit_and_audit(net, X, y, tests, lambdas, thresholds, run):
+    """Refit λ=0 and the compared λ once per seed and audit each on every held-out set (or
+    reload the audits saved in the run); the first seed's networks are kept for the maps."""
+    config = run.config
+    seeds = [config["random_state"] + s for s in config["seeds"]]
+    run.say(f"[2/3] refitting lambda in {lambdas} with {len(seeds)} seeds on {len(y)} images; "
+            f"auditing on "
+            f"{', '.join(f'{k} ({len(v[1])} images)' for k, v in tests.items())}")
+    weights_by_test = {name: resample_weights(len(t[1]), config["n_bootstrap"],
+                                              config["random_state"])
                        for name, t in tests.items()}
-    # operating points fitted on the λ study's out-of-fold predictions (training part only)
-    thresholds = {lam: matched_thresholds(oof[lam], oof[0.0], 0.5) if lam else
-                  {"0.5": 0.5, MATCHED: 0.5} for lam in lambdas}
     audits, first = {}, {}
     bar = tqdm(total=len(lambdas) * len(seeds), desc="refit and audit (lambda x seed)",
-               unit="fit", disable=not verbose)
+               unit="fit", disable=not run.verbose)
     for lam in lambdas:
         for seed in seeds:
-            path = out / "models" / f"lambda{lam:g}_seed{seed}.pkl"
-            saved = joblib.load(path) if resume and path.exists() else None
+            path = run.path / "models" / f"lambda{lam:g}_seed{seed}.pkl"
+            saved = joblib.load(path) if run.resume and path.exists() else None
             if saved is None or saved.get("thresholds") != thresholds[lam]:
                 model = clone(net).set_params(lambda_nir=lam, random_state=seed).fit(X, y)
                 audit = {name: audit_model(ty, *_proba_and_features(model, tX), tA,
@@ -235,15 +250,15 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
                 first[lam] = saved["model"]
             bar.update()
     bar.close()
+    return audits, first
 
-    comparison = None
-    if config["compare"]:
-        comparison = run_comparison(net, config, train, tests, groups, attribute, gap_metric,
-                                    out, say, verbose)
 
-    say("[3/3] report")
-    heldout = _heldout_table(audits, lambdas, seeds, tests)
-    write_text(out / "heldout.csv", heldout.to_csv(index=False))
+def _nir_figures(out, summary, heldout, best, compared, first, tests, attribute, gap_metric,
+                 seed):
+    """The λ trade-off, the held-out gaps and the incidence maps before and after."""
+    from fairskl.experiments import plot_lambda_tradeoff
+    from fairskl.inspection import NeuronIncidenceDisplay
+
     ax = plot_lambda_tradeoff(summary, disparity=f"{gap_metric}_matched", best_lambda=best)
     ax.set_title(f"Cross-validated {attribute} gap (matched) vs AUC", fontsize=10)
     save_figure(ax.figure, out / "lambda_tradeoff.png")
@@ -254,13 +269,11 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
         display = NeuronIncidenceDisplay.from_estimator(
             first[lam], tX, sensitive_features=tA[attribute], y=ty)
         display.figure_.suptitle(f"Neuron incidence by {attribute}, λ={lam:g} "
-                                 f"(seed {seeds[0]}, {scenario} test set)")
+                                 f"(seed {seed}, {scenario} test set)")
         save_figure(display.figure_, out / f"incidence_{name}.png")
 
-    _nir_report(report, data, attribute, heldout, summary, best, compared,
-                notes + choice_notes, config, gap_metric, tests, thresholds)
-    if comparison is not None:
-        report_comparison(report, comparison, config, attribute, gap_metric, out)
+
+def _report_figures(report, out, gap_metric, compared):
     report.figure(out / "heldout_gaps.png", "Held-out gaps per scenario and attribute at the "
                   "matched operating point, at 0.5 and without a threshold (AUC gap), seed "
                   "mean with 95% intervals")
@@ -269,10 +282,6 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
                   f"operating point against AUC per λ")
     report.figure(out / "incidence_before.png", "Relative neuron incidence, λ=0")
     report.figure(out / "incidence_after.png", f"Relative neuron incidence, λ={compared:g}")
-    report.footer(config)
-    path = report.write(out)[0]
-    say(f"report: {path}")
-    return path
 
 
 def _classifier(config, device):
@@ -310,19 +319,20 @@ def _classifier(config, device):
     )
 
 
-def _transfer(net, config, data_home, random_state, say):
+def _transfer(net, config, data_home, random_state, run):
     """The transfer testbed's network: ``small_cnn`` from the body pretrained on the source
     task (:func:`pretrain_small_cnn`, cached), fine-tuned at ``finetune_lr``."""
     from fairskl.experiments import pretrain_small_cnn
 
-    say("pretraining small_cnn on the source task (once; cached)")
+    run.say("pretraining small_cnn on the source task (once; cached)")
     path = pretrain_small_cnn(config["image_size"], data_home=data_home,
                               random_state=random_state)
-    note = (f"Transfer testbed: small_cnn's body pretrained on a generated source task "
-            f"unrelated to the diagnosis (24 acquisition classes: skin type × hair × "
-            f"vignette, on images where none of them follows sex, age or the label), "
-            f"fine-tuned at lr {config['finetune_lr']:g}; cached at {path}.")
-    return net.set_params(weights=str(path), lr=config["finetune_lr"]), note
+    run.notes.append(
+        f"Transfer testbed: small_cnn's body pretrained on a generated source task "
+        f"unrelated to the diagnosis (24 acquisition classes: skin type × hair × "
+        f"vignette, on images where none of them follows sex, age or the label), "
+        f"fine-tuned at lr {config['finetune_lr']:g}; cached at {path}.")
+    return net.set_params(weights=str(path), lr=config["finetune_lr"])
 
 
 def _proba_and_features(model, X):
@@ -337,10 +347,10 @@ def _check_weights(config):
     """Load the backbone's weights now, so that a missing file or download fails before work."""
     if config["weights"] is None:
         return
-    from fairskl._backbones import _torchvision_model
+    from fairskl._backbones import torchvision_model
 
     try:
-        _torchvision_model(config["backbone"], config["weights"])
+        torchvision_model(config["backbone"], config["weights"])
     except OSError as error:  # no network for a weights name, or an unreadable file
         raise ValueError(
             f"cannot load the {config['backbone']} weights {config['weights']!r} ({error}). "
@@ -349,45 +359,38 @@ def _check_weights(config):
         ) from None
 
 
-def _lambda_step(lambda_study, net, X, y, A, groups, config, gap_metric, out, resume, say,
-                 verbose):
+def _lambda_step(net, X, y, A, groups, gap_metric, run):
     """Run (or, resuming, reload) the λ study on the training part: results, summary, best λ,
     the out-of-fold probabilities per λ (pooled over the CV seeds) and the selection's notes."""
+    from fairskl import experiments  # looked up at call time (tests replace lambda_study)
+
+    config, out = run.config, run.path
     study_csv, oof_csv = out / "lambda_study.csv", out / "lambda_oof.csv"
     choice_json = out / "lambda_choice.json"
     fingerprint = joblib.hash((X, y, A.to_numpy()))
     saved = (json.loads(choice_json.read_text(encoding="utf-8"))
-             if resume and study_csv.exists() and oof_csv.exists() and choice_json.exists()
+             if run.resume and study_csv.exists() and oof_csv.exists() and choice_json.exists()
              else None)
     if saved is not None and saved.get("data") != fingerprint:
         raise ValueError(f"--resume: the lambda study saved in {str(out)!r} was made on other "
                          f"data. Use --overwrite or another --out.")
     if saved is not None:
-        say(f"[1/3] lambda study: reusing {study_csv}")
+        run.say(f"[1/3] lambda study: reusing {study_csv}")
         results = pd.read_csv(study_csv)
         oof = pd.read_csv(oof_csv)
         return (results, _summary(results), float(saved["best_lambda"]),
                 {float(lam): oof[lam].to_numpy() for lam in oof.columns}, saved["notes"])
     n_fits = config["cv"] * len(config["lambdas"]) * len(config["cv_seeds"])
-    say(f"[1/3] lambda study: {n_fits} fits on {len(y)} images ({config['cv']} folds x "
-        f"{len(config['lambdas'])} lambdas x {len(config['cv_seeds'])} seeds)")
+    run.say(f"[1/3] lambda study: {n_fits} fits on {len(y)} images ({config['cv']} folds x "
+            f"{len(config['lambdas'])} lambdas x {len(config['cv_seeds'])} seeds)")
     cv_seeds = [config["random_state"] + s for s in config["cv_seeds"]]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FairnessWarning)
-        study = lambda_study(
+    with run.notes_from_warnings() as notes:
+        study = experiments.lambda_study(
             net, X, y, sensitive_features=A, groups=groups, lambdas=config["lambdas"],
             cv=config["cv"], seeds=cv_seeds, disparity=gap_metric,
             max_disparity=config["max_disparity"], max_auc_drop=config["max_auc_drop"],
-            refit=False, verbose=verbose,
+            refit=False, verbose=run.verbose,
         )
-    notes = []
-    for warning in caught:
-        if issubclass(warning.category, FairnessWarning):
-            say(f"note: {warning.message}")
-            notes.append(str(warning.message))
-        else:
-            warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                   warning.lineno)
     free = study.best_lambda_without_labels
     notes.append(f"Without the group labels (the best mean cross-validated AUC alone, as a user "
                  f"without demographic labels would choose), the λ study would choose "

@@ -18,13 +18,7 @@ from fairskl.experiments._gaps import (
 )
 from fairskl.experiments._report import Report, interval, save_figure
 from fairskl.experiments._representation import UNCERTAINTY_SCORES
-from fairskl.experiments._run import (
-    _check_device,
-    _check_out,
-    _check_perceptual_weights,
-    _config,
-    _prepare_out,
-)
+from fairskl.experiments._run import RunDirectory, resolve_config
 from fairskl.experiments._study_data import GROUP_DEFINITIONS, LABEL_LEVELS, vae_data
 
 __all__ = ["reproduce_vae_fairness"]
@@ -139,26 +133,54 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
     >>> sorted(p.name for p in path.parent.glob("*.csv"))
     ['gaps.csv', 'mix_changes.csv', 'results.csv', 'samples.csv', 'uncertainty.csv']
     """
-    from fairskl import PerceptualVAE
-    from fairskl.experiments import representation_study
 
-    config = _config(VAE_SCALES, scale, settings, data=data, device=device,
-                     random_state=random_state)
+    config = resolve_config(VAE_SCALES, scale, settings, data=data, device=device,
+                            random_state=random_state)
     report = Report(f"Are generative models fair? VAE on {data} ({config['scale']} scale)")
     if perceptual_weights is not None:
         config.update(perceptual_weights=str(perceptual_weights), perceptual_weight=1.0)
     _check_settings(config)
     config["precision"] = _vae_precision(config["amp"], device)
-    _check_device(device)
-    if config["perceptual_weight"] > 0 and config["perceptual_weights"] is not None:
-        _check_perceptual_weights(config["perceptual_weights"])
-    _check_out(out_dir, resume, overwrite, config)
+    run = RunDirectory(out_dir, config, resume=resume, overwrite=overwrite, verbose=verbose)
+    run.check(device, perceptual_weights=config["perceptual_weights"]
+              if config["perceptual_weight"] > 0 else None)
     X, groups, meta, notes = vae_data(data, config, data_home, random_state)
-    out = _prepare_out(out_dir, overwrite, config)
-    say = print if verbose else (lambda *a, **k: None)
+    run.prepare()
     for note in notes:
-        say(note)
-    vae = PerceptualVAE(
+        run.note(note)
+    run.notes.append(_vae_loss_note(config))
+    shared = _shared_set(groups, config["n_shared_per_group"], random_state)
+    results, long, models = _run_study(_vae(config, device), X, groups, shared, run)
+    samples = per_image_table(long, meta)
+    write_text(run.path / "results.csv", results.to_csv(index=False))
+    write_text(run.path / "samples.csv", samples.to_csv(index=False))
+    uncertainty = uncertainty_table(samples)
+    ensemble = ensemble_table(models, X, groups, shared, random_state)
+    write_text(run.path / "uncertainty.csv",
+               pd.concat([uncertainty, ensemble]).to_csv(index=False))
+    level = choose_condition_level(samples, LABEL_LEVELS)
+    gaps, per_repeat = adjusted_gap(samples, adjust_for=[level, "source"])
+    mixes = list(results["mix"].cat.categories)
+    pairs = [*zip(mixes, mixes[1:], strict=False), (mixes[0], mixes[-1])]
+    changes = mix_differences(per_repeat, pairs)
+    write_text(run.path / "gaps.csv", gaps.to_csv(index=False))
+    write_text(run.path / "mix_changes.csv", changes.to_csv(index=False))
+
+    _figures(run.path, results, long, samples, meta, groups, models, X)
+    _vae_report(report, results[results.metric.isin(["reconstruction_mse", "latent_std"])],
+                run.notes)
+    _training_report(report, results)
+    _gap_report(report, gaps, changes, level, data, config)
+    _uncertainty_report(report, uncertainty, ensemble)
+    _report_figures(report, run.path)
+    return run.finish(report)
+
+
+def _vae(config, device):
+    """The study's PerceptualVAE with the scale's settings."""
+    from fairskl import PerceptualVAE
+
+    return PerceptualVAE(
         image_size=config["image_size"], n_stages=config["n_stages"],
         channel_width=config["channel_width"], latent_channels=config["latent_channels"],
         perceptual_weight=config["perceptual_weight"],
@@ -170,42 +192,30 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
         batch_size=config["batch_size"], lr=config["lr"], device=device, verbose=0,
         **_streaming(config),
     )
-    notes.append(_vae_loss_note(config))
-    shared = _shared_set(groups, config["n_shared_per_group"], random_state)
-    say(f"representation study: {config['n_repeats'] * 3} fits of {config['n_train']} images, "
-        f"tests of {config['n_test_per_group']} per group"
-        + (f", a shared set of {config['n_shared_per_group']} per group" if len(shared) else ""))
+
+
+def _run_study(vae, X, groups, shared, run):
+    """The representation study of the three mixes, checkpointed in the run's folder."""
+    from fairskl import experiments
+
+    config = run.config
+    run.say(f"representation study: {config['n_repeats'] * 3} fits of {config['n_train']} "
+            f"images, tests of {config['n_test_per_group']} per group"
+            + (f", a shared set of {config['n_shared_per_group']} per group"
+               if len(shared) else ""))
     with warnings.catch_warnings():  # the random VGG19 is said in the report instead
         warnings.filterwarnings("ignore", message=".*perceptual_weights=None.*")
-        results, long, models = representation_study(
+        return experiments.representation_study(
             vae, X, groups=groups, n_train=config["n_train"],
             n_test_per_group=config["n_test_per_group"], n_repeats=config["n_repeats"],
             scoring=["reconstruction_mse", "latent_std", "vae_uncertainty"],
-            replace=config["replace"], exclude=shared, random_state=random_state,
-            checkpoint_dir=out / "checkpoints", return_samples=True, return_estimators=True,
-            verbose=verbose,
+            replace=config["replace"], exclude=shared, random_state=config["random_state"],
+            checkpoint_dir=run.path / "checkpoints", return_samples=True,
+            return_estimators=True, verbose=run.verbose,
         )
-    samples = per_image_table(long, meta)
-    write_text(out / "results.csv", results.to_csv(index=False))
-    write_text(out / "samples.csv", samples.to_csv(index=False))
 
-    uncertainty = uncertainty_table(samples)
-    ensemble = ensemble_table(models, X, groups, shared, random_state)
-    write_text(out / "uncertainty.csv", pd.concat([uncertainty, ensemble]).to_csv(index=False))
-    level = choose_condition_level(samples, LABEL_LEVELS)
-    gaps, per_repeat = adjusted_gap(samples, adjust_for=[level, "source"])
-    mixes = list(results["mix"].cat.categories)
-    pairs = [*zip(mixes, mixes[1:], strict=False), (mixes[0], mixes[-1])]
-    changes = mix_differences(per_repeat, pairs)
-    write_text(out / "gaps.csv", gaps.to_csv(index=False))
-    write_text(out / "mix_changes.csv", changes.to_csv(index=False))
 
-    _figures(out, results, long, samples, meta, groups, models, X)
-    _vae_report(report, results[results.metric.isin(["reconstruction_mse", "latent_std"])],
-                notes)
-    _training_report(report, results)
-    _gap_report(report, gaps, changes, level, data, config)
-    _uncertainty_report(report, uncertainty, ensemble)
+def _report_figures(report, out):
     report.figure(out / "by_mix.png", "Reconstruction MSE and latent std per group, by mix")
     report.figure(out / "reconstructions.png",
                   "Test images of repeat 0 over their reconstructions, per mix and group, and "
@@ -216,10 +226,6 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
     report.figure(out / "error_by_label.png",
                   "Mean reconstruction MSE per label, light vs dark, one panel per training mix "
                   "(Fig. 8)")
-    report.footer(config)
-    path = report.write(out)[0]
-    say(f"report: {path}")
-    return path
 
 
 def _check_settings(config):

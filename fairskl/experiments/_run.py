@@ -1,16 +1,21 @@
-"""The plumbing both ``fairskl reproduce`` studies share: scales, output folders, checks. The
-studies are in ``_nir_study.py`` and ``_vae_study.py``."""
+"""The run directory both ``fairskl reproduce`` studies share: settings, checks, notes, report.
+
+A study makes one :class:`RunDirectory`, checks it before any work (:meth:`RunDirectory.check`),
+creates it (:meth:`RunDirectory.prepare`), collects its notes (:meth:`RunDirectory.note`,
+:meth:`RunDirectory.notes_from_warnings`) and writes its report (:meth:`RunDirectory.finish`).
+"""
 
 import json
 import shutil
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from fairskl._io import write_text
+from fairskl.exceptions import FairnessWarning
 
-# -- plumbing ----------------------------------------------------------------------------------
 
-
-def _config(scales, scale, settings=None, **extra):
+def resolve_config(scales, scale, settings=None, **extra):
     """The settings of ``scale`` (a name, or a dict overriding "small"), then ``settings``."""
     settings = dict(settings or {})
     given = set(settings) | (set(scale) if isinstance(scale, dict) else set())
@@ -26,36 +31,116 @@ def _config(scales, scale, settings=None, **extra):
     return {"scale": scale, **scales[scale], **settings, **extra}
 
 
-def _check_out(out_dir, resume, overwrite, config):
-    """Refuse a non-empty ``out_dir`` without resume/overwrite, or one holding another run."""
-    out = Path(out_dir)
-    if resume and overwrite:
-        raise ValueError("resume and overwrite exclude each other; choose one.")
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file; give a folder.")
-    if not (out.exists() and any(out.iterdir())):
-        return
-    if overwrite:
-        if not (out / "config.json").exists():
-            raise ValueError(f"--overwrite: {str(out)!r} does not hold an earlier fairskl run "
-                             f"(no config.json), so it is not deleted. Choose another --out.")
-        return
-    if not resume:
-        raise FileExistsError(
-            f"--out {str(out)!r} exists and is not empty. Pass --resume to continue the run "
-            f"saved there, --overwrite to replace it, or choose another --out."
-        )
-    saved = out / "config.json"
-    if saved.exists():
-        old = json.loads(saved.read_text(encoding="utf-8"))
-        new = json.loads(json.dumps(config, default=str))
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        if changed:
-            raise ValueError(f"--resume: {str(out)!r} holds a run with other {changed}. "
-                             f"Use --overwrite or another --out.")
+class RunDirectory:
+    """One reproduction's output folder and what it writes there.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        The folder. An existing non-empty one needs ``resume`` (the same settings) or
+        ``overwrite`` (only a folder holding an earlier run, with its ``config.json``).
+    config : dict
+        The run's settings (:func:`resolve_config`), saved as ``config.json``.
+    resume, overwrite : bool, default=False
+    verbose : int, default=1
+        0 is silent; else progress lines and notes are printed.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    notes : list of str
+        What the report says about this run's data and choices (warnings included).
+    """
+
+    def __init__(self, out_dir, config, *, resume=False, overwrite=False, verbose=1):
+        self.path = Path(out_dir)
+        self.config = config
+        self.resume = resume
+        self.overwrite = overwrite
+        self.verbose = verbose
+        self.notes = []
+
+    def say(self, *args, **kwargs):
+        """Print a progress line unless ``verbose=0``."""
+        if self.verbose:
+            print(*args, **kwargs)
+
+    def note(self, text):
+        """Say ``text`` and keep it for the report."""
+        self.say(text)
+        self.notes.append(text)
+
+    def check(self, device, *, perceptual_weights=None):
+        """Everything that can fail before any work: the device, the VGG19 weights and the
+        folder (refuse a non-empty one without resume/overwrite, or one holding another run)."""
+        check_device(device)
+        if perceptual_weights is not None:
+            check_perceptual_weights(perceptual_weights)
+        self._check_folder()
+
+    def prepare(self):
+        """Create the folder (emptied with ``overwrite``) and write ``config.json``."""
+        if self.overwrite and self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_text(self.path / "config.json", json.dumps(self.config, indent=1, default=str))
+        return self.path
+
+    @contextmanager
+    def notes_from_warnings(self):
+        """Collect the :class:`~fairskl.FairnessWarning` s raised inside as notes: said now, in
+        the list this yields (the caller decides where they go); other warnings are re-raised
+        as they were."""
+        notes = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FairnessWarning)
+            yield notes
+        for warning in caught:
+            if issubclass(warning.category, FairnessWarning):
+                self.say(f"note: {warning.message}")
+                notes.append(str(warning.message))
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)
+
+    def finish(self, report):
+        """Write ``report`` (with the settings as its footer) and return ``report.md``'s path."""
+        report.footer(self.config)
+        path = report.write(self.path)[0]
+        self.say(f"report: {path}")
+        return path
+
+    def _check_folder(self):
+        out = self.path
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite exclude each other; choose one.")
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {str(out)!r} is a file; give a folder.")
+        if not (out.exists() and any(out.iterdir())):
+            return
+        if self.overwrite:
+            if not (out / "config.json").exists():
+                raise ValueError(f"--overwrite: {str(out)!r} does not hold an earlier fairskl "
+                                 f"run (no config.json), so it is not deleted. Choose another "
+                                 f"--out.")
+            return
+        if not self.resume:
+            raise FileExistsError(
+                f"--out {str(out)!r} exists and is not empty. Pass --resume to continue the "
+                f"run saved there, --overwrite to replace it, or choose another --out."
+            )
+        saved = out / "config.json"
+        if saved.exists():
+            old = json.loads(saved.read_text(encoding="utf-8"))
+            new = json.loads(json.dumps(self.config, default=str))
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            if changed:
+                raise ValueError(f"--resume: {str(out)!r} holds a run with other {changed}. "
+                                 f"Use --overwrite or another --out.")
 
 
-def _check_device(device):
+def check_device(device):
+    """Refuse a device torch does not know, or CUDA where there is none."""
     import torch
 
     try:
@@ -66,7 +151,7 @@ def _check_device(device):
         raise ValueError("--device cuda, but torch sees no CUDA device here; use --device cpu.")
 
 
-def _check_perceptual_weights(weights):
+def check_perceptual_weights(weights):
     """Load the VGG19 weights now, so that a missing file or download fails before any work."""
     from fairskl._perceptual import vgg19_features
 
@@ -78,12 +163,3 @@ def _check_perceptual_weights(weights):
             f"torchvision's VGG19_Weights.IMAGENET1K_V1 elsewhere and pass "
             f"--perceptual-weights PATH to the .pth file."
         ) from None
-
-
-def _prepare_out(out_dir, overwrite, config):
-    out = Path(out_dir)
-    if overwrite and out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "config.json", json.dumps(config, indent=1, default=str))
-    return out

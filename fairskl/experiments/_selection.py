@@ -13,7 +13,6 @@ training-part rows).
 
 import warnings
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
@@ -22,7 +21,6 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
 
-from fairskl._io import write_joblib
 from fairskl._parallel import limit_torch_threads
 from fairskl.exceptions import FairnessWarning
 from fairskl.metrics import (
@@ -53,7 +51,8 @@ def check_audit_point(operating_point):
                      f"{operating_point!r}.")
 
 
-def fit_candidates(jobs, X, y, folds, *, n_jobs=None, verbose=1, desc="fits", checkpoint=None):
+def fit_candidates(jobs, X, y, folds, *, n_jobs=None, verbose=1, desc="fits",
+                   checkpoints=None):
     """Out-of-fold P(positive) of every job, fitting only those not checkpointed.
 
     Parameters
@@ -62,8 +61,8 @@ def fit_candidates(jobs, X, y, folds, *, n_jobs=None, verbose=1, desc="fits", ch
         One entry per (method, candidate, CV seed); the clone gets ``params`` and, when it has
         one, ``random_state=seed``. ``key`` is a tuple whose last element is the CV seed.
     folds : dict of seed -> list of (train, test)
-    checkpoint : path-like, default=None
-        Folder where each finished fold is saved atomically (``<name>.joblib``) and reloaded.
+    checkpoints : Checkpoints, default=None
+        Where each finished fold is saved (``cv_<key>_f<fold>``) and reloaded from.
 
     Returns
     -------
@@ -73,11 +72,11 @@ def fit_candidates(jobs, X, y, folds, *, n_jobs=None, verbose=1, desc="fits", ch
     tasks = [(key, k) for key in jobs for k in range(len(folds[key[-1]]))]
     names = {task: "cv_" + "_".join(map(str, task[0])) + f"_f{task[1]}" for task in tasks}
     done = {}
-    if checkpoint is not None:
+    if checkpoints is not None:
         for task in tasks:
-            path = checkpoint / f"{names[task]}.joblib"
-            if path.exists():
-                done[task] = joblib.load(path)
+            saved = checkpoints.load(names[task])
+            if saved is not None:
+                done[task] = saved
     bar = tqdm(total=len(tasks), desc=desc, unit="fit", disable=not verbose)
     bar.update(len(done))
     results = dict(done)
@@ -85,9 +84,8 @@ def fit_candidates(jobs, X, y, folds, *, n_jobs=None, verbose=1, desc="fits", ch
     # batch_size=1: one fit per task (joblib's auto-batching would put several quick fits on
     # one worker, e.g. one Dask task, when the first ones finish fast)
     for task, proba in Parallel(n_jobs=n_jobs, batch_size=1, return_as="generator_unordered")(
-        delayed(_fit_predict)(*jobs[key], X, y, folds[key[-1]][k], (key, k),
-                              None if checkpoint is None else checkpoint / f"{names[key, k]}"
-                              f".joblib")
+        delayed(_fit_predict)(*jobs[key], X, y, folds[key[-1]][k], (key, k), checkpoints,
+                              names[key, k])
         for key, k in todo
     ):
         results[task] = proba
@@ -102,7 +100,7 @@ def fit_candidates(jobs, X, y, folds, *, n_jobs=None, verbose=1, desc="fits", ch
     return oof
 
 
-def _fit_predict(estimator, params, seed, X, y, fold, task, path):
+def _fit_predict(estimator, params, seed, X, y, fold, task, checkpoints, name):
     """One fold: fit a clone on the training rows, P(classes_[1]) on the test rows."""
     limit_torch_threads()
     train, test = fold
@@ -111,8 +109,8 @@ def _fit_predict(estimator, params, seed, X, y, fold, task, path):
         model.set_params(random_state=seed)
     model.fit(_safe_indexing(X, train), np.asarray(y)[train])
     proba = np.asarray(model.predict_proba(_safe_indexing(X, test)), dtype=float)[:, 1]
-    if path is not None:
-        write_joblib(path, proba)
+    if checkpoints is not None:
+        checkpoints.save(name, proba)
     return task, proba
 
 

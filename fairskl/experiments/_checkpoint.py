@@ -1,0 +1,88 @@
+"""One checkpoint scheme for every study: a folder whose ``config.json`` says which computation
+it holds (another one is refused, never mixed in), and whose pieces are written atomically.
+
+Why not :class:`joblib.Memory`: it keys each call on its arguments, so a changed configuration
+silently computes next to the old results instead of being refused (the user-facing
+``--resume`` error), and it would hash the whole training set again for every fold and seed; a
+study hashes its data once, into ``config.json``.
+"""
+
+import json
+from pathlib import Path
+
+import joblib
+
+from fairskl._io import write_joblib, write_text
+
+
+class Checkpoints:
+    """The finished pieces of one computation, saved in ``folder``.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        Created if missing.
+    config : dict
+        What the computation is (hashes of its data, its settings); JSON-serialisable (a value
+        that is not is written as its ``repr``). A folder holding another config raises a
+        ValueError naming the keys that differ.
+    argument : str, default="checkpoint_dir"
+        The argument the user passed ``folder`` as, for the error message.
+    """
+
+    def __init__(self, folder, config, *, argument="checkpoint_dir"):
+        self.folder = Path(folder)
+        self.config = json.loads(json.dumps(config, default=repr))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / "config.json"
+        if path.exists():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            changed = sorted(k for k in set(saved) | set(self.config)
+                             if saved.get(k) != self.config.get(k))
+            if changed:
+                raise ValueError(
+                    f"{argument} {str(self.folder)!r} holds a study with other {changed}. Use "
+                    f"a new {argument}, or delete this one to start over."
+                )
+        else:
+            write_text(path, json.dumps(self.config, indent=1))
+
+    def path(self, name):
+        """The path of the piece ``name`` (a file name)."""
+        return self.folder / name
+
+    def load(self, name, stamp=None):
+        """The piece ``name`` saved with ``stamp`` (any value with ``==``), or None when it is
+        missing or was saved with another stamp (e.g. other thresholds: to be redone)."""
+        path = self.path(f"{name}.joblib")
+        if not path.exists():
+            return None
+        saved = joblib.load(path)
+        if not (isinstance(saved, dict) and saved.keys() == {"stamp", "value"}):
+            return None  # written by an older fairskl: redone
+        return saved["value"] if saved["stamp"] == stamp else None
+
+    def save(self, name, value, stamp=None):
+        """Save ``value`` as the piece ``name`` (atomically) and return it."""
+        write_joblib(self.path(f"{name}.joblib"), {"stamp": stamp, "value": value})
+        return value
+
+
+def describe(estimator):
+    """The estimator's class and every parameter (``repr`` elides long ones), the same in
+    every process: an object whose ``repr`` is its address (a skorch callback) is named by
+    its class and the hash of its state."""
+    params = json.dumps(estimator.get_params(deep=False), default=_stable_repr, sort_keys=True)
+    return f"{type(estimator).__name__}({params})"
+
+
+def hash_frame(frame):
+    """A hash of a DataFrame's columns and values (as text: the same across dtypes' pickles)."""
+    return joblib.hash([list(frame.columns), frame.astype(str).to_numpy()])
+
+
+def _stable_repr(value):
+    text = repr(value)
+    if " at 0x" in text:
+        return f"{type(value).__name__}#{joblib.hash(value)}"
+    return text
