@@ -1,13 +1,17 @@
 """``fairskl reproduce nir``: the NIR study end to end, its report beside the paper's numbers."""
 
 import json
+import numbers
+import os
 
 import joblib
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from tqdm.auto import tqdm
 
+from fairskl._constraints import VERBOSE
 from fairskl._io import write_joblib, write_text
 from fairskl.experiments._heldout import (
     FREE,
@@ -23,7 +27,7 @@ from fairskl.experiments._nir_compare import COMPARE_GRIDS, report_comparison, r
 from fairskl.experiments._report import Report, interval, save_figure
 from fairskl.experiments._run import RunDirectory, resolve_config
 from fairskl.experiments._selection import MATCHED, matched_thresholds
-from fairskl.experiments._study_data import attribute_column, nir_data
+from fairskl.experiments._study_data import ATTRIBUTES, attribute_column, nir_data
 
 __all__ = ["reproduce_nir"]
 
@@ -73,6 +77,24 @@ SCENARIOS = {
 }
 
 
+@validate_params(
+    {
+        "out_dir": [str, os.PathLike],
+        "data": [StrOptions(set(ATTRIBUTES))],
+        "attribute": [StrOptions({a for names in ATTRIBUTES.values() for a in names})],
+        "data_home": [str, os.PathLike, None],
+        "scale": [StrOptions(set(NIR_SCALES)), dict],
+        "settings": [dict, None],
+        "weights": [str, os.PathLike, None],
+        "compare": ["boolean"],
+        "device": [str],
+        "resume": ["boolean"],
+        "overwrite": ["boolean"],
+        "random_state": [Interval(numbers.Integral, 0, None, closed="left")],
+        "verbose": VERBOSE,
+    },
+    prefer_skip_nested_validation=True,
+)
 def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None, scale="small",
                   settings=None, weights=None, compare=False, device="cpu", resume=False,
                   overwrite=False, random_state=0, verbose=1):

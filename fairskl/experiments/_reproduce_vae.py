@@ -2,12 +2,16 @@
 of the open questions (which uncertainty score flags the dark group; is the gap tone or the
 conditions and sources that come with it) and the report."""
 
+import numbers
+import os
 import warnings
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from fairskl._constraints import VERBOSE
 from fairskl._io import write_text
 from fairskl.datasets._files import as_image_files, is_path_sequence
 from fairskl.experiments._gaps import (
@@ -53,6 +57,22 @@ SCORES = ["reconstruction_mse", "latent_std", *UNCERTAINTY_SCORES]
 N_BOOTSTRAP = 1000
 
 
+@validate_params(
+    {
+        "out_dir": [str, os.PathLike],
+        "data": [StrOptions({"synthetic", "fitzpatrick17k"})],
+        "data_home": [str, os.PathLike, None],
+        "scale": [StrOptions(set(VAE_SCALES)), dict],
+        "settings": [dict, None],
+        "device": [str],
+        "resume": ["boolean"],
+        "overwrite": ["boolean"],
+        "random_state": [Interval(numbers.Integral, 0, None, closed="left")],
+        "perceptual_weights": [str, os.PathLike, None],
+        "verbose": VERBOSE,
+    },
+    prefer_skip_nested_validation=True,
+)
 def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="small",
                            settings=None, device="cpu", resume=False, overwrite=False,
                            random_state=0, perceptual_weights=None, verbose=1):
