@@ -1,17 +1,15 @@
 """``fairskl reproduce nir``: the NIR study end to end, its report beside the paper's numbers."""
 
 import json
-import numbers
 import os
 
 import joblib
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import StrOptions, validate_params
 from tqdm.auto import tqdm
 
-from fairskl._constraints import VERBOSE
 from fairskl._io import write_joblib, write_text
 from fairskl.experiments._heldout import (
     FREE,
@@ -25,7 +23,7 @@ from fairskl.experiments._heldout import (
 )
 from fairskl.experiments._nir_compare import COMPARE_GRIDS, report_comparison, run_comparison
 from fairskl.experiments._report import Report, interval, save_figure
-from fairskl.experiments._run import RunDirectory, resolve_config
+from fairskl.experiments._run import RUN_CONSTRAINTS, RunDirectory, resolve_config
 from fairskl.experiments._selection import MATCHED, matched_thresholds
 from fairskl.experiments._study_data import ATTRIBUTES, attribute_column, nir_data
 
@@ -79,19 +77,12 @@ SCENARIOS = {
 
 @validate_params(
     {
-        "out_dir": [str, os.PathLike],
+        **RUN_CONSTRAINTS,
         "data": [StrOptions(set(ATTRIBUTES))],
         "attribute": [StrOptions({a for names in ATTRIBUTES.values() for a in names})],
-        "data_home": [str, os.PathLike, None],
         "scale": [StrOptions(set(NIR_SCALES)), dict],
-        "settings": [dict, None],
         "weights": [str, os.PathLike, None],
         "compare": ["boolean"],
-        "device": [str],
-        "resume": ["boolean"],
-        "overwrite": ["boolean"],
-        "random_state": [Interval(numbers.Integral, 0, None, closed="left")],
-        "verbose": VERBOSE,
     },
     prefer_skip_nested_validation=True,
 )

@@ -2,16 +2,14 @@
 of the open questions (which uncertainty score flags the dark group; is the gap tone or the
 conditions and sources that come with it) and the report."""
 
-import numbers
 import os
 import warnings
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import StrOptions, validate_params
 
-from fairskl._constraints import VERBOSE
 from fairskl._io import write_text
 from fairskl.datasets._files import as_image_files, is_path_sequence
 from fairskl.experiments._gaps import (
@@ -22,7 +20,7 @@ from fairskl.experiments._gaps import (
 )
 from fairskl.experiments._report import Report, interval, save_figure
 from fairskl.experiments._representation import UNCERTAINTY_SCORES
-from fairskl.experiments._run import RunDirectory, resolve_config
+from fairskl.experiments._run import RUN_CONSTRAINTS, RunDirectory, resolve_config
 from fairskl.experiments._study_data import GROUP_DEFINITIONS, LABEL_LEVELS, vae_data
 
 __all__ = ["reproduce_vae_fairness"]
@@ -59,17 +57,10 @@ N_BOOTSTRAP = 1000
 
 @validate_params(
     {
-        "out_dir": [str, os.PathLike],
+        **RUN_CONSTRAINTS,
         "data": [StrOptions({"synthetic", "fitzpatrick17k"})],
-        "data_home": [str, os.PathLike, None],
         "scale": [StrOptions(set(VAE_SCALES)), dict],
-        "settings": [dict, None],
-        "device": [str],
-        "resume": ["boolean"],
-        "overwrite": ["boolean"],
-        "random_state": [Interval(numbers.Integral, 0, None, closed="left")],
         "perceptual_weights": [str, os.PathLike, None],
-        "verbose": VERBOSE,
     },
     prefer_skip_nested_validation=True,
 )

@@ -6,13 +6,30 @@ creates it (:meth:`RunDirectory.prepare`), collects its notes (:meth:`RunDirecto
 """
 
 import json
+import numbers
+import os
 import shutil
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+from sklearn.utils._param_validation import Interval
+
+from fairskl._constraints import VERBOSE
 from fairskl._io import write_text
 from fairskl.exceptions import FairnessWarning
+
+#: the declared rules of the arguments both reproductions take (validate_params)
+RUN_CONSTRAINTS = {
+    "out_dir": [str, os.PathLike],
+    "data_home": [str, os.PathLike, None],
+    "settings": [dict, None],
+    "device": [str],
+    "resume": ["boolean"],
+    "overwrite": ["boolean"],
+    "random_state": [Interval(numbers.Integral, 0, None, closed="left")],
+    "verbose": VERBOSE,
+}
 
 
 def resolve_config(scales, scale, settings=None, **extra):
