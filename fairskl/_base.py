@@ -228,10 +228,6 @@ class _RegularizedClassifier(TrainingMixin, NeuralNetClassifier):
         ce = losses.mean()
         return ce, {"ce": ce}
 
-    def _check_params(self):
-        """Raise for a combination of parameters that ``_parameter_constraints`` cannot
-        express (called at the start of fit, after the constraints are checked)."""
-
     # -- skorch hooks --------------------------------------------------------------------------
 
     def initialize_module(self):

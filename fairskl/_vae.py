@@ -191,7 +191,8 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
     gradient_clip_norm : float or None, default=10.0
         Clip the gradient norm of the VAE's parameters to this value (after unscaling with
         ``"fp16"``), as the reference implementation does; None does not clip. skorch's
-        ``GradientNormClipping`` callback clips, as ``callbacks_``'s ``"gradient_clipping"``.
+        ``GradientNormClipping`` callback clips, as ``callbacks_``'s ``"gradient_clipping"``
+        (so ``callbacks="disable"`` switches the clipping off too).
     augment : None, "hflip", "hflip_crop" or callable, default=None
         Augmentation of the training batches, drawn anew every time an image is seen.
         ``"hflip"`` flips each image left-right with probability 0.5 (the reference

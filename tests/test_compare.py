@@ -445,3 +445,28 @@ def test_plot_method_comparison_draws_one_point_per_method(tmp_path):
             values.loc[("logistic", "tpr_difference", "sex", "0.5")].value)
     # no grids: one candidate per method, its folds fitted for the operating points
     assert set(result.cv_results.candidate) == {0} and result.cv_results.value.dtype == float
+
+
+def test_checkpoints_refuse_another_config_and_read_older_bare_pieces(tmp_path):
+    from fairskl._io import write_joblib
+    from fairskl.experiments._checkpoint import Checkpoints
+
+    store = Checkpoints(tmp_path, {"X": "abc", "seeds": (0, 1)})
+    store.save("fold", np.arange(3.0))
+    store.save("refit", {"auc": 0.9}, stamp="C=1")
+    again = Checkpoints(tmp_path, {"X": "abc", "seeds": [0, 1]})  # the JSON round trip
+    np.testing.assert_array_equal(again.load("fold"), np.arange(3.0))
+    assert again.load("refit", stamp="C=1") == {"auc": 0.9}
+    assert again.load("refit", stamp="C=2") is None and again.load("missing") is None
+    write_joblib(tmp_path / "old.joblib", np.ones(2))  # an older fairskl's unstamped piece
+    np.testing.assert_array_equal(again.load("old"), np.ones(2))
+    assert again.load("old", stamp="C=1") is None
+    with pytest.raises(ValueError, match=r"holds a study with other \['X'\]"):
+        Checkpoints(tmp_path, {"X": "xyz", "seeds": [0, 1]})
+
+
+def test_test_size_none_needs_heldout():
+    X, y, A = _data()
+    with pytest.raises(ValueError, match="test_size=None needs heldout"):
+        compare_methods({"lr": LogisticRegression()}, X, y, sensitive_features=A,
+                        test_size=None, verbose=0)

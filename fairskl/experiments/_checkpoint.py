@@ -1,5 +1,9 @@
-"""One checkpoint scheme for every study: a folder whose ``config.json`` says which computation
-it holds (another one is refused, never mixed in), and whose pieces are written atomically.
+"""The checkpoint scheme of the studies: a folder whose ``config.json`` says which computation it
+holds (another one is refused, never mixed in), and whose pieces are written atomically.
+``compare_methods`` keeps its fold and refit pieces here;
+``representation_study`` checks its folder's config here and keeps each cell as CSV files
+(readable without fairskl), and ``reproduce_nir`` keeps its refitted networks under
+``models/`` (outputs a user loads), stamped with their thresholds the same way.
 
 Why not :class:`joblib.Memory`: it keys each call on its arguments, so a changed configuration
 silently computes next to the old results instead of being refused (the user-facing
@@ -59,7 +63,9 @@ class Checkpoints:
             return None
         saved = joblib.load(path)
         if not (isinstance(saved, dict) and saved.keys() == {"stamp", "value"}):
-            return None  # written by an older fairskl: redone
+            # an older fairskl saved bare pieces: still valid without a stamp (the folder's
+            # config.json matched); a stamped one is redone
+            return saved if stamp is None else None
         return saved["value"] if saved["stamp"] == stamp else None
 
     def save(self, name, value, stamp=None):

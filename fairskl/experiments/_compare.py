@@ -69,8 +69,8 @@ WITH_LABELS, WITHOUT_LABELS = "group labels", "no labels"
         "sensitive_features": "no_validation",  # checked against X and y
         "param_grids": [dict, None],
         "cv": [Interval(numbers.Integral, 2, None, closed="left")],
-        "test_size": [Interval(RealNotInt, 0, 1, closed="neither")],
-        "heldout": "no_validation",  # with test_size: the two-argument check below
+        "test_size": [Interval(RealNotInt, 0, 1, closed="neither"), None],
+        "heldout": "no_validation",  # (X, y, sensitive) or a dict of them: _check_heldout
         "groups": ["array-like", None],
         "seeds": "no_validation",  # distinct ints: _check_seeds
         "select_on": [str, None],
@@ -86,7 +86,7 @@ WITH_LABELS, WITHOUT_LABELS = "group labels", "no labels"
         "random_state": RANDOM_STATE,
         "verbose": VERBOSE,
     },
-    prefer_skip_nested_validation=False,  # the estimators validate their own parameters
+    prefer_skip_nested_validation=False,  # the estimators' parameters are checked too
 )
 def compare_methods(
     estimators,
@@ -170,7 +170,7 @@ def compare_methods(
         Grid per method name, as for :class:`~sklearn.model_selection.GridSearchCV`.
     cv : int, default=3
         Folds of the training part for selection.
-    test_size : float, default=0.3
+    test_size : float or None, default=0.3
         Held-out fraction when ``heldout`` is None.
     heldout : tuple (X_test, y_test, sensitive_test) or dict of str -> tuple, default=None
         A given held-out set (e.g. the data set's official test split); all of ``X`` is then the
@@ -377,6 +377,9 @@ def _training_and_tests(X, p, heldout, test_size, random_state):
     """The training part (X, y, A, groups) and the held-out sets by scenario name."""
     y, A, groups = p.y, p.A, p.groups
     if heldout is None:
+        if test_size is None:
+            raise ValueError("test_size=None needs heldout=(X_test, y_test, sensitive_test); "
+                             "give a fraction in (0, 1) to split X instead.")
         train, test = _split(y, A[p.select_on], groups, test_size, random_state)
         data = Bunch(X=_safe_indexing(X, train), y=y[train],
                      A=A.iloc[train].reset_index(drop=True),

@@ -42,7 +42,7 @@ __all__ = ["lambda_study", "plot_lambda_tradeoff"]
         "n_jobs": [numbers.Integral, None],
         "verbose": VERBOSE,
     },
-    prefer_skip_nested_validation=False,  # the estimator validates its own parameters
+    prefer_skip_nested_validation=False,  # the estimator's parameters are checked too
 )
 def lambda_study(
     estimator,

@@ -113,7 +113,7 @@ STUDY_SCORERS = {
         "return_estimators": ["boolean"],
         "verbose": VERBOSE,
     },
-    prefer_skip_nested_validation=False,  # the estimator validates its own parameters
+    prefer_skip_nested_validation=False,  # the estimator's parameters are checked too
 )
 def representation_study(
     estimator,

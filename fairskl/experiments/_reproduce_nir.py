@@ -84,7 +84,7 @@ SCENARIOS = {
         "weights": [str, os.PathLike, None],
         "compare": ["boolean"],
     },
-    prefer_skip_nested_validation=True,
+    prefer_skip_nested_validation=False,  # the studies it runs check their settings too
 )
 def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None, scale="small",
                   settings=None, weights=None, compare=False, device="cpu", resume=False,
@@ -174,6 +174,7 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     _check_study(config, data, attribute)
     run = RunDirectory(out_dir, config, resume=resume, overwrite=overwrite, verbose=verbose)
     run.check(device)
+    _check_weights(config)
     train, tests, groups, notes = nir_data(data, attribute, config, data_home, random_state)
     if config["valid_size"]:  # early stopping's split keeps each patient (lesion) whole
         train = (SliceDict(X=train[0], split_groups=groups), *train[1:])
@@ -227,7 +228,6 @@ def _check_study(config, data, attribute):
                          f"for the synthetic data; got data={data!r}, backbone="
                          f"{config['backbone']!r}. Real data fine-tune a pretrained backbone "
                          f"(scale='paper').")
-    _check_weights(config)
 
 
 def _refit_and_audit(net, X, y, tests, lambdas, thresholds, run):

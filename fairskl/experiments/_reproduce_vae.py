@@ -62,7 +62,7 @@ N_BOOTSTRAP = 1000
         "scale": [StrOptions(set(VAE_SCALES)), dict],
         "perceptual_weights": [str, os.PathLike, None],
     },
-    prefer_skip_nested_validation=True,
+    prefer_skip_nested_validation=False,  # the studies it runs check their settings too
 )
 def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="small",
                            settings=None, device="cpu", resume=False, overwrite=False,

@@ -107,6 +107,7 @@ def group_label(key, columns):
         return str(key[0])
     return ", ".join(f"{column}={value}" for column, value in zip(columns, key, strict=True))
 
+
 def check_1d(y, *, name):
     """``y`` as a 1-D array without missing values (an (n, 1) column is flattened)."""
     y = np.asarray(y)
