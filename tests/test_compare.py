@@ -447,6 +447,33 @@ def test_plot_method_comparison_draws_one_point_per_method(tmp_path):
     assert set(result.cv_results.candidate) == {0} and result.cv_results.value.dtype == float
 
 
+def test_the_reference_is_fitted_once_per_seed_when_the_selections_differ(monkeypatch):
+    # when a method's pick differs between the selections, the reference's threshold-only
+    # control differs too: one refit per seed is audited at both, not refitted twice
+    from fairskl.experiments import _compare
+
+    both = _compare._both_selections
+
+    def differing(chosen, p):
+        picks, selection = both(chosen, p)
+        picks[_compare.WITHOUT_LABELS]["a"] = 1 - picks[_compare.WITH_LABELS]["a"]
+        return picks, selection
+
+    monkeypatch.setattr(_compare, "_both_selections", differing)
+    X, y, A = _data(300)
+    FITS.update(n=0, fail_at=None)
+    result = compare_methods(
+        {"ref": CountingLogistic(), "a": LogisticRegression()}, X, y, sensitive_features=A,
+        param_grids={"a": {"C": [0.001, 1.0]}}, seeds=(0, 1), max_disparity=1.0,
+        max_auc_drop=1.0, n_bootstrap=20, verbose=0)
+    assert FITS["n"] == 3 + 2  # the reference's fold fits, then one refit per seed
+    control = result.thresholds.query("method == 'ref' and operating_point == 'rate of a'")
+    assert control.threshold.nunique() == 2
+    rows = result.results.query("method == 'ref' and operating_point == 'rate of a' "
+                                "and metric == 'tpr' and group == 'all'")
+    assert rows.groupby("selection").value.mean().nunique() == 2
+
+
 def test_checkpoints_refuse_another_config_and_read_older_bare_pieces(tmp_path):
     from fairskl._io import write_joblib
     from fairskl.experiments._checkpoint import Checkpoints

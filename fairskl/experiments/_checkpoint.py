@@ -1,6 +1,6 @@
 """The checkpoint scheme of the studies: a folder whose ``config.json`` says which computation it
 holds (another one is refused, never mixed in), and whose pieces are written atomically.
-``compare_methods`` keeps its fold and refit pieces here;
+``compare_methods`` keeps its fold and refit pieces here, and ``reproduce_nir`` its λ study;
 ``representation_study`` checks its folder's config here and keeps each cell as CSV files
 (readable without fairskl), and ``reproduce_nir`` keeps its refitted networks under
 ``models/`` (outputs a user loads), stamped with their thresholds the same way.

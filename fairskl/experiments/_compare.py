@@ -9,7 +9,6 @@ that the difference between two methods has an interval of its own.
 
 import numbers
 import os
-import warnings
 
 import joblib
 import numpy as np
@@ -17,19 +16,22 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import (
     ParameterGrid,
-    StratifiedGroupKFold,
-    StratifiedKFold,
     train_test_split,
 )
 from sklearn.utils import Bunch, _safe_indexing, check_random_state
-from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions, validate_params
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    RealNotInt,
+    StrOptions,
+    validate_params,
+)
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _num_samples
 from tqdm.auto import tqdm
 
 from fairskl._constraints import N_BOOTSTRAP, RANDOM_STATE, VERBOSE
 from fairskl._parallel import limit_torch_threads
-from fairskl.exceptions import FairnessWarning
 from fairskl.experiments._checkpoint import Checkpoints, describe, hash_frame
 from fairskl.experiments._heldout import (
     FREE,
@@ -45,8 +47,9 @@ from fairskl.experiments._selection import (
     check_audit_point,
     check_sensitive_features,
     fit_candidates,
-    fold_metrics,
+    make_folds,
     matched_thresholds,
+    score_folds,
     select,
 )
 from fairskl.metrics import operating_threshold
@@ -292,10 +295,7 @@ def compare_methods(
                          reference, disparity, cv, seeds, cv_seeds, n_bootstrap, random_state,
                          max_disparity, max_auc_drop, operating_point, select_on)
     data = _training_and_tests(X, p, heldout, test_size, random_state)
-    strata = _strata(data.y, data.A[p.select_on])
-    kfold = StratifiedGroupKFold if data.groups is not None else StratifiedKFold
-    folds = {seed: list(kfold(cv, shuffle=True, random_state=seed).split(
-        np.zeros(len(data.y)), strata, data.groups)) for seed in p.cv_seeds}
+    folds = make_folds(_strata(data.y, data.A[p.select_on]), data.groups, cv, p.cv_seeds)
     weights = {k: resample_weights(len(t[1]), n_bootstrap, random_state)
                for k, t in data.tests.items()}
     checkpoints = None
@@ -411,16 +411,9 @@ def _select_all(oof, data, folds, p, max_disparity, max_auc_drop):
     sensitive = data.A[p.select_on].to_numpy()
 
     def scores(m, c, reference_c):
-        rows = []
-        with warnings.catch_warnings():  # NaN folds are reported once, by the selection
-            warnings.simplefilter("ignore", FairnessWarning)
-            for seed in p.cv_seeds:
-                for k, (_, test) in enumerate(folds[seed]):
-                    values = fold_metrics(y01[test], oof[m, c, seed][test], sensitive[test],
-                                          oof[p.ref, reference_c, seed][test])
-                    rows += [(p.names[m], c, repr(p.candidates[p.names[m]][c]), seed, k,
-                              metric, value) for metric, value in values.items()]
-        return rows
+        return [(p.names[m], c, repr(p.candidates[p.names[m]][c]), *row) for row in score_folds(
+            y01, {seed: oof[m, c, seed] for seed in p.cv_seeds},
+            {seed: oof[p.ref, reference_c, seed] for seed in p.cv_seeds}, sensitive, folds)]
 
     reference, candidates = p.reference, p.candidates
     ref_rows = [row for c in range(len(candidates[reference])) for row in scores(p.ref, c, c)]
@@ -481,13 +474,15 @@ def _operating_points(oof, picks, p):
 
 def _refit_all(p, picks, thresholds, data, weights, checkpoints, n_jobs, verbose):
     """Each chosen configuration refitted once per seed (shared by the two selections when
-    they agree) and audited on the held-out rows; audits by (method, stamp, seed)."""
+    they agree) and audited on the held-out rows at every set of thresholds it is read at
+    (the reference's differ between the selections when a method's pick does); audits by
+    (method, stamp, seed)."""
     stamps = {(mode, m): repr((p.candidates[name][picks[mode][name]], thresholds[mode, name]))
               for mode in picks for m, name in enumerate(p.names)}
-    # the distinct (method, configuration and thresholds) to refit, shared by both selections
+    # the distinct (method, configuration and thresholds) to audit, shared by both selections
     keys = {(m, stamps[mode, m]): (picks[mode][p.names[m]], thresholds[mode, p.names[m]])
             for mode, m in stamps}
-    audits, todo = {}, []
+    audits, todo = {}, {}
     for (m, stamp), (c, point) in keys.items():
         for seed in p.seeds:
             suffix = "" if stamp == stamps[WITH_LABELS, m] else f"_{joblib.hash(stamp)[:8]}"
@@ -495,17 +490,16 @@ def _refit_all(p, picks, thresholds, data, weights, checkpoints, n_jobs, verbose
             saved = None if checkpoints is None else checkpoints.load(name, stamp)
             if saved is not None:
                 audits[m, stamp, seed] = saved
-            else:
-                todo.append((m, seed, p.candidates[p.names[m]][c], stamp, name, point))
+            else:  # one fit per (method, candidate, seed), audited at each of its thresholds
+                todo.setdefault((m, c, seed), []).append((m, stamp, name, point))
     bar = tqdm(total=len(todo), desc="compare methods: refit and audit", unit="fit",
                disable=not verbose or not todo)
-    for (m, stamp, seed), audit in Parallel(n_jobs=n_jobs, batch_size=1,
-                                            return_as="generator_unordered")(
-        delayed(_refit_audit)(p.methods[p.names[m]], params, seed, data.X, data.y, data.tests,
-                              weights, point, (m, stamp, seed), checkpoints, name)
-        for m, seed, params, stamp, name, point in todo
+    for done in Parallel(n_jobs=n_jobs, batch_size=1, return_as="generator_unordered")(
+        delayed(_refit_audit)(p.methods[p.names[m]], p.candidates[p.names[m]][c], seed, data.X,
+                              data.y, data.tests, weights, points, checkpoints)
+        for (m, c, seed), points in todo.items()
     ):
-        audits[m, stamp, seed] = audit
+        audits.update(done)
         bar.update()
     bar.close()
     return audits, stamps
@@ -566,29 +560,34 @@ def _choose(name, grid, rows, disparity, max_disparity, operating_point, floor, 
                   note="cv_results holds the undefined folds.")
 
 
-def _refit_audit(estimator, params, seed, X_tr, y_tr, tests, weights, thresholds, key,
-                 checkpoints, name):
-    """One (method, seed): fit on the training part, audit on each held-out set."""
+def _refit_audit(estimator, params, seed, X_tr, y_tr, tests, weights, points, checkpoints):
+    """One (method, candidate, seed): fit on the training part, audit on each held-out set at
+    each of ``points`` (method, stamp, checkpoint name, thresholds); audits by (method, stamp,
+    seed)."""
     limit_torch_threads()
     model = clone(estimator).set_params(**params)
     if "random_state" in model.get_params():
         model.set_params(random_state=seed)
     model.fit(X_tr, y_tr)
-    audit = {}
-    for scenario, (X_te, y_te, A_te) in tests.items():
-        proba = np.asarray(model.predict_proba(X_te), dtype=float)[:, 1]  # P(classes_[1])
-        y01 = (np.asarray(y_te) == model.classes_[1]).astype(int)
-        audit[scenario] = audit_model(y01, proba, None, A_te, weights[scenario], thresholds)
-    if checkpoints is not None:
-        checkpoints.save(name, audit, stamp=key[1])
-    return key, audit
+    probas = {scenario: np.asarray(model.predict_proba(X_te), dtype=float)[:, 1]
+              for scenario, (X_te, _, _) in tests.items()}  # P(classes_[1])
+    audits = {}
+    for m, stamp, name, thresholds in points:
+        audit = {scenario: audit_model((np.asarray(y_te) == model.classes_[1]).astype(int),
+                                       probas[scenario], None, A_te, weights[scenario],
+                                       thresholds)
+                 for scenario, (_, y_te, A_te) in tests.items()}
+        if checkpoints is not None:
+            checkpoints.save(name, audit, stamp=stamp)
+        audits[m, stamp, seed] = audit
+    return audits
 
 
 def _check_methods(estimators, param_grids):
     """The estimators dict and, per method, its list of candidate parameter dicts."""
-    if not isinstance(estimators, dict) or not estimators:
-        raise ValueError(f"estimators must be a non-empty dict of name -> unfitted classifier, "
-                         f"e.g. {{'erm': LogisticRegression()}}, got {estimators!r}.")
+    if not estimators:  # a dict (declared): at least one method
+        raise ValueError("estimators must be a non-empty dict of name -> unfitted classifier, "
+                         "e.g. {'erm': LogisticRegression()}, got {}.")
     for name, est in estimators.items():
         if not isinstance(name, str):
             raise TypeError(f"estimators' keys must be method names (str), got {name!r}.")
@@ -597,9 +596,6 @@ def _check_methods(estimators, param_grids):
             raise TypeError(f"estimators[{name!r}] must be a scikit-learn classifier with "
                             f"predict_proba, got {type(est).__name__}.")
     param_grids = {} if param_grids is None else param_grids
-    if not isinstance(param_grids, dict):
-        raise TypeError(f"param_grids must be a dict of method name -> grid, got "
-                        f"{type(param_grids).__name__}.")
     unknown = sorted(set(param_grids) - set(estimators))
     if unknown:
         raise ValueError(f"param_grids has grids for {unknown}, which are not in estimators "
@@ -679,6 +675,19 @@ def _split(y, sensitive, groups, test_size, random_state):
     return np.sort(train), np.sort(test)
 
 
+@validate_params(
+    {
+        "summary": [pd.DataFrame],
+        "attribute": [str, None],
+        "scenario": [str, None],
+        "disparity": [str],
+        "performance": [str],
+        "operating_point": [str],
+        "selection": [StrOptions({WITH_LABELS, WITHOUT_LABELS})],
+        "ax": [HasMethods(["errorbar"]), None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def plot_method_comparison(summary, *, attribute=None, scenario=None,
                            disparity="tpr_difference", performance="auc",
                            operating_point="matched", selection=WITH_LABELS, ax=None):
@@ -733,26 +742,13 @@ def plot_method_comparison(summary, *, attribute=None, scenario=None,
         raise ValueError(f"summary lacks the columns {missing}; pass compare_methods(...)"
                          f".summary.")
     values = summary[summary.comparison == "value"]
-    if "selection" in values.columns:
-        if selection not in set(values.selection):
-            raise ValueError(f"selection={selection!r} is not in summary; choose one of "
-                             f"{sorted(set(values.selection))}.")
-        values = values[values.selection == selection]
+    values = _only(values, "selection", selection)
     if "group" in values.columns:
         values = values[values.group == "all"]
-    if "operating_point" in values.columns:
-        ops = set(values.operating_point)
-        if operating_point not in ops:
-            raise ValueError(f"operating_point={operating_point!r} is not in summary; choose "
-                             f"one of {sorted(ops - {FREE})}.")
-        values = values[values.operating_point.isin([operating_point, FREE])]
-    if "scenario" in values.columns:
-        scenarios = list(pd.unique(values.scenario))
-        scenario = scenarios[0] if scenario is None and scenarios else scenario
-        if scenario not in scenarios:
-            raise ValueError(f"scenario={scenario!r} is not in summary; choose one of "
-                             f"{scenarios}.")
-        values = values[values.scenario == scenario]
+    values = _only(values, "operating_point", operating_point, also=[FREE])
+    if "scenario" in values.columns and scenario is None:
+        scenario = values.scenario.iloc[0] if len(values) else None
+    values = _only(values, "scenario", scenario)
     attributes = [a for a in pd.unique(values.attribute) if a != "all"]
     attribute = attributes[0] if attribute is None and attributes else attribute
     if attribute not in attributes:
@@ -784,6 +780,17 @@ def plot_method_comparison(summary, *, attribute=None, scenario=None,
                   + ("" if y_attribute == "all" else f" ({y_attribute})") + ", 95% CI")
     ax.margins(0.15)
     return ax
+
+
+def _only(values, column, value, also=()):
+    """The rows of ``values`` whose ``column`` is ``value`` (or one of ``also``); all rows
+    when ``values`` has no such column."""
+    if column not in values.columns:
+        return values
+    present = [v for v in pd.unique(values[column]) if v not in also]
+    if value not in present:
+        raise ValueError(f"{column}={value!r} is not in summary; choose one of {present}.")
+    return values[values[column].isin([value, *also])]
 
 
 def _metric_rows(values, attribute, metric, axis):

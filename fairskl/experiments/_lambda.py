@@ -1,23 +1,21 @@
 """The λ study: cross-validated fairness and performance of NIRClassifier along a λ grid."""
 
 import numbers
-import warnings
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-from sklearn.utils import Bunch, _safe_indexing
+from sklearn.utils import Bunch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 
 from fairskl._constraints import VERBOSE
-from fairskl.exceptions import FairnessWarning
 from fairskl.experiments._selection import (
     GAPS,
     check_audit_point,
     check_sensitive_features,
     fit_candidates,
-    fold_metrics,
+    make_folds,
+    score_folds,
     select,
 )
 
@@ -164,27 +162,15 @@ def lambda_study(
     strata = pd.Series(y.astype(str)) + "|" + A.astype(str).agg("|".join, axis=1)
     sensitive = A.iloc[:, 0].to_numpy() if A.shape[1] == 1 else A
 
-    all_folds = {}
-    for seed in seeds:
-        splitter = (StratifiedGroupKFold(cv, shuffle=True, random_state=seed)
-                    if groups is not None
-                    else StratifiedKFold(cv, shuffle=True, random_state=seed))
-        all_folds[seed] = list(splitter.split(np.zeros(len(y)), strata, groups))
+    all_folds = make_folds(strata, groups, cv, seeds)
     jobs = {(lam, seed): (estimator, {"lambda_nir": lam}, seed)
             for seed in seeds for lam in lambdas}
     oof = fit_candidates(jobs, X, y, all_folds, n_jobs=n_jobs, verbose=verbose,
                          desc="lambda study (seed x lambda x fold)")
     y01 = (y == np.unique(y)[-1]).astype(int)
-    rows = []
-    with warnings.catch_warnings():  # the NaN folds are reported once, by the selection
-        warnings.simplefilter("ignore", FairnessWarning)
-        for lam in lambdas:
-            for seed in seeds:
-                for k, (_, test) in enumerate(all_folds[seed]):
-                    scores = fold_metrics(y01[test], oof[lam, seed][test],
-                                          _safe_indexing(sensitive, test),
-                                          oof[0.0, seed][test])
-                    rows += [(lam, seed, k, metric, value) for metric, value in scores.items()]
+    rows = [(lam, *row) for lam in lambdas for row in score_folds(
+        y01, {seed: oof[lam, seed] for seed in seeds}, {seed: oof[0.0, seed] for seed in seeds},
+        sensitive, all_folds)]
     results = pd.DataFrame(rows, columns=["lambda_nir", "seed", "fold", "metric", "value"])
     summary = (results.groupby(["lambda_nir", "metric"])["value"]
                .agg(mean="mean", std="std", n="count").reset_index())
@@ -209,6 +195,16 @@ def lambda_study(
                  estimators=estimators, folds=all_folds)
 
 
+@validate_params(
+    {
+        "summary": [pd.DataFrame],
+        "disparity": [str],
+        "performance": [str],
+        "best_lambda": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "ax": [HasMethods(["errorbar"]), None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def plot_lambda_tradeoff(summary, *, disparity="tpr_difference", performance="auc",
                          best_lambda=None, ax=None):
     """Mean gap against mean AUC for each λ, with ±1 sd bars and the chosen λ marked.

@@ -5,15 +5,12 @@ method's strength is chosen by :func:`compare_methods` on folds of the training 
 same rule as NIR's λ, refitted with seeds, and audited on the study's held-out sets.
 """
 
-import warnings
-
 import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
 from fairskl._io import write_text
 from fairskl.datasets._files import is_path_sequence
-from fairskl.exceptions import FairnessWarning
 from fairskl.experiments._compare import (
     WITH_LABELS,
     WITHOUT_LABELS,
@@ -22,7 +19,7 @@ from fairskl.experiments._compare import (
     same_rate,
 )
 from fairskl.experiments._heldout import FREE
-from fairskl.experiments._report import interval, save_figure
+from fairskl.experiments._report import Cells, save_figure
 from fairskl.experiments._selection import MATCHED
 
 __all__ = ["COMPARE_GRIDS", "run_comparison"]
@@ -117,8 +114,7 @@ def _estimators(net, gap_metric):
     }
 
 
-def run_comparison(net, config, train, tests, groups, attribute, gap_metric, out, say,
-                   verbose):
+def run_comparison(net, train, tests, groups, attribute, gap_metric, run):
     """Run :func:`compare_methods` on the study's data; write its CSVs and figure.
 
     The groups of ``attribute`` travel inside X (a skorch ``SliceDict``) for the one method
@@ -127,6 +123,7 @@ def run_comparison(net, config, train, tests, groups, attribute, gap_metric, out
     from skorch.helper import SliceDict
 
     X, y, A = train
+    config, out = run.config, run.path
 
     def with_groups(images, frame):  # beside the patients of a grouped split, if X has them
         images = dict(images) if isinstance(images, SliceDict) else {"X": images}
@@ -136,7 +133,7 @@ def run_comparison(net, config, train, tests, groups, attribute, gap_metric, out
     estimators = _estimators(net, gap_metric)
     if is_path_sequence(X["X"] if isinstance(X, SliceDict) else X):
         # fairlearn's input checks take arrays: images read from disk cannot be post-processed
-        say("note: ThresholdOptimizer is left out: fairlearn takes arrays, not image paths")
+        run.say("note: ThresholdOptimizer is left out: fairlearn takes arrays, not image paths")
         del estimators["ThresholdOptimizer"]
     unknown = sorted(set(grids) - set(estimators))
     if unknown:
@@ -145,12 +142,11 @@ def run_comparison(net, config, train, tests, groups, attribute, gap_metric, out
     seeds = [config["random_state"] + s for s in config["compare_seeds"]]
     sizes = [len(ParameterGrid(grids[name])) if name in grids else 1 for name in estimators]
     n_fits = config["cv"] * len(config["compare_cv_seeds"]) * sum(sizes)
-    say(f"comparison: {len(estimators)} methods; {n_fits} selection fits ({config['cv']} "
-        f"folds x {len(config['compare_cv_seeds'])} CV seeds), then "
-        f"{len(estimators) * len(seeds)} refits ({len(seeds)} seeds), audited on "
-        f"{', '.join(tests)}")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FairnessWarning)
+    run.say(f"comparison: {len(estimators)} methods; {n_fits} selection fits ({config['cv']} "
+            f"folds x {len(config['compare_cv_seeds'])} CV seeds), then "
+            f"{len(estimators) * len(seeds)} refits ({len(seeds)} seeds), audited on "
+            f"{', '.join(tests)}")
+    with run.notes_from_warnings() as notes:  # the selection's notes go to the report
         result = compare_methods(
             estimators, with_groups(X, A), y, sensitive_features=A, param_grids=grids,
             cv=config["cv"], heldout={k: (with_groups(tX, tA), ty, tA)
@@ -160,15 +156,8 @@ def run_comparison(net, config, train, tests, groups, attribute, gap_metric, out
             max_disparity=config["max_disparity"], max_auc_drop=config["max_auc_drop"],
             n_bootstrap=config["n_bootstrap"],
             reference=REFERENCE, checkpoint_dir=out / "compare",
-            random_state=config["random_state"], verbose=verbose)
-    result.notes = []
-    for warning in caught:  # the selection's notes go to the report, others are re-raised
-        if issubclass(warning.category, FairnessWarning):
-            say(f"note: {warning.message}")
-            result.notes.append(str(warning.message))
-        else:
-            warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                   warning.lineno)
+            random_state=config["random_state"], verbose=run.verbose)
+    result.notes = notes
     write_text(out / "compare_summary.csv", result.summary.to_csv(index=False))
     write_text(out / "compare_selection.csv",
                result.selection.drop(columns="params_dict").to_csv(index=False))
@@ -240,36 +229,33 @@ def report_comparison(report, result, config, attribute, gap_metric, out):
                   "(selection with the group labels)")
 
 
+#: the columns that identify a row of compare_methods' summary (within one selection)
+CELL_KEYS = ["scenario", "method", "comparison", "attribute", "metric", "operating_point"]
+
+
+def _pairs(summary):
+    """The (scenario, method) pairs of ``summary``, in its order."""
+    return summary[["scenario", "method"]].drop_duplicates().itertuples(index=False)
+
+
 def _report_tables(report, result, gap_metric, label):
     """Held-out values and changes vs ERM of every method (group-label selection)."""
-    summary = result.summary[result.summary.selection == WITH_LABELS]
-    attributes = [a for a in pd.unique(summary.attribute) if a != "all"]
+    summary = result.summary[(result.summary.selection == WITH_LABELS)
+                             & (result.summary.group == "all")]
+    cells = Cells(summary, CELL_KEYS)
     columns = [("all", "auc", FREE, "AUC"),
                ("all", "positive_rate", MATCHED, "positive rate, matched"),
                ("all", "positive_rate", "0.5", "positive rate at 0.5")]
-    for a in attributes:
+    for a in [a for a in pd.unique(summary.attribute) if a != "all"]:
         columns += [(a, gap_metric, MATCHED, f"{label} gap by {a}, matched"),
                     (a, gap_metric, "0.5", f"{label} gap by {a}, at 0.5"),
                     (a, "auc_difference", FREE, f"AUC gap by {a}")]
-    summary = summary[summary.group == "all"]
     for kind, title in [("value", "Held-out values"),
                         (f"change vs {REFERENCE}", f"Change vs {REFERENCE} (paired)")]:
-        rows = []
-        for (scenario, method), part in summary[summary.comparison == kind].groupby(
-                ["scenario", "method"], sort=False):
-            row = {"scenario": scenario, "method": method}
-            for attr, metric, op, name in columns:
-                cell = part[(part.attribute == attr) & (part.metric == metric)
-                            & (part.operating_point == op)]
-                if cell.empty:
-                    row[name] = "n/a"
-                    continue
-                r = cell.iloc[0]
-                text = interval(r.value, r.ci_low, r.ci_high, scale=100, fmt=".1f")
-                if kind != "value":
-                    text += " ↓" if r.ci_high < 0 else " ↑" if r.ci_low > 0 else ""
-                row[name] = text
-            rows.append(row)
+        rows = [{"scenario": scenario, "method": method,
+                 **{name: cells(scenario, method, kind, *column, arrow=kind != "value")
+                    for *column, name in columns}}
+                for scenario, method in _pairs(summary[summary.comparison == kind])]
         report.text(f"{title}:" + (f" the matched thresholds are fitted on the out-of-fold "
                                    f"predictions of the selection's fold models; where a "
                                    f"method's positive rate at the matched point is far from "
@@ -286,29 +272,18 @@ def _report_control(report, result, attribute, gap_metric, label):
     """The threshold-only control: each method at 0.5 against ERM at the method's own rate."""
     summary = result.summary[(result.summary.group == "all")
                              & (result.summary.selection == WITH_LABELS)]
-    cells = summary.set_index(["scenario", "method", "comparison", "attribute", "metric",
-                               "operating_point"])
-
-    def cell(*key, arrow=False):
-        if key not in cells.index:
-            return "—"
-        r = cells.loc[key]
-        text = interval(r.value, r.ci_low, r.ci_high, scale=100, fmt=".1f")
-        return text + ((" ↓" if r.ci_high < 0 else " ↑" if r.ci_low > 0 else "") if arrow
-                       else "")
-
+    cells = Cells(summary, CELL_KEYS, missing="—")
     control = f"change vs {REFERENCE} at the same rate"
     rows = [{"scenario": scenario, "method": method,
-             "positive rate at 0.5": cell(scenario, method, "value", "all", "positive_rate",
-                                          "0.5"),
-             f"{label} gap by {attribute} at 0.5": cell(scenario, method, "value", attribute,
-                                                        gap_metric, "0.5"),
-             f"{REFERENCE} at the same rate": cell(scenario, REFERENCE, "value", attribute,
-                                                   gap_metric, same_rate(method)),
-             "change": cell(scenario, method, control, attribute, gap_metric, "0.5",
-                            arrow=True)}
-            for scenario, method in summary[summary.comparison == control][
-                ["scenario", "method"]].drop_duplicates().itertuples(index=False)]
+             "positive rate at 0.5": cells(scenario, method, "value", "all", "positive_rate",
+                                           "0.5"),
+             f"{label} gap by {attribute} at 0.5": cells(scenario, method, "value", attribute,
+                                                         gap_metric, "0.5"),
+             f"{REFERENCE} at the same rate": cells(scenario, REFERENCE, "value", attribute,
+                                                    gap_metric, same_rate(method)),
+             "change": cells(scenario, method, control, attribute, gap_metric, "0.5",
+                             arrow=True)}
+            for scenario, method in _pairs(summary[summary.comparison == control])]
     report.text(
         f"**Threshold-only control: {REFERENCE} at each method's own rate.** A method that "
         f"flags fewer (or more) cases than {REFERENCE} at 0.5 changes its gaps by that alone. "
@@ -323,23 +298,18 @@ def _report_control(report, result, attribute, gap_metric, label):
 def _report_without_labels(report, result, attribute, gap_metric, label):
     """The selection without group labels: what each method chose and its primary gap."""
     sel = result.selection.pivot(index="method", columns="selection", values="params")
-    sel = sel.loc[pd.unique(result.selection.method)]
     summary = result.summary[(result.summary.attribute == attribute)
                              & (result.summary.metric == gap_metric)
                              & (result.summary.operating_point == MATCHED)]
-    rows = []
-    for (scenario, method), part in summary.groupby(["scenario", "method"], sort=False):
-        row = {"scenario": scenario, "method": method,
-               "chosen with labels": sel.loc[method, WITH_LABELS],
-               "chosen without": sel.loc[method, WITHOUT_LABELS]}
-        for mode in (WITH_LABELS, WITHOUT_LABELS):
-            for kind, name in [("value", "gap"), (f"change vs {REFERENCE}", "change")]:
-                cell = part[(part.selection == mode) & (part.comparison == kind)]
-                row[f"{name}, {'with labels' if mode == WITH_LABELS else 'without'}"] = (
-                    "—" if cell.empty else interval(*cell.iloc[0][["value", "ci_low",
-                                                                    "ci_high"]],
-                                                    scale=100, fmt=".1f"))
-        rows.append(row)
+    cells = Cells(summary, ["scenario", "method", "selection", "comparison"], missing="—")
+    rows = [{"scenario": scenario, "method": method,
+             "chosen with labels": sel.loc[method, WITH_LABELS],
+             "chosen without": sel.loc[method, WITHOUT_LABELS],
+             **{f"{name}, {'with labels' if mode == WITH_LABELS else 'without'}":
+                cells(scenario, method, mode, kind)
+                for mode in (WITH_LABELS, WITHOUT_LABELS)
+                for kind, name in [("value", "gap"), (f"change vs {REFERENCE}", "change")]}}
+            for scenario, method in _pairs(summary)]
     report.heading("Compared with other mitigations: selection without group labels")
     report.text(
         f"The same comparison with every method's setting chosen without the group labels "

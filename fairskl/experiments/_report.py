@@ -170,6 +170,42 @@ def interval(mean, low, high, scale=1.0, fmt=".2f"):
     return f"{mean * scale:{fmt}} [{low * scale:{fmt}}, {high * scale:{fmt}}]"
 
 
+class Cells:
+    """The rows of a summary table, looked up by the values of its ``keys`` columns, and each
+    row's interval formatted for a report (``"12.3 [10.0, 14.6]"``).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Has the ``keys`` columns (one row per key) and ``value``, ``ci_low``, ``ci_high``.
+    keys : list of str
+    scale : float, default=100
+        Percentage points by default.
+    missing : str, default="n/a"
+        The cell of a key that the table does not have.
+    """
+
+    def __init__(self, table, keys, *, scale=100, missing="n/a"):
+        self.rows = dict(zip(table[keys].itertuples(index=False, name=None),
+                             table.itertuples(index=False), strict=True))
+        self.scale, self.missing = scale, missing
+
+    def row(self, *key):
+        """The row of ``key`` (a namedtuple of the table's columns), or None."""
+        return self.rows.get(key)
+
+    def __call__(self, *key, scale=None, arrow=False):
+        """The interval of ``key``; ``arrow`` adds ↓ / ↑ where it excludes 0."""
+        row = self.rows.get(key)
+        if row is None:
+            return self.missing
+        text = interval(row.value, row.ci_low, row.ci_high,
+                        scale=self.scale if scale is None else scale, fmt=".1f")
+        if arrow:
+            text += " ↓" if row.ci_high < 0 else " ↑" if row.ci_low > 0 else ""
+        return text
+
+
 def _version(name):
     try:
         return version(name)

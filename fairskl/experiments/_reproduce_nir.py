@@ -1,6 +1,5 @@
 """``fairskl reproduce nir``: the NIR study end to end, its report beside the paper's numbers."""
 
-import json
 import os
 
 import joblib
@@ -11,6 +10,7 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 from tqdm.auto import tqdm
 
 from fairskl._io import write_joblib, write_text
+from fairskl.experiments._checkpoint import Checkpoints
 from fairskl.experiments._heldout import (
     FREE,
     GAPS,
@@ -22,7 +22,7 @@ from fairskl.experiments._heldout import (
     resample_weights,
 )
 from fairskl.experiments._nir_compare import COMPARE_GRIDS, report_comparison, run_comparison
-from fairskl.experiments._report import Report, interval, save_figure
+from fairskl.experiments._report import Cells, Report, save_figure
 from fairskl.experiments._run import RUN_CONSTRAINTS, RunDirectory, resolve_config
 from fairskl.experiments._selection import MATCHED, matched_thresholds
 from fairskl.experiments._study_data import ATTRIBUTES, attribute_column, nir_data
@@ -173,8 +173,7 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     gap_metric = NIR_PAPER.get((data, attribute), ("tpr_difference",))[0]
     _check_study(config, data, attribute)
     run = RunDirectory(out_dir, config, resume=resume, overwrite=overwrite, verbose=verbose)
-    run.check(device)
-    _check_weights(config)
+    run.check(device, backbone=config["backbone"], weights=config["weights"])
     train, tests, groups, notes = nir_data(data, attribute, config, data_home, random_state)
     if config["valid_size"]:  # early stopping's split keeps each patient (lesion) whole
         train = (SliceDict(X=train[0], split_groups=groups), *train[1:])
@@ -201,8 +200,7 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     audits, first = _refit_and_audit(net, X, y, tests, lambdas, thresholds, run)
     comparison = None
     if config["compare"]:
-        comparison = run_comparison(net, config, train, tests, groups, attribute, gap_metric,
-                                    run.path, run.say, verbose)
+        comparison = run_comparison(net, train, tests, groups, attribute, gap_metric, run)
     run.say("[3/3] report")
     seeds = [random_state + s for s in config["seeds"]]
     heldout = _heldout_table(audits, lambdas, seeds, tests)
@@ -356,43 +354,18 @@ def _proba_and_features(model, X):
     return torch.softmax(logits, dim=1)[:, 1].numpy(), features.numpy()
 
 
-def _check_weights(config):
-    """Load the backbone's weights now, so that a missing file or download fails before work."""
-    if config["weights"] is None:
-        return
-    from fairskl._backbones import torchvision_model
-
-    try:
-        torchvision_model(config["backbone"], config["weights"])
-    except OSError as error:  # no network for a weights name, or an unreadable file
-        raise ValueError(
-            f"cannot load the {config['backbone']} weights {config['weights']!r} ({error}). "
-            f"Without network, download torchvision's ResNet18_Weights.IMAGENET1K_V1 elsewhere "
-            f"and pass --weights PATH to the .pth file."
-        ) from None
-
-
 def _lambda_step(net, X, y, A, groups, gap_metric, run):
     """Run (or, resuming, reload) the λ study on the training part: results, summary, best λ,
     the out-of-fold probabilities per λ (pooled over the CV seeds) and the selection's notes."""
     from fairskl import experiments  # looked up at call time (tests replace lambda_study)
 
     config, out = run.config, run.path
-    study_csv, oof_csv = out / "lambda_study.csv", out / "lambda_oof.csv"
-    choice_json = out / "lambda_choice.json"
-    fingerprint = joblib.hash((X, y, A.to_numpy()))
-    saved = (json.loads(choice_json.read_text(encoding="utf-8"))
-             if run.resume and study_csv.exists() and oof_csv.exists() and choice_json.exists()
-             else None)
-    if saved is not None and saved.get("data") != fingerprint:
-        raise ValueError(f"--resume: the lambda study saved in {str(out)!r} was made on other "
-                         f"data. Use --overwrite or another --out.")
+    checkpoints = Checkpoints(out / "lambda", {"data": joblib.hash((X, y, A.to_numpy()))},
+                              argument="--out")
+    saved = checkpoints.load("study")
     if saved is not None:
-        run.say(f"[1/3] lambda study: reusing {study_csv}")
-        results = pd.read_csv(study_csv)
-        oof = pd.read_csv(oof_csv)
-        return (results, _summary(results), float(saved["best_lambda"]),
-                {float(lam): oof[lam].to_numpy() for lam in oof.columns}, saved["notes"])
+        run.say(f"[1/3] lambda study: reusing {checkpoints.folder}")
+        return saved
     n_fits = config["cv"] * len(config["lambdas"]) * len(config["cv_seeds"])
     run.say(f"[1/3] lambda study: {n_fits} fits on {len(y)} images ({config['cv']} folds x "
             f"{len(config['lambdas'])} lambdas x {len(config['cv_seeds'])} seeds)")
@@ -411,17 +384,11 @@ def _lambda_step(net, X, y, A, groups, gap_metric, run):
                                   f", not λ={study.best_lambda:g}."))
     oof = {float(lam): np.concatenate([study.oof[float(lam), seed] for seed in cv_seeds])
            for lam in config["lambdas"]}
-    write_text(study_csv, study.results.to_csv(index=False))
-    write_text(oof_csv, pd.DataFrame({f"{lam!r}": p for lam, p in oof.items()})
+    write_text(out / "lambda_study.csv", study.results.to_csv(index=False))
+    write_text(out / "lambda_oof.csv", pd.DataFrame({f"{lam!r}": p for lam, p in oof.items()})
                .to_csv(index=False))
-    write_text(choice_json, json.dumps({"best_lambda": study.best_lambda, "data": fingerprint,
-                                        "notes": notes}))  # last: marks a finished study
-    return study.results, study.summary, study.best_lambda, oof, notes
-
-
-def _summary(results):
-    return (results.groupby(["lambda_nir", "metric"])["value"]
-            .agg(mean="mean", std="std", n="count").reset_index())
+    return checkpoints.save("study", (study.results, study.summary, study.best_lambda, oof,
+                                      notes))
 
 
 def _heldout_table(audits, lambdas, seeds, tests):
@@ -465,32 +432,30 @@ def _adjust(table, primary):
     return table
 
 
-def _row(table, scenario, attribute, metric, method, op=FREE, group="all"):
+#: the columns that identify a row of the held-out table
+CELL_KEYS = ["scenario", "attribute", "metric", "method", "operating_point", "group"]
+
+
+def _row(cells, scenario, attribute, metric, method, op=FREE, group="all"):
     """The held-out table's row for one cell, or None."""
-    sel = table[(table.scenario == scenario) & (table.attribute == attribute)
-                & (table.group == group) & (table.metric == metric) & (table.method == method)
-                & (table.operating_point == op)]
-    return sel.iloc[0] if len(sel) else None
+    return cells.row(scenario, attribute, metric, method, op, group)
 
 
-def _cell(table, scenario, attribute, metric, method, op=FREE, scale=100, group="all"):
-    row = _row(table, scenario, attribute, metric, method, op, group)
-    if row is None:
-        return "n/a"
-    return interval(row.value, row.ci_low, row.ci_high, scale=scale, fmt=".1f")
+def _cell(cells, scenario, attribute, metric, method, op=FREE, scale=100, group="all"):
+    return cells(scenario, attribute, metric, method, op, group, scale=scale)
 
 
-def _verdict(table, scenario, attribute, metric, op=FREE):
+def _verdict(cells, scenario, attribute, metric, op=FREE):
     """Direction against parity for gaps and excesses, against λ=0 for the AUC; a change
     whose (Holm-adjusted) p is at least 5% is no detectable change."""
-    row = _row(table, scenario, attribute, metric, "change", op)
+    row = _row(cells, scenario, attribute, metric, "change", op)
     if row is None or np.isnan(row.p_holm):
         return "—"
     if row.p_holm >= 0.05:
         return "no detectable change"
     if metric == "auc":
         return "higher" if row.value > 0 else "lower"
-    before = _row(table, scenario, attribute, metric, "0", op).value
+    before = _row(cells, scenario, attribute, metric, "0", op).value
     return "closer to 0" if abs(before + row.value) < abs(before) else "further from 0"
 
 
@@ -511,6 +476,7 @@ def _nir_report(report, data, attribute, heldout, summary, best, compare, notes,
     gap_label = gap_metric.split("_")[0].upper()
     primary = _primary(tests, attribute, gap_metric)
     heldout = _adjust(heldout, primary)
+    cells = Cells(heldout, CELL_KEYS)
     report.text(
         f"λ chosen by {config['cv']}-fold cross-validation on the training part only: "
         f"**{best:g}** — the best mean AUC among the λ whose mean {gap_label} gap by "
@@ -539,13 +505,13 @@ def _nir_report(report, data, attribute, heldout, summary, best, compare, notes,
         report.text(note)
     if data == "synthetic":
         report.text("Scenarios: " + "; ".join(f"*{k}*: {SCENARIOS[k]}" for k in tests) + ".")
-    row = _row(heldout, *primary[:3], "change", primary[3])
+    row = _row(cells, *primary[:3], "change", primary[3])
     if row is not None:
         report.text(
-            f"**Primary endpoint result:** {_cell(heldout, *primary[:3], '0', primary[3])} at "
-            f"λ=0 → {_cell(heldout, *primary[:3], lam, primary[3])} at λ={lam}; change "
-            f"{_cell(heldout, *primary[:3], 'change', primary[3])} (p = {row.p_value:.3g}): "
-            f"**{_verdict(heldout, *primary)}**.")
+            f"**Primary endpoint result:** {_cell(cells, *primary[:3], '0', primary[3])} at "
+            f"λ=0 → {_cell(cells, *primary[:3], lam, primary[3])} at λ={lam}; change "
+            f"{_cell(cells, *primary[:3], 'change', primary[3])} (p = {row.p_value:.3g}): "
+            f"**{_verdict(cells, *primary)}**.")
 
     report.heading("Where each model operates (overall, held out)")
     rows = []
@@ -555,12 +521,12 @@ def _nir_report(report, data, attribute, heldout, summary, best, compare, notes,
                 rows.append({
                     "scenario": scenario, "model": label, "operating point": op,
                     "threshold": f"{thresholds[float(method)][op]:.3f}",
-                    **{name: _cell(heldout, scenario, "all", metric, method, op)
+                    **{name: _cell(cells, scenario, "all", metric, method, op)
                        for name, metric in [("positive rate", "positive_rate"),
                                             ("TPR", "tpr"), ("FPR", "fpr")]},
-                    "AUC": _cell(heldout, scenario, "all", "auc", method)})
+                    "AUC": _cell(cells, scenario, "all", "auc", method)})
     report.table(pd.DataFrame(rows).set_index("scenario"))
-    rates = [_cell(heldout, primary[0], "all", "positive_rate", method, "0.5")
+    rates = [_cell(cells, primary[0], "all", "positive_rate", method, "0.5")
              for method in ("0", lam)]
     report.text(f"At 0.5, λ=0 flags {rates[0]} % of the {primary[0]} test set and λ={lam} "
                 f"{rates[1]} %: a gap read at 0.5 mixes fairness with how many cases a model "
@@ -575,9 +541,9 @@ def _nir_report(report, data, attribute, heldout, summary, best, compare, notes,
                 label = metric.split("_")[0].upper()
                 row = {"scenario": scenario, "gap": f"{label} gap by {attr}",
                        "operating point": op,
-                       **{name: _cell(heldout, scenario, attr, metric, method, op)
+                       **{name: _cell(cells, scenario, attr, metric, method, op)
                           for name, method in methods},
-                       "verdict": _verdict(heldout, scenario, attr, metric, op)}
+                       "verdict": _verdict(cells, scenario, attr, metric, op)}
                 if (scenario, attr, metric, op) == primary:
                     row["verdict"] += " (primary)"
                 paper = NIR_PAPER.get((data, attr))
@@ -586,9 +552,9 @@ def _nir_report(report, data, attribute, heldout, summary, best, compare, notes,
                                                  and op == MATCHED else "—")
                 rows.append(row)
         rows.append({"scenario": scenario, "gap": "AUC (overall)", "operating point": FREE,
-                     **{name: _cell(heldout, scenario, "all", "auc", method)
+                     **{name: _cell(cells, scenario, "all", "auc", method)
                         for name, method in methods},
-                     "verdict": _verdict(heldout, scenario, "all", "auc"),
+                     "verdict": _verdict(cells, scenario, "all", "auc"),
                      "paper (before → after)": (f"+{NIR_PAPER_AUC_GAIN[data]:.2f} pt"
                                                 if data in NIR_PAPER_AUC_GAIN else "—")})
     report.table(pd.DataFrame(rows).set_index("scenario"))
@@ -608,7 +574,7 @@ def _nir_report(report, data, attribute, heldout, summary, best, compare, notes,
                 for label, method in methods[:2]:
                     rows.append({"scenario": scenario, "group": f"{attr} {group}",
                                  "model": label, **{
-                                     name: _cell(heldout, scenario, attr, metric, method, op,
+                                     name: _cell(cells, scenario, attr, metric, method, op,
                                                  group=group)
                                      for name, metric, op in [
                                          ("positive rate", "positive_rate", MATCHED),
@@ -638,9 +604,9 @@ def _nir_report(report, data, attribute, heldout, summary, best, compare, notes,
             else:
                 what, scale = f"concentration of {name} incidence (×100)", 100
             rows.append({"scenario": scenario, "quantity": what, **{
-                column: _cell(heldout, scenario, attr, metric, method, scale=scale)
+                column: _cell(cells, scenario, attr, metric, method, scale=scale)
                 for column, method in methods
-            }, "verdict": _verdict(heldout, scenario, attr, metric)})
+            }, "verdict": _verdict(cells, scenario, attr, metric)})
     report.table(pd.DataFrame(rows).set_index("scenario"))
 
     report.heading("Cross-validated λ study (fractions; mean ± sd over folds × seeds)")

@@ -87,12 +87,20 @@ class RunDirectory:
         self.say(text)
         self.notes.append(text)
 
-    def check(self, device, *, perceptual_weights=None):
-        """Everything that can fail before any work: the device, the VGG19 weights and the
-        folder (refuse a non-empty one without resume/overwrite, or one holding another run)."""
+    def check(self, device, *, backbone=None, weights=None, perceptual_weights=None):
+        """Everything that can fail before any work: the device, the backbone's and the VGG19
+        weights (loaded now) and the folder (refuse a non-empty one without resume/overwrite,
+        or one holding another run)."""
+        from fairskl._backbones import torchvision_model
+        from fairskl._perceptual import vgg19_features
+
         check_device(device)
+        if weights is not None:
+            _check_weights(lambda: torchvision_model(backbone, weights), backbone, weights,
+                           "ResNet18_Weights", "--weights")
         if perceptual_weights is not None:
-            check_perceptual_weights(perceptual_weights)
+            _check_weights(lambda: vgg19_features(perceptual_weights), "VGG19",
+                           perceptual_weights, "VGG19_Weights", "--perceptual-weights")
         self._check_folder()
 
     def prepare(self):
@@ -168,15 +176,14 @@ def check_device(device):
         raise ValueError("--device cuda, but torch sees no CUDA device here; use --device cpu.")
 
 
-def check_perceptual_weights(weights):
-    """Load the VGG19 weights now, so that a missing file or download fails before any work."""
-    from fairskl._perceptual import vgg19_features
-
+def _check_weights(load, name, weights, enum, option):
+    """Call ``load``; a missing file or download (no network) is a ValueError saying what to
+    pass instead."""
     try:
-        vgg19_features(weights)
+        load()
     except OSError as error:
         raise ValueError(
-            f"cannot load the VGG19 weights {weights!r} ({error}). Without network, download "
-            f"torchvision's VGG19_Weights.IMAGENET1K_V1 elsewhere and pass "
-            f"--perceptual-weights PATH to the .pth file."
+            f"cannot load the {name} weights {weights!r} ({error}). Without network, download "
+            f"torchvision's {enum}.IMAGENET1K_V1 elsewhere and pass {option} PATH to the .pth "
+            f"file."
         ) from None

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
@@ -32,8 +33,8 @@ from fairskl.metrics import (
     tpr_difference,
 )
 
-__all__ = ["MATCHED", "check_sensitive_features", "fit_candidates", "fold_metrics",
-           "matched_thresholds", "select"]
+__all__ = ["MATCHED", "check_sensitive_features", "fit_candidates", "fold_metrics", "make_folds",
+           "matched_thresholds", "score_folds", "select"]
 
 MATCHED = "matched"
 GAPS = ("tpr_difference", "fpr_difference")
@@ -49,6 +50,14 @@ def check_audit_point(operating_point):
     raise ValueError(f"operating_point must be 'matched' (every model read at the reference's "
                      f"positive rate) or a fixed threshold such as 0.5, got "
                      f"{operating_point!r}.")
+
+
+def make_folds(strata, groups, cv, seeds):
+    """One cross-validation per seed: ``cv`` shuffled folds stratified by ``strata`` (and
+    grouped by ``groups``), as lists of (train, test) positions by seed."""
+    kfold = StratifiedGroupKFold if groups is not None else StratifiedKFold
+    return {seed: list(kfold(cv, shuffle=True, random_state=seed).split(
+        np.zeros(len(strata)), strata, groups)) for seed in seeds}
 
 
 def fit_candidates(jobs, X, y, folds, *, n_jobs=None, verbose=1, desc="fits",
@@ -135,6 +144,19 @@ def fold_metrics(y01, proba, sensitive, reference_proba=None):
         out["tpr_difference" + suffix] = tpr_difference(y01, y_hat, sensitive_features=sensitive)
         out["fpr_difference" + suffix] = fpr_difference(y01, y_hat, sensitive_features=sensitive)
     return out
+
+
+def score_folds(y01, oof, reference_oof, sensitive, folds):
+    """:func:`fold_metrics` of every fold: (seed, fold, metric, value) rows from the
+    out-of-fold probabilities by seed (``oof``, ``reference_oof``); a fold's undefined gaps
+    are NaN, reported once by the selection."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FairnessWarning)
+        return [(seed, k, metric, value) for seed, splits in folds.items()
+                for k, (_, test) in enumerate(splits)
+                for metric, value in fold_metrics(y01[test], oof[seed][test],
+                                                  _safe_indexing(sensitive, test),
+                                                  reference_oof[seed][test]).items()]
 
 
 def matched_thresholds(oof, reference_oof, operating_point):
