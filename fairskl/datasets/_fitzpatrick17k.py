@@ -1,20 +1,20 @@
 """Fitzpatrick17k: clinical images of 114 skin conditions with Fitzpatrick skin types."""
 
-import functools
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
 
-from fairskl.datasets import _cache, _download
+from fairskl.datasets import _download
 from fairskl.datasets._base import (
+    LoaderOptions,
     build_bunch,
-    check_image_dirs,
-    check_loader_params,
+    fitzpatrick_type,
     get_data_home,
     index_files,
     read_metadata,
+    rows_with_images,
     skin_group,
     warn_left_out,
 )
@@ -219,7 +219,9 @@ default="three_partition_label"
     >>> sorted(set(data.source))
     ['atlasdermatologico', 'dermaamin']
     """
-    check_loader_params(image_size, on_error, n_jobs, resize)
+    options = LoaderOptions(data_home=data_home, image_size=image_size, resize=resize,
+                            cache=cache, n_jobs=n_jobs, on_error=on_error,
+                            return_paths=return_paths, as_frame=as_frame)
     if target not in TARGETS:
         raise ValueError(f"target must be one of {list(TARGETS)}, got {target!r}.")
     home = get_data_home(data_home) / "fitzpatrick17k"
@@ -233,40 +235,22 @@ default="three_partition_label"
         images_dir.mkdir(parents=True, exist_ok=True)
         _download_missing(csv, images_dir, index_files([images_dir]), n_jobs=n_jobs,
                           n_retries=n_retries, timeout=timeout)
-    check_image_dirs([images_dir], **kw)
-    present = index_files([images_dir])
-
-    names = csv["md5hash"].astype(str) + ".jpg"
-    found = names.isin(present.keys()).to_numpy()
-    warn_left_out(NAME, int((~found).sum()), len(csv), f"no image file in {str(images_dir)!r}",
-                  names[~found])
-    target_names = sorted(csv[target].dropna().astype(str).unique())
     sources = csv["url"].map(url_source)
-    frame = csv.loc[found].reset_index(drop=True)
-    frame["source"] = pd.Categorical(sources[found], categories=sorted(sources.unique()))
+    csv["source"] = pd.Categorical(sources, categories=sorted(sources.unique()))
+    frame, paths = rows_with_images(csv, csv["md5hash"].astype(str) + ".jpg", [images_dir],
+                                    where=f"in {str(images_dir)!r}", **kw)
+    target_names = sorted(csv[target].dropna().astype(str).unique())
 
-    fst = _fst(frame["fitzpatrick_scale"])
-    centaur = (_fst(frame["fitzpatrick_centaur"]) if "fitzpatrick_centaur" in frame
+    fst = fitzpatrick_type(frame["fitzpatrick_scale"])
+    centaur = (fitzpatrick_type(frame["fitzpatrick_centaur"]) if "fitzpatrick_centaur" in frame
                else pd.Series(np.nan, index=frame.index))
     sensitive = pd.DataFrame({"fitzpatrick": fst, "skin_group": skin_group(fst),
                               "fitzpatrick_centaur": centaur})
     return build_bunch(
-        name=NAME, frame=frame, paths=[present[n] for n in names[found]],
+        options, name=NAME, descr=DESCR, cache_key="fitzpatrick17k", frame=frame, paths=paths,
         target=pd.Categorical(frame[target].astype(str), categories=target_names).codes.astype(
             np.int64),
         target_name=target, target_names=target_names, sensitive=sensitive,
-        groups=frame["md5hash"].to_numpy(dtype=object), descr=DESCR, image_size=image_size,
-        item_shape=(image_size, image_size, 3),
-        decoder=functools.partial(_cache.decode_image, image_size=image_size, mode="RGB",
-                                  resize=resize),
-        data_home=data_home, cache=cache, cache_key=f"fitzpatrick17k_{image_size}px",
-        mode="RGB", n_jobs=n_jobs, on_error=on_error, return_paths=return_paths,
-        as_frame=as_frame, resize=resize,
+        groups=frame["md5hash"].to_numpy(dtype=object),
         extra={"source": np.asarray(frame["source"].astype(str), dtype=object)},
     )
-
-
-def _fst(values):
-    """A Fitzpatrick column -> float 1-6; NaN for -1 (unknown), missing or non-numeric."""
-    fst = pd.to_numeric(values, errors="coerce")
-    return fst.where(fst.between(1, 6)).astype("float64")

@@ -1,21 +1,20 @@
 """HAM10000: dermoscopy images of pigmented lesions with patient sex and age."""
 
-import functools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from fairskl.datasets import _cache
 from fairskl.datasets._base import (
+    LoaderOptions,
     age_binary,
     build_bunch,
-    check_image_dirs,
-    check_loader_params,
+    check_malignant_target,
+    diagnosis_target,
+    female_male,
     get_data_home,
-    index_files,
     read_metadata,
-    warn_left_out,
+    rows_with_images,
 )
 
 __all__ = ["load_ham10000"]
@@ -66,13 +65,11 @@ Layout expected under data_home:
 
 def ham_sensitive(frame):
     """The sensitive features of HAM10000 rows: sex, age, age_group, age_binary."""
-    sex = frame["sex"].astype("string").str.strip().str.lower()
-    sex = sex.where(sex.isin(["female", "male"]), "unknown").fillna("unknown")
     age = pd.to_numeric(frame["age"], errors="coerce").astype("float64")
     group = pd.cut(age, AGE_BINS, right=False, labels=AGE_GROUPS)
     group = group.cat.add_categories("unknown").fillna("unknown")
     return pd.DataFrame({
-        "sex": pd.Categorical(sex, categories=["female", "male", "unknown"]),
+        "sex": female_male(frame["sex"]),
         "age": age,
         "age_group": group,
         "age_binary": age_binary(age.to_numpy()),
@@ -186,16 +183,11 @@ def load_ham10000(
     >>> list(data.sensitive.columns)
     ['sex', 'age', 'age_group', 'age_binary']
     """
-    check_loader_params(image_size, on_error, n_jobs, resize)
-    if target not in ("malignant", "dx"):
-        raise ValueError(f"target must be 'malignant' or 'dx', got {target!r}.")
-    malignant = (malignant,) if isinstance(malignant, str) else tuple(malignant)
-    unknown = sorted(set(malignant) - set(DX))
-    if unknown or not malignant:
-        raise ValueError(
-            f"malignant must be a non-empty subset of the HAM10000 diagnoses {list(DX)}, got "
-            f"{list(malignant)} (unknown: {unknown}). E.g. malignant=('mel', 'akiec', 'bcc')."
-        )
+    options = LoaderOptions(data_home=data_home, image_size=image_size, resize=resize,
+                            cache=cache, n_jobs=n_jobs, on_error=on_error,
+                            return_paths=return_paths, as_frame=as_frame)
+    malignant = check_malignant_target(target, malignant, level="dx", diagnoses=DX, name=NAME,
+                                       hint="E.g. malignant=('mel', 'akiec', 'bcc').")
     home = get_data_home(data_home) / "ham10000"
     kw = {"name": NAME, "layout": LAYOUT, "source": SOURCE}
     csv = read_metadata(home / "HAM10000_metadata.csv", required=REQUIRED, **kw)
@@ -203,30 +195,16 @@ def load_ham10000(
         dirs = [home / "HAM10000_images_part_1", home / "HAM10000_images_part_2"]
     else:
         dirs = [images_dir] if isinstance(images_dir, str | Path) else list(images_dir)
-    present = index_files(check_image_dirs(dirs, **kw))
-
-    names = csv["image_id"].astype(str) + ".jpg"
-    found = names.isin(present.keys()).to_numpy()
     where = " or ".join(str(Path(d).name) for d in dirs)
-    warn_left_out(NAME, int((~found).sum()), len(csv), f"no image file in {where}",
-                  names[~found])
-    frame = csv.loc[found].reset_index(drop=True)
+    frame, paths = rows_with_images(csv, csv["image_id"].astype(str) + ".jpg", dirs,
+                                    where=f"in {where}", **kw)
     dx = frame["dx"].astype(str).str.strip().str.lower()
     bad = sorted(set(dx) - set(DX))
     if bad:
         raise ValueError(f"{NAME}: unknown dx code(s) {bad} in the metadata; expected {list(DX)}.")
-    if target == "malignant":
-        y, target_names = dx.isin(malignant).to_numpy().astype(np.int64), ["benign", "malignant"]
-    else:
-        y, target_names = pd.Categorical(dx, categories=DX).codes.astype(np.int64), list(DX)
+    y, target_names = diagnosis_target(dx, target=target, malignant=malignant, categories=DX)
     return build_bunch(
-        name=NAME, frame=frame, paths=[present[n] for n in names[found]], target=y,
-        target_name=target, target_names=target_names, sensitive=ham_sensitive(frame),
-        groups=frame["lesion_id"].astype(str).to_numpy(dtype=object), descr=DESCR,
-        image_size=image_size, item_shape=(image_size, image_size, 3),
-        decoder=functools.partial(_cache.decode_image, image_size=image_size, mode="RGB",
-                                  resize=resize),
-        data_home=data_home, cache=cache, cache_key=f"ham10000_{image_size}px", mode="RGB",
-        n_jobs=n_jobs, on_error=on_error, return_paths=return_paths, as_frame=as_frame,
-        resize=resize,
+        options, name=NAME, descr=DESCR, cache_key="ham10000", frame=frame, paths=paths,
+        target=y, target_name=target, target_names=target_names, sensitive=ham_sensitive(frame),
+        groups=frame["lesion_id"].astype(str).to_numpy(dtype=object),
     )

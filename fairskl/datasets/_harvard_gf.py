@@ -7,8 +7,8 @@ import pandas as pd
 from PIL import Image
 
 from fairskl.datasets._base import (
+    LoaderOptions,
     build_bunch,
-    check_loader_params,
     get_data_home,
     missing_layout_error,
     warn_left_out,
@@ -211,7 +211,9 @@ def load_harvard_glaucoma(
     >>> data.images.shape[1:], sorted(set(data.split))
     ((1, 16, 16), ['train'])
     """
-    check_loader_params(image_size, on_error, n_jobs)
+    options = LoaderOptions(data_home=data_home, image_size=image_size, cache=cache,
+                            n_jobs=n_jobs, on_error=on_error, return_paths=return_paths,
+                            as_frame=as_frame)
     if split not in ("all",) + SPLITS:
         raise ValueError(f"split must be one of ['all', 'train', 'val', 'test'], got {split!r}.")
     home = get_data_home(data_home) / "harvard-gf"
@@ -258,12 +260,10 @@ def load_harvard_glaucoma(
         cats = list(dict.fromkeys(v for c, v in sorted(CODES[key].items()) if c >= 0))
         sensitive[key] = pd.Categorical(frame[key], categories=cats + ["unknown"])
     return build_bunch(
-        name=NAME, frame=frame, paths=paths, target=frame["glaucoma"].to_numpy(np.int64),
-        target_name="glaucoma", target_names=["no glaucoma", "glaucoma"], sensitive=sensitive,
-        groups=frame["patient"].to_numpy(dtype=object), descr=DESCR, image_size=image_size,
-        item_shape=(image_size, image_size, 1), item_dtype=np.float32,
-        decoder=functools.partial(decode_rnflt, image_size=image_size),
-        data_home=data_home, cache=cache, cache_key=f"harvard-gf_{split}_{image_size}px",
-        mode="RNFLT", n_jobs=n_jobs, on_error=on_error, return_paths=return_paths,
-        as_frame=as_frame, extra={"split": frame["split"].to_numpy(dtype=object)},
+        options, name=NAME, descr=DESCR, cache_key=f"harvard-gf_{split}", frame=frame,
+        paths=paths, target=frame["glaucoma"].to_numpy(np.int64), target_name="glaucoma",
+        target_names=["no glaucoma", "glaucoma"], sensitive=sensitive,
+        groups=frame["patient"].to_numpy(dtype=object),
+        decoder=functools.partial(decode_rnflt, image_size=image_size), mode="RNFLT",
+        channels=1, item_dtype=np.float32, extra={"split": frame["split"].to_numpy(dtype=object)},
     )

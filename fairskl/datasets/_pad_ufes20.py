@@ -1,20 +1,18 @@
 """PAD-UFES-20: smartphone images of skin lesions with gender, age and Fitzpatrick type."""
 
-import functools
-
-import numpy as np
 import pandas as pd
 
-from fairskl.datasets import _cache
 from fairskl.datasets._base import (
+    LoaderOptions,
     build_bunch,
-    check_image_dirs,
-    check_loader_params,
+    check_malignant_target,
+    diagnosis_target,
+    female_male,
+    fitzpatrick_type,
     get_data_home,
-    index_files,
     read_metadata,
+    rows_with_images,
     skin_group,
-    warn_left_out,
 )
 
 __all__ = ["load_pad_ufes20"]
@@ -154,56 +152,32 @@ def load_pad_ufes20(
     >>> data.images.shape, data.target.name
     ((5, 3, 16, 16), 'malignant')
     """
-    check_loader_params(image_size, on_error, n_jobs, resize)
-    if target not in ("malignant", "diagnostic"):
-        raise ValueError(f"target must be 'malignant' or 'diagnostic', got {target!r}.")
-    malignant = (malignant,) if isinstance(malignant, str) else tuple(malignant)
-    unknown = sorted(set(malignant) - set(DIAGNOSES))
-    if unknown or not malignant:
-        raise ValueError(
-            f"malignant must be a non-empty subset of the PAD-UFES-20 diagnoses "
-            f"{list(DIAGNOSES)}, got {list(malignant)} (unknown: {unknown})."
-        )
+    options = LoaderOptions(data_home=data_home, image_size=image_size, resize=resize,
+                            cache=cache, n_jobs=n_jobs, on_error=on_error,
+                            return_paths=return_paths, as_frame=as_frame)
+    malignant = check_malignant_target(target, malignant, level="diagnostic",
+                                       diagnoses=DIAGNOSES, name=NAME)
     home = get_data_home(data_home) / "pad-ufes-20"
     kw = {"name": NAME, "layout": LAYOUT, "source": SOURCE}
     csv = read_metadata(home / "metadata.csv", required=REQUIRED, **kw)
     images_dir = images_dir if images_dir is not None else home / "images"
-    present = index_files(check_image_dirs([images_dir], **kw), recursive=True)
-
-    names = csv["img_id"].astype(str)
-    found = names.isin(present.keys()).to_numpy()
-    warn_left_out(NAME, int((~found).sum()), len(csv),
-                  f"no image file under {str(images_dir)!r}", names[~found])
-    frame = csv.loc[found].reset_index(drop=True)
+    frame, paths = rows_with_images(csv, csv["img_id"].astype(str), [images_dir],
+                                    where=f"under {str(images_dir)!r}", recursive=True, **kw)
     diagnostic = frame["diagnostic"].astype(str).str.strip().str.upper()
     bad = sorted(set(diagnostic) - set(DIAGNOSES))
     if bad:
         raise ValueError(f"{NAME}: unknown diagnostic(s) {bad}; expected {list(DIAGNOSES)}.")
-    if target == "malignant":
-        y = diagnostic.isin(malignant).to_numpy().astype(np.int64)
-        target_names = ["benign", "malignant"]
-    else:
-        y = pd.Categorical(diagnostic, categories=DIAGNOSES).codes.astype(np.int64)
-        target_names = list(DIAGNOSES)
-
-    gender = frame["gender"].astype("string").str.strip().str.lower()
-    gender = gender.where(gender.isin(["female", "male"]), "unknown").fillna("unknown")
-    fst = pd.to_numeric(frame["fitspatrick"], errors="coerce")
-    fst = fst.where(fst.between(1, 6)).astype("float64")
+    y, target_names = diagnosis_target(diagnostic, target=target, malignant=malignant,
+                                       categories=DIAGNOSES)
+    fst = fitzpatrick_type(frame["fitspatrick"])
     sensitive = pd.DataFrame({
-        "gender": pd.Categorical(gender, categories=["female", "male", "unknown"]),
+        "gender": female_male(frame["gender"]),
         "age": pd.to_numeric(frame["age"], errors="coerce"),
         "fitzpatrick": fst,
         "skin_group": skin_group(fst),
     })
     return build_bunch(
-        name=NAME, frame=frame, paths=[present[n] for n in names[found]], target=y,
-        target_name=target, target_names=target_names, sensitive=sensitive,
-        groups=frame["patient_id"].astype(str).to_numpy(dtype=object), descr=DESCR,
-        image_size=image_size, item_shape=(image_size, image_size, 3),
-        decoder=functools.partial(_cache.decode_image, image_size=image_size, mode="RGB",
-                                  resize=resize),
-        data_home=data_home, cache=cache, cache_key=f"pad-ufes-20_{image_size}px", mode="RGB",
-        n_jobs=n_jobs, on_error=on_error, return_paths=return_paths, as_frame=as_frame,
-        resize=resize,
+        options, name=NAME, descr=DESCR, cache_key="pad-ufes-20", frame=frame, paths=paths,
+        target=y, target_name=target, target_names=target_names, sensitive=sensitive,
+        groups=frame["patient_id"].astype(str).to_numpy(dtype=object),
     )

@@ -1,7 +1,5 @@
 """Synthetic dermoscopy-like images whose label and sensitive attributes leave visible traces."""
 
-import numbers
-
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
@@ -10,7 +8,7 @@ from scipy.stats import norm
 from sklearn.utils import Bunch, check_random_state
 from threadpoolctl import threadpool_limits
 
-from fairskl.datasets._base import AGE_CUT
+from fairskl.datasets._base import AGE_CUT, check_number
 
 __all__ = ["make_skin_conditions", "make_skin_lesions"]
 
@@ -186,48 +184,23 @@ artefact_strength=0`` run them).
 
 
 def _check_params(n_samples, image_size, bias, prevalence, artefact_strength=1.0):
-    def is_int(x):
-        return isinstance(x, numbers.Integral) and not isinstance(x, bool)
-
-    if not is_int(n_samples) or n_samples < 1:
-        raise ValueError(
-            f"n_samples must be an integer >= 1, got {n_samples!r}. "
-            "Pass the number of images to generate, e.g. n_samples=1000."
-        )
-    if not is_int(image_size) or image_size < 16:
-        raise ValueError(
-            f"image_size must be an integer >= 16, got {image_size!r}. "
-            "Pass the side of the square images in pixels, e.g. image_size=64."
-        )
-    if (
-        not isinstance(bias, numbers.Real)
-        or isinstance(bias, bool)
-        or not np.isfinite(bias)
-        or bias < 0
-    ):
-        raise ValueError(
-            f"bias must be a finite number >= 0, got {bias!r}. Pass 0 for a label independent "
-            "of sex and age, or a positive log odds ratio, e.g. bias=2.0."
-        )
-    if (
-        not isinstance(prevalence, numbers.Real)
-        or isinstance(prevalence, bool)
-        or not 0 < prevalence < 1
-    ):
-        raise ValueError(
-            f"prevalence must be a number strictly between 0 and 1, got {prevalence!r}. "
-            "Pass the fraction of malignant lesions, e.g. prevalence=0.3."
-        )
-    if (
-        not isinstance(artefact_strength, numbers.Real)
-        or isinstance(artefact_strength, bool)
-        or not 0 <= artefact_strength <= 1
-    ):
-        raise ValueError(
-            f"artefact_strength must be a number in [0, 1], got {artefact_strength!r}, e.g. "
-            "artefact_strength=1.0 for hair and vignette rates of 0.9 vs 0.1 between the "
-            "groups, 0.0 for 0.5 in both."
-        )
+    check_number("n_samples", n_samples, valid=lambda v: v >= 1, integer=True,
+                 expected="an integer >= 1",
+                 advice=". Pass the number of images to generate, e.g. n_samples=1000.")
+    check_number("image_size", image_size, valid=lambda v: v >= 16, integer=True,
+                 expected="an integer >= 16",
+                 advice=". Pass the side of the square images in pixels, e.g. image_size=64.")
+    check_number("bias", bias, valid=lambda v: np.isfinite(v) and v >= 0,
+                 expected="a finite number >= 0",
+                 advice=". Pass 0 for a label independent of sex and age, or a positive log odds "
+                        "ratio, e.g. bias=2.0.")
+    check_number("prevalence", prevalence, valid=lambda v: 0 < v < 1,
+                 expected="a number strictly between 0 and 1",
+                 advice=". Pass the fraction of malignant lesions, e.g. prevalence=0.3.")
+    check_number("artefact_strength", artefact_strength, valid=lambda v: 0 <= v <= 1,
+                 expected="a number in [0, 1]",
+                 advice=", e.g. artefact_strength=1.0 for hair and vignette rates of 0.9 vs 0.1 "
+                        "between the groups, 0.0 for 0.5 in both.")
 
 
 def _solve_intercept(bias, prevalence):
@@ -455,6 +428,24 @@ def _render(p, sl, H, noise_rng, out):
     return out
 
 
+def _render_all(p, n, H, then=None):
+    """Render the ``n`` images of the parameters ``p``: (n, 3, H, H) float32, chunk by chunk.
+
+    ``then(sl, chunk)``, if given, may change each freshly rendered chunk (the images of the
+    slice ``sl``) in place before the next one is drawn.
+    """
+    noise_rng = np.random.default_rng(p["noise_seed"])
+    images = np.empty((n, 3, H, H), dtype=np.float32)
+    # the matrix products are tiny: BLAS threads would only add overhead
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start in range(0, n, _CHUNK):
+            sl = slice(start, min(start + _CHUNK, n))
+            _render(p, sl, H, noise_rng, out=images[sl])
+            if then is not None:
+                then(sl, images[sl])
+    return images
+
+
 def make_skin_lesions(
     n_samples=1000,
     image_size=64,
@@ -582,13 +573,7 @@ def make_skin_lesions(
     p = _draw_parameters(int(n_samples), H, float(bias), float(prevalence), rng,
                          float(artefact_strength))
 
-    noise_rng = np.random.default_rng(p["noise_seed"])
-    images = np.empty((n_samples, 3, H, H), dtype=np.float32)
-    # the matrix products are tiny: BLAS threads would only add overhead
-    with threadpool_limits(limits=1, user_api="blas"):
-        for start in range(0, n_samples, _CHUNK):
-            sl = slice(start, min(start + _CHUNK, n_samples))
-            _render(p, sl, H, noise_rng, out=images[sl])
+    images = _render_all(p, int(n_samples), H)
 
     sensitive = pd.DataFrame(
         {
@@ -771,10 +756,9 @@ def make_skin_conditions(n_samples=1000, image_size=64, *, tone_effect=0.0, rand
     {'light': 0.1, 'medium': 0.27, 'dark': 0.43}
     """
     _check_params(n_samples, image_size, 0.0, 0.3)
-    if (not isinstance(tone_effect, numbers.Real) or isinstance(tone_effect, bool)
-            or not np.isfinite(tone_effect) or tone_effect < 0):
-        raise ValueError(f"tone_effect must be a finite number >= 0 (a grain variance on the "
-                         f"[0, 1] scale, e.g. 0.002), got {tone_effect!r}.")
+    check_number("tone_effect", tone_effect, valid=lambda v: np.isfinite(v) and v >= 0,
+                 expected="a finite number >= 0 (a grain variance on the [0, 1] scale, e.g. "
+                          "0.002)", advice=".")
     rng = check_random_state(random_state)
     H, n = int(image_size), int(n_samples)
     p = _draw_parameters(n, H, 0.0, 0.3, rng)
@@ -806,18 +790,16 @@ def make_skin_conditions(n_samples=1000, image_size=64, *, tone_effect=0.0, rand
                  + tone_effect * (tone == "dark"))
     grain_rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
 
-    noise_rng = np.random.default_rng(p["noise_seed"])
-    images = np.empty((n, 3, H, H), dtype=np.float32)
     grain_mse = np.empty(n)
-    with threadpool_limits(limits=1, user_api="blas"):
-        for start in range(0, n, _CHUNK):
-            sl = slice(start, min(start + _CHUNK, n))
-            clean = _render(p, sl, H, noise_rng, out=images[sl])
-            sd = np.sqrt(grain_var[sl]).astype(np.float32)[:, None, None, None]
-            noisy = clean + sd * grain_rng.standard_normal(clean.shape, dtype=np.float32)
-            np.clip(noisy, 0, 1, out=noisy)
-            grain_mse[sl] = ((noisy - clean) ** 2).reshape(len(noisy), -1).mean(axis=1)
-            images[sl] = noisy
+
+    def add_grain(sl, chunk):
+        sd = np.sqrt(grain_var[sl]).astype(np.float32)[:, None, None, None]
+        noisy = chunk + sd * grain_rng.standard_normal(chunk.shape, dtype=np.float32)
+        np.clip(noisy, 0, 1, out=noisy)
+        grain_mse[sl] = ((noisy - chunk) ** 2).reshape(len(noisy), -1).mean(axis=1)
+        chunk[...] = noisy
+
+    images = _render_all(p, n, H, then=add_grain)
 
     sensitive = pd.DataFrame({
         "skin_type": pd.Categorical(p["skin_type"].astype(np.int64), categories=range(1, 7),
