@@ -195,14 +195,6 @@ class _RegularizedClassifier(TrainingMixin, NeuralNetClassifier):
         self.hidden_sizes = hidden_sizes
         self.random_state = random_state
 
-    def _get_param_names(self):
-        # the module is built from `backbone` at fit time, so it is not a parameter of its own;
-        # skorch's private bookkeeping (e.g. _params_to_validate) is not one either
-        return [
-            name for name in super()._get_param_names()
-            if name != "module" and not name.startswith("_")
-        ]
-
     # -- the method's loss ---------------------------------------------------------------------
 
     def regularized_loss(self, logits, features, losses, sample_weight):

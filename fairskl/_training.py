@@ -2,9 +2,9 @@
 
 :class:`TrainingMixin` goes before skorch's ``NeuralNet`` (or ``NeuralNetClassifier``) in the
 bases of the classifiers and of PerceptualVAE, and reads their parameters ``precision``,
-``channels_last``, ``augment`` and ``checkpoint``; it owns the validation of the parameters
-(``_parameter_constraints``), the training step (augmentation, autocast, the fp16 gradient
-scaler) and the checkpoint callbacks.
+``channels_last``, ``augment`` and ``checkpoint``; it owns the parameters' names and their
+validation (``_parameter_constraints``), the training step (augmentation, autocast, the fp16
+gradient scaler) and the checkpoint callbacks.
 
 A checkpoint directory holds one complete set of files per saved epoch, written into a staging
 directory and then published by renaming it and atomically replacing ``checkpoint.json``,
@@ -82,6 +82,15 @@ class TrainingMixin:
 
     def _check_params(self):
         """Raise for a combination of parameters that the constraints cannot express."""
+
+    def _get_param_names(self):
+        # the module is built from the estimator's parameters at fit time (a backbone, the
+        # architecture), so it is not a parameter of its own; skorch's private bookkeeping
+        # (e.g. _params_to_validate) is not one either
+        return [
+            name for name in super()._get_param_names()
+            if name != "module" and not name.startswith("_")
+        ]
 
     def initialize(self):
         self._validate_parameters()

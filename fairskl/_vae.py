@@ -347,14 +347,6 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
         self.checkpoint = checkpoint
         self.random_state = random_state
 
-    def _get_param_names(self):
-        # the module is built from the architecture parameters, so it is not a parameter of
-        # its own; skorch's private bookkeeping is not one either
-        return [
-            name for name in super()._get_param_names()
-            if name != "module" and not name.startswith("_")
-        ]
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False

@@ -108,13 +108,7 @@ def make_fairness_scorer(metric, *, greater_is_better=None, response_method=None
     >>> bool((cv["test_tpr_gap"] <= 0).all())
     True
     """
-    if not sklearn.get_config()["enable_metadata_routing"]:
-        raise RuntimeError(
-            "make_fairness_scorer needs scikit-learn's metadata routing to pass "
-            "sensitive_features to the scorer inside cross_validate and GridSearchCV. Call "
-            "sklearn.set_config(enable_metadata_routing=True) first (or build the scorer inside "
-            "sklearn.config_context(enable_metadata_routing=True))."
-        )
+    _require_metadata_routing("make_fairness_scorer")
     if isinstance(metric, str):
         function, default_greater, default_response = SCORER_METRICS[metric]
     else:
@@ -132,6 +126,18 @@ def make_fairness_scorer(metric, *, greater_is_better=None, response_method=None
         **kwargs,
     )
     return scorer.set_score_request(sensitive_features=True)
+
+
+def _require_metadata_routing(maker):
+    """Raise unless metadata routing is on: a scorer made by ``maker`` (a function's name)
+    could not receive ``sensitive_features`` in a search without it."""
+    if not sklearn.get_config()["enable_metadata_routing"]:
+        raise RuntimeError(
+            f"{maker} needs scikit-learn's metadata routing to pass "
+            "sensitive_features to the scorer inside cross_validate and GridSearchCV. Call "
+            "sklearn.set_config(enable_metadata_routing=True) first (or build the scorer inside "
+            "sklearn.config_context(enable_metadata_routing=True))."
+        )
 
 
 def _at_operating_point(function, operating_point):
@@ -260,13 +266,7 @@ def make_reconstruction_scorer(metric="mse_difference", **kwargs):
     >>> bool((cv["test_gap"] < 0).all())  # -gap: group 1 is reconstructed worse
     True
     """
-    if not sklearn.get_config()["enable_metadata_routing"]:
-        raise RuntimeError(
-            "make_reconstruction_scorer needs scikit-learn's metadata routing to pass "
-            "sensitive_features to the scorer inside cross_validate and GridSearchCV. Call "
-            "sklearn.set_config(enable_metadata_routing=True) first (or build the scorer inside "
-            "sklearn.config_context(enable_metadata_routing=True))."
-        )
+    _require_metadata_routing("make_reconstruction_scorer")
     function, greater_is_better = RECONSTRUCTION_METRICS[metric]
     scorer = _UnsupervisedScorer(
         function, 1 if greater_is_better else -1, kwargs, response_method="score_samples"
