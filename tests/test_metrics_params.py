@@ -1,4 +1,5 @@
-"""Declared parameter constraints of fairskl.metrics and fairskl.inspection (validate_params)."""
+"""Declared parameter constraints of the public functions of fairskl.metrics, fairskl.inspection
+and fairskl.experiments (validate_params)."""
 
 import inspect
 
@@ -7,6 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
+import fairskl.experiments
 import fairskl.inspection
 import fairskl.metrics
 from fairskl.metrics import group_report, operating_threshold, tpr_difference
@@ -18,7 +20,7 @@ UNDECLARED = {
 }
 PUBLIC_FUNCTIONS = [
     getattr(module, name)
-    for module in (fairskl.metrics, fairskl.inspection)
+    for module in (fairskl.metrics, fairskl.inspection, fairskl.experiments)
     for name in module.__all__
     if inspect.isfunction(getattr(module, name))
 ]

@@ -625,14 +625,20 @@ def _n_rows(X, name):
                         f"SliceDict), got {type(X).__name__}.") from None
 
 
-def _check_y(y, n):
+def _check_y(y, n, name="y", of="X", classes=None):
+    """Labels: one per row of ``of`` (``n``); binary, or else within ``classes``."""
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != n:
-        raise ValueError(f"y must have one label per row of X ({n}), got shape {y.shape}.")
+        raise ValueError(f"{name} must have one label per row of {of} ({n}), got shape "
+                         f"{y.shape}.")
     labels = np.unique(y)
-    if len(labels) != 2:
+    if classes is None and len(labels) != 2:
         raise ValueError(f"y must be binary (two labels), got {len(labels)}: "
                          f"{labels[:10].tolist()}. Binarise it, e.g. y = (y == positive).")
+    unknown = [] if classes is None else sorted(set(labels.tolist()) - set(classes.tolist()))
+    if unknown:
+        raise ValueError(f"{name} has labels {unknown} that are not in y "
+                         f"({classes.tolist()}).")
     return y
 
 
@@ -643,14 +649,7 @@ def _check_heldout(heldout, columns, classes, key=""):
                          f"{type(heldout).__name__}.")
     X_te, y_te, A_te = heldout
     n = _n_rows(X_te, f"{name}'s X_test")
-    y_te = np.asarray(y_te)
-    if y_te.ndim != 1 or len(y_te) != n:
-        raise ValueError(f"{name}'s y_test must have one label per row of X_test ({n}), got "
-                         f"shape {y_te.shape}.")
-    unknown = sorted(set(np.unique(y_te).tolist()) - set(classes.tolist()))
-    if unknown:
-        raise ValueError(f"{name}'s y_test has labels {unknown} that are not in y "
-                         f"({classes.tolist()}).")
+    y_te = _check_y(y_te, n, f"{name}'s y_test", "X_test", classes)
     A_te = check_sensitive_features(A_te, n, f"{name}'s sensitive_test")
     if list(A_te.columns) != list(columns):
         raise ValueError(f"{name}'s sensitive_test has columns {list(A_te.columns)}, "

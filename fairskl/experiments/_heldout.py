@@ -222,14 +222,12 @@ def difference(after, before):
 
 
 def holm(p_values):
-    """Holm's step-down adjustment of a family of p-values (NaN stays NaN)."""
+    """Holm's step-down adjustment of a family of p-values (NaN stays NaN), by statsmodels."""
+    from statsmodels.stats.multitest import multipletests
+
     p = np.asarray(p_values, dtype=float)
     adjusted = np.full_like(p, np.nan)
-    finite = np.flatnonzero(~np.isnan(p))
-    order = finite[np.argsort(p[finite], kind="stable")]
-    m = len(order)
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[index]))
-        adjusted[index] = running
+    finite = ~np.isnan(p)
+    if finite.any():
+        adjusted[finite] = multipletests(p[finite], method="holm")[1]
     return adjusted

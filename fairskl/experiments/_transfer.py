@@ -7,10 +7,15 @@ dermoscope vignette), learnt on images where none of them tells the diagnosis or
 patient's sex and age. The pretrained body is cached on disk, as the data sets' images are.
 """
 
+import numbers
+import os
+
 import joblib
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, validate_params
 
+from fairskl._constraints import VERBOSE
 from fairskl._io import atomic_path
 
 __all__ = ["pretrain_small_cnn"]
@@ -21,6 +26,19 @@ SOURCE_PROTOCOL = 1
 SOURCE_SEED_OFFSET = 1000
 
 
+@validate_params(
+    {
+        "image_size": [Interval(numbers.Integral, 16, None, closed="left")],
+        "n_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "data_home": [str, os.PathLike, None],
+        "random_state": [Interval(numbers.Integral, 0, None, closed="left")],
+        "verbose": VERBOSE,
+    },
+    prefer_skip_nested_validation=True,
+)
 def pretrain_small_cnn(image_size=32, *, n_samples=6000, max_epochs=6, lr=1e-3, batch_size=64,
                        data_home=None, random_state=0, verbose=0):
     """Pretrain ``small_cnn`` on a source task unrelated to the diagnosis; return its path.
