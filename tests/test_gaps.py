@@ -1,10 +1,13 @@
 """The skin-tone gap, raw and adjusted: the synthetic conditions data with a known answer, the
 adjusted gap recovering it, paired comparisons between mixes."""
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.decomposition import PCA
+from sklearn.utils._param_validation import InvalidParameterError
 
 from fairskl.datasets import make_skin_conditions
 from fairskl.datasets._synthetic import _ATLAS_P, _CONDITIONS, _SOURCE_GRAIN, _THREE_P
@@ -126,3 +129,28 @@ def test_condition_level_and_bad_input():
         adjusted_gap(table, "missing")
     with pytest.raises(ValueError, match=r"no row of group \['dark'\]"):
         adjusted_gap(table.assign(group="light"), "mse", adjust_for=["coarse"])
+
+
+@pytest.mark.parametrize("function", [adjusted_gap, choose_condition_level, mix_differences],
+                         ids=lambda f: f.__name__)
+def test_every_parameter_is_declared(function):
+    assert set(function._skl_parameter_constraints) == set(inspect.signature(function).parameters)
+
+
+@pytest.mark.parametrize("function, kwargs, match", [
+    (adjusted_gap, dict(confidence=1.0), r"'confidence' parameter of adjusted_gap .* Got 1\.0"),
+    (adjusted_gap, dict(adjust_for="coarse"), r"'adjust_for' .* Got 'coarse' instead"),
+    (adjusted_gap, dict(table=[1]), r"'table' .* must be an instance of"),
+    (mix_differences, dict(confidence=0), r"'confidence' parameter of mix_differences"),
+    (choose_condition_level, dict(min_share=1.5), r"'min_share' .* Got 1\.5 instead"),
+    (choose_condition_level, dict(min_per_group=0), r"'min_per_group' .* Got 0 instead"),
+])
+def test_bad_parameters_are_named(function, kwargs, match):
+    table = pd.DataFrame({"group": ["light", "dark"], "fine": [0, 1], "mse": 0.0, "mix": "m",
+                          "repeat": 0, "sample": [0, 1]})
+    args = {"table": table, "outcome": "mse", "levels": ["fine"], "pairs": [("m", "m")],
+            "per_repeat": pd.DataFrame({"mix": ["m"], "repeat": [0], "model": ["raw"],
+                                        "gap": [0.0]})}
+    names = inspect.signature(function).parameters
+    with pytest.raises(InvalidParameterError, match=match):
+        function(**{k: v for k, v in {**args, **kwargs}.items() if k in names})

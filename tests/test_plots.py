@@ -1,6 +1,8 @@
 """The figures of the VAE study drawn as the paper does: prevalence scatter (Fig. 7) and
 reconstruction grids (Figs. 4-5)."""
 
+import inspect
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -9,8 +11,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from sklearn.utils._param_validation import InvalidParameterError  # noqa: E402
 
-from fairskl.experiments import plot_prevalence, plot_reconstructions  # noqa: E402
+from fairskl.experiments import (  # noqa: E402
+    plot_error_by_label,
+    plot_prevalence,
+    plot_reconstructions,
+    plot_representation_study,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +111,8 @@ def test_prevalence_scatter_group_order_and_choice():
         plot_prevalence(labels, plain, kind="scatter", x="purple", y="dark")
     with pytest.raises(ValueError, match="both 'dark'"):
         plot_prevalence(labels, plain, kind="scatter", x="dark", y="dark")
-    with pytest.raises(ValueError, match="kind must be 'bar' or 'scatter'; got 'pie'"):
+    with pytest.raises(ValueError, match=r"'kind' parameter of plot_prevalence must be a str "
+                                         r"among \{'(bar|scatter)', '(bar|scatter)'\}\. Got 'pie'"):
         plot_prevalence(labels, plain, kind="pie")
     _, two_axes = plt.subplots(1, 2)
     with pytest.raises(ValueError, match="axes has 2 Axes but labels has 1 levels"):
@@ -177,8 +186,12 @@ def test_reconstructions_convert_uint8_clip_floats_and_draw_grey():
      r"originals\['b'\] has dtype int64"),
     (dict(samples={"s": _images(2, 2)}), ValueError, r"samples\['s'\] must have shape"),
     (dict(reconstructions={}), ValueError, "reconstructions is empty"),
-    (dict(originals=[_images(2)]), TypeError, "originals must be a dict"),
-    (dict(n_images=0), ValueError, "n_images must be a positive integer; got 0"),
+    (dict(originals=[_images(2)]), TypeError,
+     r"'originals' parameter of plot_reconstructions must be an instance of "
+     r"'collections\.abc\.Mapping'"),
+    (dict(n_images=0), ValueError,
+     r"'n_images' parameter of plot_reconstructions must be an int in the range \[1, inf\)\. "
+     r"Got 0 instead"),
     (dict(row_labels=["only one"]), ValueError, "row_labels names the two rows"),
 ])
 def test_reconstructions_errors_name_the_key_and_shapes(change, error, match):
@@ -191,3 +204,25 @@ def test_reconstructions_axes_must_match_the_panels():
     _, given = plt.subplots(1, 3)
     with pytest.raises(ValueError, match="axes has 3 Axes but there are 1 panels"):
         plot_reconstructions({"b": _images(2)}, {"b": _images(2)}, axes=given)
+
+
+@pytest.mark.parametrize("function", [plot_error_by_label, plot_prevalence, plot_reconstructions,
+                                      plot_representation_study], ids=lambda f: f.__name__)
+def test_every_parameter_of_the_figures_is_declared(function):
+    declared = set(function._skl_parameter_constraints)
+    assert declared == set(inspect.signature(function).parameters)
+
+
+@pytest.mark.parametrize("function, kwargs, match", [
+    (plot_prevalence, dict(top=0), r"'top' parameter of plot_prevalence .* Got 0 instead"),
+    (plot_prevalence, dict(axes="ax"), r"'axes' parameter of plot_prevalence .* Got 'ax'"),
+    (plot_error_by_label, dict(min_count=-1), r"'min_count' .* Got -1 instead"),
+    (plot_error_by_label, dict(samples=[1]), r"'samples' .* must be an instance of"),
+    (plot_representation_study, dict(results={"value": [1]}), r"'results' .* must be an inst"),
+])
+def test_figures_reject_bad_parameters(function, kwargs, match):
+    args = {"labels": pd.DataFrame({"level": ["a", "b"]}), "groups": ["light", "dark"],
+            "samples": pd.DataFrame(), "results": pd.DataFrame()}
+    names = inspect.signature(function).parameters
+    with pytest.raises(InvalidParameterError, match=match):
+        function(**{k: v for k, v in {**args, **kwargs}.items() if k in names})

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 
 __all__ = [
     "plot_error_by_label",
@@ -15,7 +16,15 @@ __all__ = [
     "plot_representation_study",
 ]
 
+#: ``axes`` of the figures: Axes, one per panel (a single Axes for one panel), or None to create
+#: them (without importing matplotlib to check)
+AXES = ["array-like", HasMethods(["set_title"]), None]
 
+
+@validate_params(
+    {"results": [pd.DataFrame], "metrics": ["array-like", None], "axes": AXES},
+    prefer_skip_nested_validation=True,
+)
 def plot_representation_study(results, metrics=None, *, axes=None):
     """Boxplots of per-group values by training mix (Figs. 3 and 6 of the VAE study).
 
@@ -51,10 +60,7 @@ def plot_representation_study(results, metrics=None, *, axes=None):
     if unknown:
         raise ValueError(f"metrics {unknown} are not in results; it has "
                          f"{sorted(results['metric'].unique())}.")
-    if axes is None:
-        _, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6),
-                               squeeze=False, layout="constrained")
-    axes = np.ravel(axes)
+    axes = _axes(axes, len(metrics), (4.2, 3.6), f"there are {len(metrics)} metrics")
     mixes = _ordered(results["mix"])
     groups = _ordered(results["group"])
     width = 0.8 / len(groups)
@@ -62,14 +68,15 @@ def plot_representation_study(results, metrics=None, *, axes=None):
     for ax, metric in zip(axes, metrics, strict=True):
         rows = results[results["metric"] == metric]
         for k, group in enumerate(groups):
-            data = [rows.loc[(rows["mix"] == mix) & (rows["group"] == group), "value"].to_numpy()
-                    for mix in mixes]
-            positions = np.arange(len(mixes)) + (k - (len(groups) - 1) / 2) * width
-            kept = [(p, d) for p, d in zip(positions, data, strict=True) if len(d)]
-            if not kept:
+            offset = (k - (len(groups) - 1) / 2) * width
+            in_group = rows[rows["group"] == group]
+            boxes = {i + offset: in_group.loc[in_group["mix"] == mix, "value"].to_numpy()
+                     for i, mix in enumerate(mixes)}  # position: the values of a box
+            boxes = {position: values for position, values in boxes.items() if len(values)}
+            if not boxes:
                 continue
-            parts = ax.boxplot([d for _, d in kept], positions=[p for p, _ in kept],
-                               widths=width * 0.85, patch_artist=True, manage_ticks=False)
+            parts = ax.boxplot(list(boxes.values()), positions=list(boxes), widths=width * 0.85,
+                               patch_artist=True, manage_ticks=False)
             color = colors[k % len(colors)]
             for box in parts["boxes"]:
                 box.set(facecolor=color, alpha=0.6)
@@ -82,6 +89,12 @@ def plot_representation_study(results, metrics=None, *, axes=None):
     return axes
 
 
+@validate_params(
+    {"labels": ["array-like"], "groups": ["array-like"], "kind": [StrOptions({"bar", "scatter"})],
+     "top": [Interval(numbers.Integral, 1, None, closed="left")], "axes": AXES,
+     "x": "no_validation", "y": "no_validation"},  # groups of any type: _pair checks them
+    prefer_skip_nested_validation=True,
+)
 def plot_prevalence(labels, groups, *, kind="bar", top=10, axes=None, x=None, y=None):
     """Share of each condition within each group, one panel per label level (Fig. 7).
 
@@ -138,10 +151,6 @@ def plot_prevalence(labels, groups, *, kind="bar", top=10, axes=None, x=None, y=
     >>> axes[0].collections[0].get_offsets().tolist()  # (light, dark): benign, malignant
     [[0.5, 1.0], [0.5, 0.0]]
     """
-    import matplotlib.pyplot as plt
-
-    if kind not in ("bar", "scatter"):
-        raise ValueError(f"kind must be 'bar' or 'scatter'; got {kind!r}.")
     labels = labels.to_frame() if isinstance(labels, pd.Series) else pd.DataFrame(labels)
     groups = pd.Series(groups.array if isinstance(groups, pd.Series) else groups,
                        name="group")  # a categorical keeps its order: light before dark
@@ -149,14 +158,9 @@ def plot_prevalence(labels, groups, *, kind="bar", top=10, axes=None, x=None, y=
         raise ValueError(f"groups has {len(groups)} values but labels has {len(labels)} rows.")
     if kind == "scatter":
         x, y = _pair(groups, x, y)
-    if axes is None:
-        width, height = (4.6, 4.6) if kind == "scatter" else (5, 3.8)
-        _, axes = plt.subplots(1, labels.shape[1], figsize=(width * labels.shape[1], height),
-                               squeeze=False, layout="constrained")
-    axes = np.ravel(axes)
-    if len(axes) != labels.shape[1]:
-        raise ValueError(f"axes has {len(axes)} Axes but labels has {labels.shape[1]} levels "
-                         f"{list(labels.columns)}; pass one Axes per level.")
+    axes = _axes(axes, labels.shape[1], (4.6, 4.6) if kind == "scatter" else (5, 3.8),
+                 f"labels has {labels.shape[1]} levels {list(labels.columns)}; pass one Axes "
+                 f"per level")
     groups.index = labels.index
     to_name = []
     for ax, level in zip(axes, labels.columns, strict=True):
@@ -168,8 +172,7 @@ def plot_prevalence(labels, groups, *, kind="bar", top=10, axes=None, x=None, y=
         else:
             keep = labels[level].value_counts().index[:top]
             shares.loc[shares.index.intersection(keep)].plot.barh(ax=ax, legend=True)
-            ax.set_xlabel("share of the group's images")
-            ax.set_ylabel("")
+            ax.set(xlabel="share of the group's images", ylabel="")
         ax.set_title(str(level))
     for figure in {id(ax.figure): ax.figure for ax, _, _ in to_name}.values():
         figure.draw_without_rendering()  # settle the layout: names are placed on the screen
@@ -184,10 +187,7 @@ _N_NAMED = 5
 
 def _pair(groups, x, y):
     """The two groups of a prevalence scatter: given, or the first two in the groups' order."""
-    if isinstance(groups.dtype, pd.CategoricalDtype):
-        present = [g for g in groups.cat.categories if (groups == g).any()]
-    else:
-        present = sorted(pd.unique(groups.dropna()))
+    present = _ordered(groups, sort=True)
     for name, value in (("x", x), ("y", y)):
         if value is not None and value not in present:
             raise ValueError(f"{name}={value!r} is not a group; the groups are {present}.")
@@ -251,12 +251,10 @@ def _places(ax, condition, px, py, points):
                  va="bottom" if dy > 0 else "top" if dy < 0 else "center")
         extent = text.get_window_extent()
         grown = extent.padded(4)  # a marker's radius
-        (x0, y0), (x1, y1) = to_data.transform([[grown.x0, grown.y0], [grown.x1, grown.y1]])
-        outside = not (box.x0 <= extent.x0 and extent.x1 <= box.x1
-                       and box.y0 <= extent.y0 and extent.y1 <= box.y1)
+        (x0, y0), (x1, y1) = to_data.transform(grown.get_points())
+        outside = not (box.contains(*extent.min) and box.contains(*extent.max))
         crosses = max(x0, y0) <= min(x1, y1) or (y0 > x1) != above  # the diagonal
-        covered = int(((grown.x0 <= others[:, 0]) & (others[:, 0] <= grown.x1)
-                       & (grown.y0 <= others[:, 1]) & (others[:, 1] <= grown.y1)).sum())
+        covered = int(((grown.min <= others) & (others <= grown.max)).all(axis=1).sum())
         distance = max(abs(dx), abs(dy)) / 6  # a name farther away reads worse
         places.append(dict(
             name=name, offset=(dx, dy), ha=text.get_ha(), va=text.get_va(), rank=rank,
@@ -286,6 +284,11 @@ def _offsets(above):
             for dx, dy in directions]
 
 
+@validate_params(
+    {"samples": [pd.DataFrame], "labels": ["array-like"], "metric": [str],
+     "min_count": [Interval(numbers.Integral, 0, None, closed="left")], "axes": AXES},
+    prefer_skip_nested_validation=True,
+)
 def plot_error_by_label(samples, labels, *, metric="reconstruction_mse", min_count=5, axes=None):
     """Mean per-image error of each fine label, one group against another, per mix (Fig. 8).
 
@@ -326,8 +329,6 @@ def plot_error_by_label(samples, labels, *, metric="reconstruction_mse", min_cou
     >>> [ax.get_title().split(":")[0] for ax in axes], axes[0].get_xlabel()
     (['all light', 'all dark'], 'mean reconstruction_mse, light')
     """
-    import matplotlib.pyplot as plt
-
     _require(samples, ["sample", "group", "metric", "value"], "samples")
     rows = samples[samples["metric"] == metric]
     groups = _ordered(rows["group"])
@@ -337,12 +338,7 @@ def plot_error_by_label(samples, labels, *, metric="reconstruction_mse", min_cou
         rows = rows.assign(mix="all")
     mixes = _ordered(rows["mix"])
     labels = np.asarray(labels)
-    if axes is None:
-        _, axes = plt.subplots(1, len(mixes), figsize=(4.5 * len(mixes), 4.6), squeeze=False,
-                               layout="constrained")
-    axes = np.ravel(axes)
-    if len(axes) != len(mixes):
-        raise ValueError(f"axes has {len(axes)} Axes but samples has {len(mixes)} mixes.")
+    axes = _axes(axes, len(mixes), (4.5, 4.6), f"samples has {len(mixes)} mixes")
     for ax, mix in zip(axes, mixes, strict=True):
         in_mix = rows[rows["mix"] == mix]
         images = (in_mix.groupby(["sample", "group"], observed=True)["value"].mean()
@@ -371,10 +367,15 @@ def _scatter_labels(ax, means, groups, metric):
         points = means[[groups[0], groups[1]]].dropna()
         far = (points[groups[1]] - points[groups[0]]).abs().nlargest(5).index
         _name_points(ax, points.loc[far], points)
-    ax.set_xlabel(f"mean {metric}, {groups[0]}")
-    ax.set_ylabel(f"mean {metric}, {groups[1]}")
+    ax.set(xlabel=f"mean {metric}, {groups[0]}", ylabel=f"mean {metric}, {groups[1]}")
 
 
+@validate_params(
+    {"originals": [Mapping], "reconstructions": [Mapping], "samples": [Mapping, None],
+     "row_labels": ["array-like", None],  # two: checked below
+     "n_images": [Interval(numbers.Integral, 1, None, closed="left")], "axes": AXES},
+    prefer_skip_nested_validation=True,
+)
 def plot_reconstructions(originals, reconstructions, *, row_labels=None, n_images=6,
                          samples=None, axes=None):
     """Images over their reconstructions, one panel per (mix, group), and prior samples (Figs. 4-5).
@@ -435,14 +436,7 @@ def plot_reconstructions(originals, reconstructions, *, row_labels=None, n_image
     row_labels = ("original", "reconstruction") if row_labels is None else tuple(row_labels)
     if len(row_labels) != 2:
         raise ValueError(f"row_labels names the two rows of a panel; got {row_labels}.")
-    if not isinstance(n_images, numbers.Integral) or n_images < 1:
-        raise ValueError(f"n_images must be a positive integer; got {n_images!r}.")
     samples = {} if samples is None else samples
-    for name, value in (("originals", originals), ("reconstructions", reconstructions),
-                        ("samples", samples)):
-        if not isinstance(value, Mapping):
-            raise TypeError(f"{name} must be a dict of panel title to images (n, C, H, W); "
-                            f"got {type(value).__name__}.")
     if not reconstructions:
         raise ValueError("reconstructions is empty; pass at least one panel.")
     if set(originals) != set(reconstructions):
@@ -451,7 +445,7 @@ def plot_reconstructions(originals, reconstructions, *, row_labels=None, n_image
             f"{[k for k in reconstructions if k not in originals]} that originals lacks and "
             f"originals has {[k for k in originals if k not in reconstructions]} that "
             f"reconstructions lacks.")
-    panels = []
+    panels = []  # (title, rows of images, the rows' names)
     for key, recon in reconstructions.items():
         top = _images(originals[key], f"originals[{key!r}]")
         bottom = _images(recon, f"reconstructions[{key!r}]")
@@ -459,20 +453,15 @@ def plot_reconstructions(originals, reconstructions, *, row_labels=None, n_image
             raise ValueError(f"reconstructions[{key!r}] has shape {bottom.shape} but "
                              f"originals[{key!r}] has {top.shape}; pass the reconstruction of "
                              f"each original.")
-        shown = min(n_images, len(top))
-        panels.append((key, _tile([top[:shown], bottom[:shown]]), row_labels, shown))
-    for key, images in samples.items():
-        images = _images(images, f"samples[{key!r}]")
-        shown = min(n_images, len(images))
-        panels.append((key, _tile([images[:shown]]), ("prior sample",), shown))
+        panels.append((key, [top, bottom], row_labels))
+    panels += [(key, [_images(images, f"samples[{key!r}]")], ("prior sample",))
+               for key, images in samples.items()]
     if axes is None:
         axes = _panel_grid(len(reconstructions), len(samples), n_images)
-    axes = np.ravel(axes)
-    if len(axes) != len(panels):
-        raise ValueError(f"axes has {len(axes)} Axes but there are {len(panels)} panels "
-                         f"({len(reconstructions)} reconstructions, {len(samples)} samples).")
-    for ax, (title, picture, rows, shown) in zip(axes, panels, strict=True):
-        _show_tiles(ax, picture, title, rows, shown)
+    axes = _axes(axes, len(panels), None, f"there are {len(panels)} panels "
+                 f"({len(reconstructions)} reconstructions, {len(samples)} samples)")
+    for ax, (title, rows, names) in zip(axes, panels, strict=True):
+        _show_tiles(ax, [images[:n_images] for images in rows], title, names)
     return axes
 
 
@@ -516,10 +505,11 @@ def _panel_grid(n_reconstructions, n_samples, n_images):
     return np.array([figure.add_subplot(grid[r, c]) for r, c in cells], dtype=object)
 
 
-def _show_tiles(ax, picture, title, row_labels, n_columns):
-    """One tiled picture, white lines between its images, its rows named at the left."""
-    n_rows = len(row_labels)
-    height, width = picture.shape[0] // n_rows, picture.shape[1] // n_columns
+def _show_tiles(ax, rows, title, row_labels):
+    """Rows of as many images as one tiled picture, white lines between its images, its rows
+    named at the left."""
+    picture = _tile(rows)
+    n_rows, (n_columns, _, height, width) = len(rows), rows[0].shape
     ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=1)
     ax.vlines(np.arange(1, n_columns) * width - 0.5, -0.5, n_rows * height - 0.5,
               color="white", lw=1)
@@ -529,17 +519,33 @@ def _show_tiles(ax, picture, title, row_labels, n_columns):
     ax.set_xticks([])
     ax.set_yticks((np.arange(n_rows) + 0.5) * height - 0.5, row_labels, fontsize=8)
     ax.tick_params(length=0)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+    ax.spines[:].set_visible(False)
 
 
-def _ordered(column):
+def _axes(axes, n_panels, panel_size, panels):
+    """The given Axes as a flat array, one per panel (``panels`` says how many there are when
+    they are not); None: a new row of ``n_panels`` of ``panel_size`` (width, height) inches."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        width, height = panel_size
+        _, axes = plt.subplots(1, n_panels, figsize=(width * n_panels, height), squeeze=False,
+                               layout="constrained")
+    axes = np.ravel(axes)
+    if len(axes) != n_panels:
+        raise ValueError(f"axes has {len(axes)} Axes but {panels}.")
+    return axes
+
+
+def _ordered(column, sort=False):
+    """The values present in ``column``: a categorical's in its order, others in the order they
+    appear, or sorted (without missing values)."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         return [c for c in column.cat.categories if (column == c).any()]
-    return list(pd.unique(column))
+    return sorted(pd.unique(column.dropna())) if sort else list(pd.unique(column))
 
 
 def _require(frame, columns, name):
-    missing = [c for c in columns if c not in getattr(frame, "columns", [])]
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{name} must be a DataFrame with columns {columns}; missing {missing}.")

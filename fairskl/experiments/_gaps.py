@@ -13,13 +13,27 @@ trained model to the next), and the pooled fit with errors clustered by image (a
 into the test sets of several repeats is one cluster).
 """
 
+from numbers import Integral, Real
+
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.utils._param_validation import Interval, validate_params
+
+from fairskl._constraints import CI
 
 __all__ = ["adjusted_gap", "choose_condition_level", "mix_differences"]
 
+# Declared constraints (scikit-learn's validate_params) of the arguments the functions share; the
+# bodies check what involves the table, and that ``contrast`` names two groups.
+_GROUPS = {"table": [pd.DataFrame], "group": [str], "contrast": ["array-like"]}
+_REPEATS = {"by": [str], "repeat": [str], "confidence": CI}
 
+
+@validate_params(
+    {**_GROUPS, **_REPEATS, "outcome": [str], "adjust_for": ["array-like"], "cluster": [str]},
+    prefer_skip_nested_validation=True,
+)
 def adjusted_gap(table, outcome="reconstruction_mse", *, group="group", contrast=("light", "dark"),
                  adjust_for=("condition", "source"), by="mix", repeat="repeat", cluster="sample",
                  confidence=0.95):
@@ -45,6 +59,7 @@ def adjusted_gap(table, outcome="reconstruction_mse", *, group="group", contrast
     cluster : str, default="sample"
         Image identifier: errors of the pooled fit are clustered by it.
     confidence : float, default=0.95
+        Level of both intervals, in (0, 1).
 
     Returns
     -------
@@ -95,31 +110,33 @@ def adjusted_gap(table, outcome="reconstruction_mse", *, group="group", contrast
     })
     if data["y"].isna().any():
         raise ValueError(f"{outcome!r} has {int(data['y'].isna().sum())} missing values.")
-    effects = "".join(f" + C(c{i})" for i in range(len(adjust_for)))
-    formulas = {"raw": "y ~ compared", "adjusted": f"y ~ compared{effects}"}  # one repeat
-    shown = {"raw": f"{outcome} ~ {contrast[1]} + C({repeat})",
-             "adjusted": f"{outcome} ~ {contrast[1]}"
-                         + "".join(f" + C({c})" for c in adjust_for) + f" + C({repeat})"}
+    # each model's fixed effects besides the repeat: as fitted (columns c0, c1, ...), as shown
+    fitted = {"raw": "", "adjusted": "".join(f" + C(c{i})" for i in range(len(adjust_for)))}
+    shown = {"raw": "", "adjusted": "".join(f" + C({c})" for c in adjust_for)}
     rows, per_repeat = [], []
     for value, part in data.groupby("by", sort=False, observed=True):
-        for model, formula in formulas.items():
-            gaps = []
-            for r, cell in part.groupby("repeat", sort=True):
-                fit = smf.ols(formula, cell).fit()
-                gaps.append(fit.params["compared"])
-                per_repeat.append({by: value, repeat: r, "model": model,
-                                   "gap": fit.params["compared"]})
+        for model in ("raw", "adjusted"):
+            formula = f"y ~ compared{fitted[model]}"  # within one repeat
+            gaps = {r: smf.ols(formula, cell).fit().params["compared"]
+                    for r, cell in part.groupby("repeat", sort=True)}
+            per_repeat += [{by: value, repeat: r, "model": model, "gap": gap}
+                           for r, gap in gaps.items()]
             pooled = smf.ols(f"{formula} + C(repeat)", part).fit(cov_type="cluster",
                                                 cov_kwds={"groups": part["cluster"]})
             low, high = pooled.conf_int(1 - confidence).loc["compared"]
-            mean, t_low, t_high, df = t_interval(gaps, confidence)
+            mean, t_low, t_high, df = t_interval(list(gaps.values()), confidence)
             rows.append({by: value, "model": model, "gap": mean, "low": t_low, "high": t_high,
                          "df": df, "pooled": pooled.params["compared"], "pooled_low": low,
                          "pooled_high": high, "n_images": int(part["cluster"].nunique()),
-                         "n_repeats": len(gaps), "formula": shown[model]})
+                         "n_repeats": len(gaps),
+                         "formula": f"{outcome} ~ {contrast[1]}{shown[model]} + C({repeat})"})
     return pd.DataFrame(rows), pd.DataFrame(per_repeat)
 
 
+@validate_params(
+    {**_REPEATS, "per_repeat": [pd.DataFrame], "pairs": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def mix_differences(per_repeat, pairs, *, by="mix", repeat="repeat", confidence=0.95):
     """Paired change of the gap between training mixes, with a t-interval over repeats.
 
@@ -132,9 +149,12 @@ def mix_differences(per_repeat, pairs, *, by="mix", repeat="repeat", confidence=
         The second table of :func:`adjusted_gap`.
     pairs : sequence of (a, b)
         Mixes to compare; the change is ``gap(b) - gap(a)``.
-    by, repeat : str
+    by : str, default="mix"
+        As in :func:`adjusted_gap`.
+    repeat : str, default="repeat"
         As in :func:`adjusted_gap`.
     confidence : float, default=0.95
+        Level of the intervals, in (0, 1).
 
     Returns
     -------
@@ -158,6 +178,12 @@ def mix_differences(per_repeat, pairs, *, by="mix", repeat="repeat", confidence=
     return pd.DataFrame(rows)
 
 
+@validate_params(
+    {**_GROUPS, "levels": ["array-like"],  # at least one: checked below
+     "min_per_group": [Interval(Integral, 1, None, closed="left")],
+     "min_share": [Interval(Real, 0, 1, closed="both")]},
+    prefer_skip_nested_validation=True,
+)
 def choose_condition_level(table, levels, *, group="group", contrast=("light", "dark"),
                            min_per_group=5, min_share=0.8):
     """The finest label level whose cells are not thin, for the adjustment.
@@ -166,6 +192,27 @@ def choose_condition_level(table, levels, *, group="group", contrast=("light", "
     with at least ``min_per_group`` images in each group (otherwise the fixed effects rest on
     a few images, and the gap on the labels that both groups share). ``levels`` go from the
     finest to the coarsest; the coarsest is returned when none qualifies.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per image (the VAE study's ``samples.csv``), with the ``levels`` and ``group``
+        columns.
+    levels : sequence of str
+        Label columns, finest first; at least one.
+    group : str, default="group"
+        The group column; rows of other groups than ``contrast`` are left out.
+    contrast : tuple of two, default=("light", "dark")
+        The groups whose cells are counted.
+    min_per_group : int, default=5
+        Images a label needs in each group of ``contrast``.
+    min_share : float, default=0.8
+        Share of the images, in [0, 1], whose label has ``min_per_group`` images per group.
+
+    Returns
+    -------
+    level : str
+        The chosen element of ``levels``.
 
     Examples
     --------

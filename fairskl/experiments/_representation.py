@@ -447,15 +447,13 @@ def _check_pools(mixes, names, pools, n_train, replace):
     """Warn when draws with replacement repeat a group's pool heavily; raise without."""
     for mix in mixes:
         for name, size, pool in zip(names, _split_sizes(mix, n_train), pools, strict=True):
-            if size == 0 or size < pool:
-                continue
             if not replace and size > pool:
                 raise ValueError(
                     f"replace=False: mix {_mix_label(mix, names)!r} draws {size} samples of "
                     f"{name!r} from a pool of {pool} (its samples outside the test set). Lower "
                     f"n_train or n_test_per_group, or draw with replacement (replace=True)."
                 )
-            if replace:
+            if replace and size and size >= pool:
                 distinct = pool * (1 - (1 - 1 / pool) ** size)
                 warnings.warn(
                     f"mix {_mix_label(mix, names)!r} draws {size} training samples of {name!r} "
@@ -518,12 +516,10 @@ def _load_checkpoints(folder, config):
         if path.name.endswith(".samples.csv"):
             continue
         r, m = (int(part[1:]) for part in path.stem.split("_")[1:])
-        samples_path = path.with_suffix(".samples.csv")
-        if config["return_samples"] and not samples_path.exists():
-            continue  # refit: its samples were not saved
-        model_path = path.with_suffix(".joblib")
-        if config["return_estimators"] and not model_path.exists():
-            continue
+        samples_path, model_path = path.with_suffix(".samples.csv"), path.with_suffix(".joblib")
+        if ((config["return_samples"] and not samples_path.exists())
+                or (config["return_estimators"] and not model_path.exists())):
+            continue  # refit: its samples or its estimator were not saved
         results = pd.read_csv(path)
         samples = pd.read_csv(samples_path) if config["return_samples"] else None
         model = joblib.load(model_path) if config["return_estimators"] else None
@@ -540,9 +536,7 @@ def _collect(frames, labels, names, columns):
     out["mix"] = pd.Categorical(out["mix"], categories=labels, ordered=True)
     by_text = {str(name): name for name in names}
     out["group"] = out["group"].astype(str).map(by_text)
-    out["metric"] = out["metric"].astype(str)
-    out["value"] = out["value"].astype(float)
-    return out
+    return out.astype({"metric": str, "value": float})
 
 
 def _progress(total, initial, verbose):

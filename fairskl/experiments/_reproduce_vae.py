@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import rankdata, spearmanr
+from sklearn.metrics import roc_auc_score
 from sklearn.utils._param_validation import StrOptions, validate_params
 
 from fairskl._io import write_text
@@ -22,6 +24,7 @@ from fairskl.experiments._report import Report, interval, save_figure
 from fairskl.experiments._representation import UNCERTAINTY_SCORES
 from fairskl.experiments._run import RUN_CONSTRAINTS, RunDirectory, resolve_config
 from fairskl.experiments._study_data import GROUP_DEFINITIONS, LABEL_LEVELS, vae_data
+from fairskl.metrics._group_metrics import per_sample_mse
 
 __all__ = ["reproduce_vae_fairness"]
 
@@ -163,19 +166,16 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
     shared = _shared_set(groups, config["n_shared_per_group"], random_state)
     results, long, models = _run_study(_vae(config, device), X, groups, shared, run)
     samples = per_image_table(long, meta)
-    write_text(run.path / "results.csv", results.to_csv(index=False))
-    write_text(run.path / "samples.csv", samples.to_csv(index=False))
+    _write_csv(run.path, results=results, samples=samples)
     uncertainty = uncertainty_table(samples)
     ensemble = ensemble_table(models, X, groups, shared, random_state)
-    write_text(run.path / "uncertainty.csv",
-               pd.concat([uncertainty, ensemble]).to_csv(index=False))
+    _write_csv(run.path, uncertainty=pd.concat([uncertainty, ensemble]))
     level = choose_condition_level(samples, LABEL_LEVELS)
     gaps, per_repeat = adjusted_gap(samples, adjust_for=[level, "source"])
     mixes = list(results["mix"].cat.categories)
     pairs = [*zip(mixes, mixes[1:], strict=False), (mixes[0], mixes[-1])]
     changes = mix_differences(per_repeat, pairs)
-    write_text(run.path / "gaps.csv", gaps.to_csv(index=False))
-    write_text(run.path / "mix_changes.csv", changes.to_csv(index=False))
+    _write_csv(run.path, gaps=gaps, mix_changes=changes)
 
     _figures(run.path, results, long, samples, meta, groups, models, X)
     _vae_report(report, results[results.metric.isin(["reconstruction_mse", "latent_std"])],
@@ -187,22 +187,19 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
     return run.finish(report)
 
 
+#: the settings that are PerceptualVAE parameters of the same name
+VAE_PARAMETERS = ("image_size", "n_stages", "channel_width", "latent_channels",
+                  "perceptual_weight", "perceptual_weights", "perceptual_imagenet_normalization",
+                  "perceptual_reduction", "gradient_clip_norm", "precision", "augment",
+                  "max_epochs", "batch_size", "lr")
+
+
 def _vae(config, device):
     """The study's PerceptualVAE with the scale's settings."""
     from fairskl import PerceptualVAE
 
-    return PerceptualVAE(
-        image_size=config["image_size"], n_stages=config["n_stages"],
-        channel_width=config["channel_width"], latent_channels=config["latent_channels"],
-        perceptual_weight=config["perceptual_weight"],
-        perceptual_weights=config["perceptual_weights"],
-        perceptual_imagenet_normalization=config["perceptual_imagenet_normalization"],
-        perceptual_reduction=config["perceptual_reduction"],
-        gradient_clip_norm=config["gradient_clip_norm"], precision=config["precision"],
-        augment=config["augment"], max_epochs=config["max_epochs"],
-        batch_size=config["batch_size"], lr=config["lr"], device=device, verbose=0,
-        **_streaming(config),
-    )
+    return PerceptualVAE(**{name: config[name] for name in VAE_PARAMETERS}, device=device,
+                         verbose=0, **_streaming(config))
 
 
 def _run_study(vae, X, groups, shared, run):
@@ -224,6 +221,12 @@ def _run_study(vae, X, groups, shared, run):
             checkpoint_dir=run.path / "checkpoints", return_samples=True,
             return_estimators=True, verbose=run.verbose,
         )
+
+
+def _write_csv(folder, **tables):
+    """Write each table to ``folder/<name>.csv``."""
+    for name, table in tables.items():
+        write_text(folder / f"{name}.csv", table.to_csv(index=False))
 
 
 def _report_figures(report, out):
@@ -292,9 +295,6 @@ def per_image_table(long, meta):
 def uncertainty_table(samples):
     """Per repeat, mix and score: the AUROC for telling dark from light test images, and the
     Spearman correlation with the per-image reconstruction MSE."""
-    from scipy.stats import spearmanr
-    from sklearn.metrics import roc_auc_score
-
     rows = []
     for (repeat, mix), cell in samples.groupby(["repeat", "mix"], observed=True):
         is_dark = (cell["group"] == "dark").to_numpy()
@@ -310,7 +310,6 @@ def ensemble_table(models, X, groups, shared, seed):
     (with the ensemble's mean MSE) of the disagreement of the mix's repeat models, with a
     stratified bootstrap interval over the shared images."""
     from fairskl.inspection import ensemble_disagreement
-    from fairskl.metrics._group_metrics import per_sample_mse
 
     columns = ["repeat", "mix", "score", "auroc_dark", "spearman_mse", "auroc_low",
                "auroc_high", "spearman_low", "spearman_high", "n_models", "n_images"]
@@ -341,8 +340,6 @@ def ensemble_table(models, X, groups, shared, seed):
 def _auroc(positive, scores):
     """AUROC of each row of ``scores`` (B, n) for the boolean labels ``positive`` (n,): the
     Mann-Whitney statistic from mid-ranks (ties count one half)."""
-    from scipy.stats import rankdata
-
     ranks = rankdata(scores, axis=1)
     n_pos, n_neg = positive.sum(), (~positive).sum()
     return (ranks[:, positive].sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
@@ -350,8 +347,6 @@ def _auroc(positive, scores):
 
 def _spearman(a, b):
     """Spearman correlation of each row of ``a`` with the same row of ``b``, (B, n)."""
-    from scipy.stats import rankdata
-
     ra, rb = (rankdata(x, axis=1) for x in (a, b))
     ra -= ra.mean(axis=1, keepdims=True)
     rb -= rb.mean(axis=1, keepdims=True)
@@ -366,14 +361,14 @@ def _figures(out, results, long, samples, meta, groups, models, X):
         plot_representation_study,
     )
 
-    axes = plot_representation_study(results, ["reconstruction_mse", "latent_std"])
-    axes[0].figure.suptitle("Per-group scores by training mix (each box: repeats)")
-    save_figure(axes[0].figure, out / "by_mix.png")
+    _save(plot_representation_study(results, ["reconstruction_mse", "latent_std"]),
+          "Per-group scores by training mix (each box: repeats)", out / "by_mix.png")
 
-    first = samples[samples["repeat"] == samples["repeat"].min()]
+    first_repeat = samples["repeat"].min()
+    first = samples[samples["repeat"] == first_repeat]
     originals, reconstructions, priors = {}, {}, {}
     for (repeat, mix), model in models.items():
-        if repeat != first["repeat"].iloc[0]:
+        if repeat != first_repeat:
             continue
         for group in ("light", "dark"):
             idx = first.loc[(first["mix"] == mix) & (first["group"] == group), "sample"]
@@ -381,25 +376,24 @@ def _figures(out, results, long, samples, meta, groups, models, X):
             originals[f"{mix}: {group}"] = images
             reconstructions[f"{mix}: {group}"] = model.reconstruct(images)
         priors[f"{mix}: prior samples"] = model.sample(6, random_state=0)
-    axes = plot_reconstructions(originals, reconstructions, samples=priors)
-    axes[0].figure.suptitle("Reconstructions (repeat 0) and prior samples")
-    save_figure(axes[0].figure, out / "reconstructions.png")
+    _save(plot_reconstructions(originals, reconstructions, samples=priors),
+          "Reconstructions (repeat 0) and prior samples", out / "reconstructions.png")
+    _save(plot_prevalence(meta[LABEL_LEVELS[::-1]], groups, kind="scatter"),
+          "Condition prevalence, light vs dark", out / "prevalence.png")
+    _save(plot_error_by_label(long, meta["label"].to_numpy(), min_count=3),
+          "Mean reconstruction MSE ([0, 1] scale) per label, light vs dark, per training mix",
+          out / "error_by_label.png")
 
-    levels = [level for level in reversed(LABEL_LEVELS)]
-    axes = plot_prevalence(meta[levels], groups, kind="scatter")
-    axes[0].figure.suptitle("Condition prevalence, light vs dark")
-    save_figure(axes[0].figure, out / "prevalence.png")
-    axes = plot_error_by_label(long, meta["label"].to_numpy(), min_count=3)
-    axes[0].figure.suptitle("Mean reconstruction MSE ([0, 1] scale) per label, light vs dark, "
-                            "per training mix")
-    save_figure(axes[0].figure, out / "error_by_label.png")
+
+def _save(axes, title, path):
+    """Title the figure of ``axes`` and save it."""
+    axes[0].figure.suptitle(title)
+    save_figure(axes[0].figure, path)
 
 
 def _vae_precision(amp, device):
     """The reference's AMP: float16 with a gradient scaler on CUDA. Elsewhere float32: bf16
     autocast made the VGG19 16–20 times slower on an AVX2 CPU without bf16 instructions."""
-    import torch
-
     return "fp16" if amp and torch.device(device).type == "cuda" else "float32"
 
 
@@ -429,19 +423,14 @@ def _vae_report(report, results, notes):
                                     values="value", observed=True)
     names = {"mse_paper_scale": "MSE [-1, 1]", "reconstruction_mse": "MSE [0, 1]",
              "latent_std": "latent std"}
-    rows = []
-    for mix in results["mix"].cat.categories:
-        cell = by_repeat.loc[mix]
-        row = {"training mix": mix}
-        for metric, name in names.items():
-            for group in ("light", "dark"):
-                row[f"{name} {group}"] = _mean_ci(cell[(metric, group)])
-            diff = cell[(metric, "dark")] - cell[(metric, "light")]
-            row[f"{name} dark − light"] = _mean_ci(diff, fmt=".4f")
-        rows.append(row)
-    means = by_repeat["mse_paper_scale"].groupby(level="mix", observed=True).mean()
-    worst = means.stack().idxmax()
-    worst_value = float(means.stack().max())
+    columns = {}  # per mix and repeat
+    for metric, name in names.items():
+        light, dark = by_repeat[(metric, "light")], by_repeat[(metric, "dark")]
+        columns |= {f"{name} light": light, f"{name} dark": dark,
+                    f"{name} dark − light": dark - light}
+    by_mix = pd.DataFrame(columns).groupby(level="mix", observed=True).agg(_mean_ci)
+    means = by_repeat["mse_paper_scale"].groupby(level="mix", observed=True).mean().stack()
+    worst, worst_value = means.idxmax(), float(means.max())
     shares = results.groupby("mix", observed=True)["train_share"].agg(["min", "max"])
     balanced = shares.index[(shares["min"] == shares["max"])]
     if len(balanced):
@@ -457,7 +446,7 @@ def _vae_report(report, results, notes):
     for note in notes:
         report.text(note)
     report.heading("Per-group results by training mix")
-    report.table(pd.DataFrame(rows).set_index("training mix").T)
+    report.table(by_mix.rename_axis("training mix").T)
     report.heading("The paper's findings next to ours (MSE on the paper's [-1, 1] scale)")
     report.table(pd.DataFrame([
         {"finding": f"per-group MSE < {PAPER_MSE_BOUND} on [-1, 1], every mix", "paper": "yes",
@@ -494,16 +483,13 @@ def _gap_report(report, gaps, changes, level, data, config):
         f"source. Two intervals each: the mean over repeats of the per-repeat coefficients with "
         f"a 95% t-interval (the repeats are the replicates: this one includes how the gap "
         f"varies between trained models), and the pooled fit with errors clustered by image.")
-    rows = []
-    for mix, part in gaps.groupby("mix", sort=False, observed=True):
-        row = {"training mix": mix}
-        for _, g in part.iterrows():
-            row[f"{g.model} (t over {g.n_repeats} repeats)"] = interval(
-                g.gap, g.low, g.high, fmt=".4f")
-            row[f"{g.model} (pooled, clustered)"] = interval(
-                g.pooled, g.pooled_low, g.pooled_high, fmt=".4f")
-        rows.append(row)
-    report.table(pd.DataFrame(rows).set_index("training mix"))
+    rows = {}  # per mix, the cells of each model
+    for g in gaps.itertuples():
+        rows.setdefault(g.mix, {}).update({
+            f"{g.model} (t over {g.n_repeats} repeats)": interval(g.gap, g.low, g.high, fmt=".4f"),
+            f"{g.model} (pooled, clustered)": interval(g.pooled, g.pooled_low, g.pooled_high,
+                                                       fmt=".4f")})
+    report.table(pd.DataFrame.from_dict(rows, orient="index").rename_axis("training mix"))
     if data == "synthetic":
         report.text(
             f"On the synthetic default the truth is known (make_skin_conditions): dark images "
@@ -545,20 +531,16 @@ def _uncertainty_report(report, table, ensemble):
         "In the 100% dark mix the under-represented group is light: there an AUROC near 0 "
         "flags it. Pixel-space scores (decoder_var, ensemble_disagreement) grow with an "
         "image's contrast, which is lower on dark skin; the latent-space ones do not.")
-    rows = []
-    for (mix, score), part in table.groupby(["mix", "score"], observed=True, sort=False):
-        rows.append({"training mix": mix, "score": score,
-                     "AUROC dark vs light": _mean_ci(part["auroc_dark"], fmt=".2f",
-                                                     bounds=(0, 1)),
-                     "Spearman with MSE": _mean_ci(part["spearman_mse"], fmt=".2f",
-                                                   bounds=(-1, 1))})
-    for row in ensemble.itertuples():
-        rows.append({"training mix": row.mix, "score": f"{row.score} ({row.n_models} models, "
-                                                       f"{row.n_images} images)",
-                     "AUROC dark vs light": interval(row.auroc_dark, row.auroc_low,
-                                                     row.auroc_high),
-                     "Spearman with MSE": interval(row.spearman_mse, row.spearman_low,
-                                                   row.spearman_high)})
+    rows = [{"training mix": mix, "score": score,
+             "AUROC dark vs light": _mean_ci(part["auroc_dark"], fmt=".2f", bounds=(0, 1)),
+             "Spearman with MSE": _mean_ci(part["spearman_mse"], fmt=".2f", bounds=(-1, 1))}
+            for (mix, score), part in table.groupby(["mix", "score"], observed=True, sort=False)]
+    rows += [{"training mix": row.mix,
+              "score": f"{row.score} ({row.n_models} models, {row.n_images} images)",
+              "AUROC dark vs light": interval(row.auroc_dark, row.auroc_low, row.auroc_high),
+              "Spearman with MSE": interval(row.spearman_mse, row.spearman_low,
+                                            row.spearman_high)}
+             for row in ensemble.itertuples()]
     mixes = {mix: i for i, mix in enumerate(dict.fromkeys(r["training mix"] for r in rows))}
     scores = {s: i for i, s in enumerate(["latent_std", *UNCERTAINTY_SCORES])}
     rows.sort(key=lambda r: (mixes[r["training mix"]], scores.get(r["score"], len(scores))))
