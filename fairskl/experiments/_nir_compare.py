@@ -83,31 +83,22 @@ DESCRIPTIONS = {
 def _estimators(net, gap_metric):
     """The compared methods, each the study's network and training settings with its loss;
     the post-processor equalises the rate of ``gap_metric``."""
-    from fairskl import (
-        CVaRDROClassifier,
-        DFRClassifier,
-        GroupBalancedClassifier,
-        GroupDROClassifier,
-        JTTClassifier,
-        LfFClassifier,
-        SpectralDecouplingClassifier,
-        ThresholdOptimizedClassifier,
-    )
+    import fairskl
 
     shared = {k: v for k, v in net.get_params(deep=False).items()
               if k != "lambda_nir" and not k.startswith("nir_")}
     return {
         REFERENCE: clone(net).set_params(lambda_nir=0.0),
         "NIR": clone(net),
-        "CVaR-DRO": CVaRDROClassifier(**shared),
-        "JTT": JTTClassifier(**shared),
-        "spectral decoupling": SpectralDecouplingClassifier(**shared),
-        LABEL_USING: GroupBalancedClassifier(**shared),
-        "LfF": LfFClassifier(**shared),
-        "DFR": DFRClassifier(**shared, balance="class"),
-        "GroupDRO": GroupDROClassifier(**shared),
-        "DFR (groups)": DFRClassifier(**shared, balance="group"),
-        "ThresholdOptimizer": ThresholdOptimizedClassifier(
+        "CVaR-DRO": fairskl.CVaRDROClassifier(**shared),
+        "JTT": fairskl.JTTClassifier(**shared),
+        "spectral decoupling": fairskl.SpectralDecouplingClassifier(**shared),
+        LABEL_USING: fairskl.GroupBalancedClassifier(**shared),
+        "LfF": fairskl.LfFClassifier(**shared),
+        "DFR": fairskl.DFRClassifier(**shared, balance="class"),
+        "GroupDRO": fairskl.GroupDROClassifier(**shared),
+        "DFR (groups)": fairskl.DFRClassifier(**shared, balance="group"),
+        "ThresholdOptimizer": fairskl.ThresholdOptimizedClassifier(
             clone(net).set_params(lambda_nir=0.0),
             constraints=("true_positive_rate_parity" if gap_metric == "tpr_difference"
                          else "false_positive_rate_parity")),
@@ -140,8 +131,8 @@ def run_comparison(net, train, tests, groups, attribute, gap_metric, run):
         raise ValueError(f"compare_grids has grids for {unknown}; the methods are "
                          f"{sorted(estimators)}.")
     seeds = [config["random_state"] + s for s in config["compare_seeds"]]
-    sizes = [len(ParameterGrid(grids[name])) if name in grids else 1 for name in estimators]
-    n_fits = config["cv"] * len(config["compare_cv_seeds"]) * sum(sizes)
+    n_fits = config["cv"] * len(config["compare_cv_seeds"]) * sum(
+        len(ParameterGrid(grids.get(name, {}))) for name in estimators)
     run.say(f"comparison: {len(estimators)} methods; {n_fits} selection fits ({config['cv']} "
             f"folds x {len(config['compare_cv_seeds'])} CV seeds), then "
             f"{len(estimators) * len(seeds)} refits ({len(seeds)} seeds), audited on "
@@ -210,20 +201,19 @@ def report_comparison(report, result, config, attribute, gap_metric, out):
     report.table(pd.DataFrame(
         [{"method": m, "what": DESCRIPTIONS[m]} for m in pd.unique(result.selection.method)]
     ).set_index("method"))
-    sel = result.selection[result.selection.selection == WITH_LABELS].assign(
-        cv_auc=lambda d: d.cv_auc.map(lambda v: "—" if pd.isna(v) else f"{100 * v:.1f}"),
-        cv_gap=lambda d: d[f"cv_{gap_metric}"].map(
-            lambda v: "—" if pd.isna(v) else f"{100 * v:.1f}"))
-    sel = sel[["method", "params", "n_candidates", "cv_auc", "cv_gap"]].rename(columns={
-        "params": "chosen", "n_candidates": "candidates", "cv_auc": "CV AUC",
-        "cv_gap": f"CV {label} gap by {attribute}"})
+    sel = result.selection[result.selection.selection == WITH_LABELS].set_index("method")
+    cv = sel[["cv_auc", f"cv_{gap_metric}"]].map(lambda v: "—" if pd.isna(v) else f"{100 * v:.1f}")
     report.text("Chosen settings (cross-validated on the training part):")
-    report.table(sel.set_index("method"))
+    report.table(pd.DataFrame({"chosen": sel.params, "candidates": sel.n_candidates,
+                               "CV AUC": cv.cv_auc,
+                               f"CV {label} gap by {attribute}": cv[f"cv_{gap_metric}"]}))
     for note in result.notes:
         report.text(f"Note: {note}")
 
-    _report_tables(report, result, gap_metric, label)
-    _report_control(report, result, attribute, gap_metric, label)
+    summary = result.summary[(result.summary.selection == WITH_LABELS)
+                             & (result.summary.group == "all")]
+    _report_tables(report, summary, gap_metric, label)
+    _report_control(report, summary, attribute, gap_metric, label)
     _report_without_labels(report, result, attribute, gap_metric, label)
     report.figure(out / "compare.png", "Held-out gap against AUC per method, 95% intervals "
                   "(selection with the group labels)")
@@ -238,10 +228,9 @@ def _pairs(summary):
     return summary[["scenario", "method"]].drop_duplicates().itertuples(index=False)
 
 
-def _report_tables(report, result, gap_metric, label):
-    """Held-out values and changes vs ERM of every method (group-label selection)."""
-    summary = result.summary[(result.summary.selection == WITH_LABELS)
-                             & (result.summary.group == "all")]
+def _report_tables(report, summary, gap_metric, label):
+    """Held-out values and changes vs ERM of every method (``summary``: the group-label
+    selection's overall rows)."""
     cells = Cells(summary, CELL_KEYS)
     columns = [("all", "auc", FREE, "AUC"),
                ("all", "positive_rate", MATCHED, "positive rate, matched"),
@@ -250,39 +239,35 @@ def _report_tables(report, result, gap_metric, label):
         columns += [(a, gap_metric, MATCHED, f"{label} gap by {a}, matched"),
                     (a, gap_metric, "0.5", f"{label} gap by {a}, at 0.5"),
                     (a, "auc_difference", FREE, f"AUC gap by {a}")]
-    for kind, title in [("value", "Held-out values"),
-                        (f"change vs {REFERENCE}", f"Change vs {REFERENCE} (paired)")]:
+    for kind, text in [
+            ("value", f"Held-out values: the matched thresholds are fitted on the out-of-fold "
+                      f"predictions of the selection's fold models; where a method's positive "
+                      f"rate at the matched point is far from {REFERENCE}'s, its score scale "
+                      f"changed between those models and the refits, and its matched gaps are "
+                      f"not matched."),
+            (f"change vs {REFERENCE}", f"Change vs {REFERENCE} (paired): ↓ / ↑ where the 95% "
+                                       f"interval excludes 0 (not adjusted for the many "
+                                       f"comparisons of this table: read it as exploratory).")]:
         rows = [{"scenario": scenario, "method": method,
                  **{name: cells(scenario, method, kind, *column, arrow=kind != "value")
                     for *column, name in columns}}
                 for scenario, method in _pairs(summary[summary.comparison == kind])]
-        report.text(f"{title}:" + (f" the matched thresholds are fitted on the out-of-fold "
-                                   f"predictions of the selection's fold models; where a "
-                                   f"method's positive rate at the matched point is far from "
-                                   f"{REFERENCE}'s, its score scale changed between those "
-                                   f"models and the refits, and its matched gaps are not "
-                                   f"matched." if kind == "value" else
-                                   " ↓ / ↑ where the 95% interval excludes 0 (not adjusted "
-                                   "for the many comparisons of this table: read it as "
-                                   "exploratory)."))
+        report.text(text)
         report.table(pd.DataFrame(rows).set_index("scenario"))
 
 
-def _report_control(report, result, attribute, gap_metric, label):
+def _report_control(report, summary, attribute, gap_metric, label):
     """The threshold-only control: each method at 0.5 against ERM at the method's own rate."""
-    summary = result.summary[(result.summary.group == "all")
-                             & (result.summary.selection == WITH_LABELS)]
     cells = Cells(summary, CELL_KEYS, missing="—")
     control = f"change vs {REFERENCE} at the same rate"
+    gap = (attribute, gap_metric)
     rows = [{"scenario": scenario, "method": method,
              "positive rate at 0.5": cells(scenario, method, "value", "all", "positive_rate",
                                            "0.5"),
-             f"{label} gap by {attribute} at 0.5": cells(scenario, method, "value", attribute,
-                                                         gap_metric, "0.5"),
-             f"{REFERENCE} at the same rate": cells(scenario, REFERENCE, "value", attribute,
-                                                    gap_metric, same_rate(method)),
-             "change": cells(scenario, method, control, attribute, gap_metric, "0.5",
-                             arrow=True)}
+             f"{label} gap by {attribute} at 0.5": cells(scenario, method, "value", *gap, "0.5"),
+             f"{REFERENCE} at the same rate": cells(scenario, REFERENCE, "value", *gap,
+                                                    same_rate(method)),
+             "change": cells(scenario, method, control, *gap, "0.5", arrow=True)}
             for scenario, method in _pairs(summary[summary.comparison == control])]
     report.text(
         f"**Threshold-only control: {REFERENCE} at each method's own rate.** A method that "

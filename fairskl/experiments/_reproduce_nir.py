@@ -1,6 +1,7 @@
 """``fairskl reproduce nir``: the NIR study end to end, its report beside the paper's numbers."""
 
 import os
+from itertools import product
 
 import joblib
 import numpy as np
@@ -55,18 +56,13 @@ NIR_SCALES = {
                   predict_batch_size=1024, nir_normalize="global", nir_detach=True,
                   compare_seeds=(0, 1, 2), compare_cv_seeds=(0, 1),
                   compare_grids=COMPARE_GRIDS["small"]),
-    "paper": dict(n_samples=10000, n_test=20000, image_size=224, bias=2.0, artefact_strength=1.0,
-                  backbone="resnet18", testbed="scratch", finetune_lr=None,
-                  weights="IMAGENET1K_V1", max_epochs=50, lr=1e-4, batch_size=64,
-                  lr_schedule=None, valid_size=0.15, patience=5,
-                  lambdas=(0.0, 0.01, 0.1, 1.0, 10.0, 100.0), cv=5, cv_seeds=(0,), seeds=(0, 1, 2),
-                  max_disparity=0.05, max_auc_drop=0.01, n_bootstrap=500,
-                  streaming=True, augment="hflip_crop", num_workers=8,
-                  predict_batch_size=256,
-                  nir_normalize="global", nir_detach=True, compare_seeds=(0, 1, 2),
-                  compare_cv_seeds=(0,),
-                  compare_grids=COMPARE_GRIDS["paper"]),
 }
+NIR_SCALES["paper"] = dict(  # the other settings are small's
+    NIR_SCALES["small"], n_samples=10000, n_test=20000, image_size=224, backbone="resnet18",
+    finetune_lr=None, weights="IMAGENET1K_V1", max_epochs=50, lr=1e-4, lr_schedule=None,
+    valid_size=0.15, patience=5, lambdas=(0.0, 0.01, 0.1, 1.0, 10.0, 100.0), cv=5,
+    seeds=(0, 1, 2), n_bootstrap=500, streaming=True, augment="hflip_crop", num_workers=8,
+    predict_batch_size=256, compare_cv_seeds=(0,), compare_grids=COMPARE_GRIDS["paper"])
 SCENARIOS = {
     "default": "test drawn like training: malignancy more frequent for male and 60+ patients "
                "(as in HAM10000)",
@@ -197,21 +193,19 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
     # operating points fitted on the λ study's out-of-fold predictions (training part only)
     thresholds = {lam: matched_thresholds(oof[lam], oof[0.0], 0.5) if lam else
                   {"0.5": 0.5, MATCHED: 0.5} for lam in lambdas}
-    audits, first = _refit_and_audit(net, X, y, tests, lambdas, thresholds, run)
-    comparison = None
+    seeds = [random_state + s for s in config["seeds"]]
+    audits, first = _refit_and_audit(net, X, y, tests, lambdas, seeds, thresholds, run)
     if config["compare"]:
         comparison = run_comparison(net, train, tests, groups, attribute, gap_metric, run)
     run.say("[3/3] report")
-    seeds = [random_state + s for s in config["seeds"]]
     heldout = _heldout_table(audits, lambdas, seeds, tests)
     write_text(run.path / "heldout.csv", heldout.to_csv(index=False))
-    _nir_figures(run.path, summary, heldout, best, compared, first, tests, attribute,
-                 gap_metric, seeds[0])
     _nir_report(report, data, attribute, heldout, summary, best, compared,
                 run.notes + choice_notes, config, gap_metric, tests, thresholds)
-    if comparison is not None:
+    if config["compare"]:
         report_comparison(report, comparison, config, attribute, gap_metric, run.path)
-    _report_figures(report, run.path, gap_metric, compared)
+    _nir_figures(report, run.path, summary, heldout, best, compared, first, tests, attribute,
+                 gap_metric, seeds[0])
     return run.finish(report)
 
 
@@ -228,45 +222,40 @@ def _check_study(config, data, attribute):
                          f"(scale='paper').")
 
 
-def _refit_and_audit(net, X, y, tests, lambdas, thresholds, run):
+def _refit_and_audit(net, X, y, tests, lambdas, seeds, thresholds, run):
     """Refit λ=0 and the compared λ once per seed and audit each on every held-out set (or
     reload the audits saved in the run); the first seed's networks are kept for the maps."""
     config = run.config
-    seeds = [config["random_state"] + s for s in config["seeds"]]
     run.say(f"[2/3] refitting lambda in {lambdas} with {len(seeds)} seeds on {len(y)} images; "
-            f"auditing on "
-            f"{', '.join(f'{k} ({len(v[1])} images)' for k, v in tests.items())}")
+            f"auditing on {', '.join(f'{k} ({len(v[1])} images)' for k, v in tests.items())}")
     weights_by_test = {name: resample_weights(len(t[1]), config["n_bootstrap"],
                                               config["random_state"])
                        for name, t in tests.items()}
     audits, first = {}, {}
-    bar = tqdm(total=len(lambdas) * len(seeds), desc="refit and audit (lambda x seed)",
-               unit="fit", disable=not run.verbose)
-    for lam in lambdas:
-        for seed in seeds:
-            path = run.path / "models" / f"lambda{lam:g}_seed{seed}.pkl"
-            saved = joblib.load(path) if run.resume and path.exists() else None
-            if saved is None or saved.get("thresholds") != thresholds[lam]:
-                model = clone(net).set_params(lambda_nir=lam, random_state=seed).fit(X, y)
-                audit = {name: audit_model(ty, *_proba_and_features(model, tX), tA,
-                                           weights_by_test[name], thresholds[lam])
-                         for name, (tX, ty, tA) in tests.items()}
-                # the first seed's network is kept for the incidence maps
-                saved = {"audit": audit, "thresholds": thresholds[lam],
-                         "model": model if seed == seeds[0] else None}
-                path.parent.mkdir(exist_ok=True)
-                write_joblib(path, saved)
-            audits[lam, seed] = saved["audit"]
-            if seed == seeds[0]:
-                first[lam] = saved["model"]
-            bar.update()
-    bar.close()
+    for lam, seed in tqdm(list(product(lambdas, seeds)), desc="refit and audit (lambda x seed)",
+                          unit="fit", disable=not run.verbose):
+        path = run.path / "models" / f"lambda{lam:g}_seed{seed}.pkl"
+        saved = joblib.load(path) if run.resume and path.exists() else None
+        if saved is None or saved.get("thresholds") != thresholds[lam]:
+            model = clone(net).set_params(lambda_nir=lam, random_state=seed).fit(X, y)
+            audit = {name: audit_model(ty, *_proba_and_features(model, tX), tA,
+                                       weights_by_test[name], thresholds[lam])
+                     for name, (tX, ty, tA) in tests.items()}
+            # the first seed's network is kept for the incidence maps
+            saved = {"audit": audit, "thresholds": thresholds[lam],
+                     "model": model if seed == seeds[0] else None}
+            path.parent.mkdir(exist_ok=True)
+            write_joblib(path, saved)
+        audits[lam, seed] = saved["audit"]
+        if seed == seeds[0]:
+            first[lam] = saved["model"]
     return audits, first
 
 
-def _nir_figures(out, summary, heldout, best, compared, first, tests, attribute, gap_metric,
-                 seed):
-    """The λ trade-off, the held-out gaps and the incidence maps before and after."""
+def _nir_figures(report, out, summary, heldout, best, compared, first, tests, attribute,
+                 gap_metric, seed):
+    """Save the λ trade-off, the held-out gaps and the incidence maps before and after, and
+    add them to the report."""
     from fairskl.experiments import plot_lambda_tradeoff
     from fairskl.inspection import NeuronIncidenceDisplay
 
@@ -274,6 +263,12 @@ def _nir_figures(out, summary, heldout, best, compared, first, tests, attribute,
     ax.set_title(f"Cross-validated {attribute} gap (matched) vs AUC", fontsize=10)
     save_figure(ax.figure, out / "lambda_tradeoff.png")
     save_figure(_plot_gaps(heldout, compared), out / "heldout_gaps.png")
+    report.figure(out / "heldout_gaps.png", "Held-out gaps per scenario and attribute at the "
+                  "matched operating point, at 0.5 and without a threshold (AUC gap), seed "
+                  "mean with 95% intervals")
+    report.figure(out / "lambda_tradeoff.png",
+                  f"Cross-validated {gap_metric.split('_')[0].upper()} gap at the matched "
+                  f"operating point against AUC per λ")
     scenario = next(iter(tests))
     for lam, name in [(0.0, "before"), (compared, "after")]:
         tX, ty, tA = tests[scenario]
@@ -282,17 +277,7 @@ def _nir_figures(out, summary, heldout, best, compared, first, tests, attribute,
         display.figure_.suptitle(f"Neuron incidence by {attribute}, λ={lam:g} "
                                  f"(seed {seed}, {scenario} test set)")
         save_figure(display.figure_, out / f"incidence_{name}.png")
-
-
-def _report_figures(report, out, gap_metric, compared):
-    report.figure(out / "heldout_gaps.png", "Held-out gaps per scenario and attribute at the "
-                  "matched operating point, at 0.5 and without a threshold (AUC gap), seed "
-                  "mean with 95% intervals")
-    report.figure(out / "lambda_tradeoff.png",
-                  f"Cross-validated {gap_metric.split('_')[0].upper()} gap at the matched "
-                  f"operating point against AUC per λ")
-    report.figure(out / "incidence_before.png", "Relative neuron incidence, λ=0")
-    report.figure(out / "incidence_after.png", f"Relative neuron incidence, λ={compared:g}")
+        report.figure(out / f"incidence_{name}.png", f"Relative neuron incidence, λ={lam:g}")
 
 
 def _classifier(config, device):
@@ -434,28 +419,21 @@ def _adjust(table, primary):
 
 #: the columns that identify a row of the held-out table
 CELL_KEYS = ["scenario", "attribute", "metric", "method", "operating_point", "group"]
-
-
-def _row(cells, scenario, attribute, metric, method, op=FREE, group="all"):
-    """The held-out table's row for one cell, or None."""
-    return cells.row(scenario, attribute, metric, method, op, group)
-
-
-def _cell(cells, scenario, attribute, metric, method, op=FREE, scale=100, group="all"):
-    return cells(scenario, attribute, metric, method, op, group, scale=scale)
+#: the gaps read by attribute: TPR and FPR at the matched point and at 0.5, then the AUC gap
+READINGS = [(g, op) for op in (MATCHED, "0.5") for g in GAPS] + [("auc_difference", FREE)]
 
 
 def _verdict(cells, scenario, attribute, metric, op=FREE):
     """Direction against parity for gaps and excesses, against λ=0 for the AUC; a change
     whose (Holm-adjusted) p is at least 5% is no detectable change."""
-    row = _row(cells, scenario, attribute, metric, "change", op)
+    row = cells.row(scenario, attribute, metric, "change", op, "all")
     if row is None or np.isnan(row.p_holm):
         return "—"
     if row.p_holm >= 0.05:
         return "no detectable change"
     if metric == "auc":
         return "higher" if row.value > 0 else "lower"
-    before = _row(cells, scenario, attribute, metric, "0", op).value
+    before = cells.row(scenario, attribute, metric, "0", op, "all").value
     return "closer to 0" if abs(before + row.value) < abs(before) else "further from 0"
 
 
@@ -468,11 +446,25 @@ def _compared_lambda(summary, best, gap_metric):
     return float(gaps.loc[gaps["mean"].idxmin(), "lambda_nir"]) if len(gaps) else best
 
 
+def _rates(cells, scenario, attribute, method, op, group="all"):
+    """One model's positive rate, TPR and FPR at ``op`` and its AUC, for one group."""
+    return {**{name: cells(scenario, attribute, metric, method, op, group)
+               for name, metric in [("positive rate", "positive_rate"), ("TPR", "tpr"),
+                                    ("FPR", "fpr")]},
+            "AUC": cells(scenario, attribute, "auc", method, FREE, group)}
+
+
+def _changes(cells, methods, scenario, attribute, metric, op=FREE, scale=100):
+    """One quantity at λ=0, at the compared λ and their change, then the change's verdict."""
+    return {**{name: cells(scenario, attribute, metric, method, op, "all", scale=scale)
+               for name, method in methods},
+            "verdict": _verdict(cells, scenario, attribute, metric, op)}
+
+
 def _nir_report(report, data, attribute, heldout, summary, best, compare, notes, config,
                 gap_metric, tests, thresholds):
     lam = f"{compare:g}"
     methods = [("λ=0", "0"), (f"λ={lam}", lam), ("change", "change")]
-    n_seeds = len(config["seeds"])
     gap_label = gap_metric.split("_")[0].upper()
     primary = _primary(tests, attribute, gap_metric)
     heldout = _adjust(heldout, primary)
@@ -483,8 +475,8 @@ def _nir_report(report, data, attribute, heldout, summary, best, compare, notes,
         f"{attribute}, read at the matched operating point, is at most "
         f"{100 * config['max_disparity']:g} points and whose mean AUC is at most "
         f"{100 * config['max_auc_drop']:g} points below λ=0's; when none qualifies, λ=0. Then "
-        f"λ=0 and λ={lam} were each refitted with {n_seeds} seeds and audited held out. "
-        f"Numbers are percentage points: the mean over the seeds with a 95% interval that "
+        f"λ=0 and λ={lam} were each refitted with {len(config['seeds'])} seeds and audited held "
+        f"out. Numbers are percentage points: the mean over the seeds with a 95% interval that "
         f"adds the test-sample variance ({config['n_bootstrap']} paired bootstrap resamples) "
         f"and the seed variance (t quantile, Welch–Satterthwaite degrees of freedom). *change* "
         f"is λ={lam} minus λ=0, paired by seed and resample.")
@@ -505,56 +497,53 @@ def _nir_report(report, data, attribute, heldout, summary, best, compare, notes,
         report.text(note)
     if data == "synthetic":
         report.text("Scenarios: " + "; ".join(f"*{k}*: {SCENARIOS[k]}" for k in tests) + ".")
-    row = _row(cells, *primary[:3], "change", primary[3])
+    row = cells.row(*primary[:3], "change", primary[3], "all")
     if row is not None:
-        report.text(
-            f"**Primary endpoint result:** {_cell(cells, *primary[:3], '0', primary[3])} at "
-            f"λ=0 → {_cell(cells, *primary[:3], lam, primary[3])} at λ={lam}; change "
-            f"{_cell(cells, *primary[:3], 'change', primary[3])} (p = {row.p_value:.3g}): "
-            f"**{_verdict(cells, *primary)}**.")
+        before, after, change, verdict = _changes(cells, methods, *primary).values()
+        report.text(f"**Primary endpoint result:** {before} at λ=0 → {after} at λ={lam}; change "
+                    f"{change} (p = {row.p_value:.3g}): **{verdict}**.")
+    attributes = [a for a in heldout.attribute.unique() if a != "all"]
+    _report_operating_points(report, cells, tests, methods[:2], thresholds, primary[0])
+    _report_gaps(report, cells, tests, attributes, methods, primary, data)
+    _report_groups(report, cells, heldout, tests, attributes, methods[:2])
+    _report_mechanism(report, cells, heldout, methods)
+    _report_lambda_study(report, summary, gap_metric)
 
+
+def _report_operating_points(report, cells, tests, models, thresholds, primary_scenario):
+    """Each model's threshold, rates and AUC at both operating points."""
     report.heading("Where each model operates (overall, held out)")
-    rows = []
-    for scenario in tests:
-        for label, method in methods[:2]:
-            for op in (MATCHED, "0.5"):
-                rows.append({
-                    "scenario": scenario, "model": label, "operating point": op,
-                    "threshold": f"{thresholds[float(method)][op]:.3f}",
-                    **{name: _cell(cells, scenario, "all", metric, method, op)
-                       for name, metric in [("positive rate", "positive_rate"),
-                                            ("TPR", "tpr"), ("FPR", "fpr")]},
-                    "AUC": _cell(cells, scenario, "all", "auc", method)})
+    rows = [{"scenario": scenario, "model": label, "operating point": op,
+             "threshold": f"{thresholds[float(method)][op]:.3f}",
+             **_rates(cells, scenario, "all", method, op)}
+            for scenario in tests for label, method in models for op in (MATCHED, "0.5")]
     report.table(pd.DataFrame(rows).set_index("scenario"))
-    rates = [_cell(cells, primary[0], "all", "positive_rate", method, "0.5")
-             for method in ("0", lam)]
-    report.text(f"At 0.5, λ=0 flags {rates[0]} % of the {primary[0]} test set and λ={lam} "
-                f"{rates[1]} %: a gap read at 0.5 mixes fairness with how many cases a model "
-                f"flags.")
+    before, after = (cells(primary_scenario, "all", "positive_rate", method, "0.5", "all")
+                     for _, method in models)
+    report.text(f"At 0.5, λ=0 flags {before} % of the {primary_scenario} test set and "
+                f"{models[1][0]} {after} %: a gap read at 0.5 mixes fairness with how many "
+                f"cases a model flags.")
 
+
+def _report_gaps(report, cells, tests, attributes, methods, primary, data):
+    """Every gap with its verdict, beside the paper's numbers, and the overall AUC."""
     report.heading("Held-out gaps, ours next to the paper's")
     rows = []
     for scenario in tests:
-        for attr in [a for a in heldout.attribute.unique() if a != "all"]:
-            for metric, op in [(m, o) for o in (MATCHED, "0.5") for m in GAPS] + [
-                    ("auc_difference", FREE)]:
+        for attr in attributes:
+            paper = NIR_PAPER.get((data, attr))
+            for metric, op in READINGS:
                 label = metric.split("_")[0].upper()
-                row = {"scenario": scenario, "gap": f"{label} gap by {attr}",
-                       "operating point": op,
-                       **{name: _cell(cells, scenario, attr, metric, method, op)
-                          for name, method in methods},
-                       "verdict": _verdict(cells, scenario, attr, metric, op)}
+                row = {"scenario": scenario, "gap": f"{label} gap by {attr}", "operating point": op,
+                       **_changes(cells, methods, scenario, attr, metric, op)}
                 if (scenario, attr, metric, op) == primary:
                     row["verdict"] += " (primary)"
-                paper = NIR_PAPER.get((data, attr))
                 row["paper (before → after)"] = (f"{paper[1]:.2f} → {paper[2]:.2f}"
                                                  if paper and paper[0] == metric
                                                  and op == MATCHED else "—")
                 rows.append(row)
         rows.append({"scenario": scenario, "gap": "AUC (overall)", "operating point": FREE,
-                     **{name: _cell(cells, scenario, "all", "auc", method)
-                        for name, method in methods},
-                     "verdict": _verdict(cells, scenario, "all", "auc"),
+                     **_changes(cells, methods, scenario, "all", "auc"),
                      "paper (before → after)": (f"+{NIR_PAPER_AUC_GAIN[data]:.2f} pt"
                                                 if data in NIR_PAPER_AUC_GAIN else "—")})
     report.table(pd.DataFrame(rows).set_index("scenario"))
@@ -565,23 +554,19 @@ def _nir_report(report, data, attribute, heldout, summary, best, compare, notes,
         report.text("The paper's numbers are for HAM10000 (age, sex) and Harvard-GF (race, "
                     "age); on the synthetic set they are a reference, not a target.")
 
+
+def _report_groups(report, cells, heldout, tests, attributes, models):
     report.heading("Per-group rates at the matched operating point")
-    rows = []
-    for scenario in tests:
-        for attr in [a for a in heldout.attribute.unique() if a != "all"]:
-            groups = heldout[(heldout.attribute == attr) & (heldout.group != "all")].group
-            for group in pd.unique(groups):
-                for label, method in methods[:2]:
-                    rows.append({"scenario": scenario, "group": f"{attr} {group}",
-                                 "model": label, **{
-                                     name: _cell(cells, scenario, attr, metric, method, op,
-                                                 group=group)
-                                     for name, metric, op in [
-                                         ("positive rate", "positive_rate", MATCHED),
-                                         ("TPR", "tpr", MATCHED), ("FPR", "fpr", MATCHED),
-                                         ("AUC", "auc", FREE)]}})
+    groups = heldout[heldout.group != "all"]
+    rows = [{"scenario": scenario, "group": f"{attr} {group}", "model": label,
+             **_rates(cells, scenario, attr, method, MATCHED, group)}
+            for scenario in tests for attr in attributes
+            for group in groups[groups.attribute == attr].group.unique()
+            for label, method in models]
     report.table(pd.DataFrame(rows).set_index("scenario"))
 
+
+def _report_mechanism(report, cells, heldout, methods):
     report.heading("The paper's mechanism: dominant neurons and who co-activates them")
     report.text(
         "For the dominant neuron of positive predictions (the largest probability-weighted mean "
@@ -593,22 +578,21 @@ def _nir_report(report, data, attribute, heldout, summary, best, compare, notes,
         "(over-diagnosis) and the others the negative one: parity is 0. *Concentration* is the "
         "squared coefficient of variation of the incidence across the neurons (0 = even): what "
         "NIR is meant to lower.")
+    mechanism = heldout[heldout.metric.str.startswith(("coactivation", "concentration"))]
+    keys = mechanism[["scenario", "attribute", "metric"]].drop_duplicates()
     rows = []
-    for scenario in tests:
-        sub = heldout[heldout.scenario == scenario]
-        for attr, metric in sub[sub.metric.str.startswith(("coactivation", "concentration"))][
-                ["attribute", "metric"]].drop_duplicates().itertuples(index=False):
-            kind, name = metric.split("_")
-            if kind == "coactivation":
-                what, scale = f"{name}-prediction neuron, {attr} {PRIVILEGED[attr]} excess (%)", 1
-            else:
-                what, scale = f"concentration of {name} incidence (×100)", 100
-            rows.append({"scenario": scenario, "quantity": what, **{
-                column: _cell(cells, scenario, attr, metric, method, scale=scale)
-                for column, method in methods
-            }, "verdict": _verdict(cells, scenario, attr, metric)})
+    for scenario, attr, metric in keys.itertuples(index=False):
+        kind, name = metric.split("_")
+        if kind == "coactivation":
+            what, scale = f"{name}-prediction neuron, {attr} {PRIVILEGED[attr]} excess (%)", 1
+        else:
+            what, scale = f"concentration of {name} incidence (×100)", 100
+        rows.append({"scenario": scenario, "quantity": what,
+                     **_changes(cells, methods, scenario, attr, metric, scale=scale)})
     report.table(pd.DataFrame(rows).set_index("scenario"))
 
+
+def _report_lambda_study(report, summary, gap_metric):
     report.heading("Cross-validated λ study (fractions; mean ± sd over folds × seeds)")
     shown = ["auc", "positive_rate", gap_metric, f"{gap_metric}_matched", "auc_difference"]
     table = summary[summary.metric.isin(shown)]
@@ -623,25 +607,22 @@ def _plot_gaps(heldout, lam):
     the TPR and FPR gaps at the matched operating point and at 0.5, and the AUC gap."""
     import matplotlib.pyplot as plt
 
-    shown = [(g, MATCHED) for g in GAPS] + [(g, "0.5") for g in GAPS] + [
-        ("auc_difference", FREE)]
     names = [f"{g.split('_')[0].upper()} gap\n{op if op != FREE else 'no threshold'}"
-             for g, op in shown]
+             for g, op in READINGS]
     gaps = heldout[(heldout.group == "all") & heldout.method.isin(["0", f"{lam:g}"])
                    & (heldout.attribute != "all")]
-    panels = gaps[["scenario", "attribute"]].drop_duplicates().to_numpy().tolist()
+    panels = gaps.groupby(["scenario", "attribute"], sort=False)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), sharey=True,
                              layout="constrained", squeeze=False)
-    for ax, (scenario, attribute) in zip(axes[0], panels, strict=True):
-        sub = gaps[(gaps.scenario == scenario) & (gaps.attribute == attribute)].set_index(
-            ["metric", "operating_point", "method"])
+    for ax, ((scenario, attribute), sub) in zip(axes[0], panels, strict=True):
+        sub = sub.set_index(["metric", "operating_point", "method"])
         for k, (method, color) in enumerate([("0", "tab:gray"), (f"{lam:g}", "tab:blue")]):
-            part = sub.loc[[(g, op, method) for g, op in shown]]
-            x = np.arange(len(shown)) + (k - 0.5) * 0.3
+            part = sub.loc[[(g, op, method) for g, op in READINGS]]
+            x = np.arange(len(READINGS)) + (k - 0.5) * 0.3
             ax.errorbar(x, 100 * part.value, yerr=100 * np.abs(
                 part[["ci_low", "ci_high"]].to_numpy().T - part.value.to_numpy()),
                 fmt="o", color=color, capsize=3, label=f"λ={method}")
-        ax.set_xticks(range(len(shown)), names, fontsize=7)
+        ax.set_xticks(range(len(READINGS)), names, fontsize=7)
         ax.set_title(f"{scenario}, by {attribute}", fontsize=9)
         ax.axhline(0, color="black", lw=0.5)
     axes[0, 0].set_ylabel("held-out gap (points)")
