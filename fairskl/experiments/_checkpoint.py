@@ -40,9 +40,7 @@ class Checkpoints:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / "config.json"
         if path.exists():
-            saved = json.loads(path.read_text(encoding="utf-8"))
-            changed = sorted(k for k in set(saved) | set(self.config)
-                             if saved.get(k) != self.config.get(k))
+            changed = changed_settings(path, self.config)
             if changed:
                 raise ValueError(
                     f"{argument} {str(self.folder)!r} holds a study with other {changed}. Use "
@@ -72,6 +70,13 @@ class Checkpoints:
         """Save ``value`` as the piece ``name`` (atomically) and return it."""
         write_joblib(self.path(f"{name}.joblib"), {"stamp": stamp, "value": value})
         return value
+
+
+def changed_settings(path, config):
+    """The sorted keys whose values differ between the JSON file ``path`` and ``config`` (a
+    dict as JSON reads it back)."""
+    saved = json.loads(Path(path).read_text(encoding="utf-8"))
+    return sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
 
 
 def describe(estimator):

@@ -13,11 +13,7 @@ import os
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
-from sklearn.model_selection import (
-    ParameterGrid,
-    train_test_split,
-)
+from sklearn.model_selection import ParameterGrid, train_test_split
 from sklearn.utils import Bunch, _safe_indexing, check_random_state
 from sklearn.utils._param_validation import (
     HasMethods,
@@ -26,7 +22,7 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
-from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.parallel import delayed
 from sklearn.utils.validation import _num_samples
 from tqdm.auto import tqdm
 
@@ -47,17 +43,20 @@ from fairskl.experiments._selection import (
     check_audit_point,
     check_sensitive_features,
     fit_candidates,
+    fit_clone,
     make_folds,
     matched_thresholds,
+    rate_threshold,
+    run_fits,
     score_folds,
     select,
 )
-from fairskl.metrics import operating_threshold
 from fairskl.model_selection import train_val_test_split
 
 __all__ = ["compare_methods", "plot_method_comparison"]
 
 SUMMARY_COLUMNS = ["scenario", "method", "comparison", *TABLE_COLUMNS]
+CV_COLUMNS = ["method", "candidate", "params", "seed", "fold", "metric", "value"]
 #: the markers of plot_method_comparison's methods, in turn
 MARKERS = "osD^vPX*"
 #: the two selections of every method: the rule on the group gap, and the best AUC alone
@@ -342,11 +341,10 @@ def _check_arguments(estimators, param_grids, X, y, sensitive_features, groups, 
     if reference not in methods:
         raise ValueError(f"reference={reference!r} is not a method; choose one of {names} "
                          f"(None: the first).")
-    seeds = _check_seeds(seeds, "seeds must be a non-empty sequence of distinct ints")
+    seeds = _check_seeds(seeds, "seeds")
     operating_point = check_audit_point(operating_point)
-    cv_seeds = _check_seeds([int(random_state)] if cv_seeds is None else cv_seeds,
-                            "cv_seeds must be a non-empty sequence of distinct ints (one "
-                            "cross-validation each)")
+    cv_seeds = _check_seeds([int(random_state)] if cv_seeds is None else cv_seeds, "cv_seeds",
+                            " (one cross-validation each)")
     n = _n_rows(X, "X")
     y = _check_y(y, n)
     A = check_sensitive_features(sensitive_features, n, "sensitive_features", y)
@@ -365,11 +363,12 @@ def _check_arguments(estimators, param_grids, X, y, sensitive_features, groups, 
                  select_on=select_on, groups=groups, classes=np.unique(y))
 
 
-def _check_seeds(seeds, message):
+def _check_seeds(seeds, name, note=""):
     seeds = list(seeds) if not isinstance(seeds, numbers.Integral) else [seeds]
     if not seeds or not all(isinstance(s, numbers.Integral) for s in seeds) \
             or len(set(seeds)) != len(seeds):
-        raise ValueError(f"{message}, got {seeds!r}.")
+        raise ValueError(f"{name} must be a non-empty sequence of distinct ints{note}, got "
+                         f"{seeds!r}.")
     return [int(s) for s in seeds]
 
 
@@ -391,9 +390,7 @@ def _training_and_tests(X, p, heldout, test_size, random_state):
         if not named or not all(isinstance(k, str) for k in named):
             raise ValueError(f"heldout as a dict must map scenario names (str) to "
                              f"(X_test, y_test, sensitive_test), got keys {list(named)}.")
-        tests = {k: _check_heldout(v, A.columns, p.classes,
-                                   "" if k == "heldout" else f"[{k!r}]")
-                 for k, v in named.items()}
+        tests = {k: _check_heldout(v, A.columns, p.classes, k) for k, v in named.items()}
         data = Bunch(X=X, y=y, A=A, groups=groups, heldout_index=None, tests=tests)
     for scenario, (_, y_te, _) in data.tests.items():
         if len(np.unique(y_te)) < 2:
@@ -410,28 +407,29 @@ def _select_all(oof, data, folds, p, max_disparity, max_auc_drop):
     y01 = (data.y == p.classes[1]).astype(int)
     sensitive = data.A[p.select_on].to_numpy()
 
-    def scores(m, c, reference_c):
-        return [(p.names[m], c, repr(p.candidates[p.names[m]][c]), *row) for row in score_folds(
-            y01, {seed: oof[m, c, seed] for seed in p.cv_seeds},
-            {seed: oof[p.ref, reference_c, seed] for seed in p.cv_seeds}, sensitive, folds)]
+    def choose(m, reference_c, operating_point, floor):
+        """Method ``m``'s fold numbers (into ``frames``), each candidate matched to the
+        reference's candidate ``reference_c`` (None: to itself), and its pick by the rule."""
+        name, rows = p.names[m], []
+        for c, params in enumerate(p.candidates[name]):
+            against = (p.ref, c if reference_c is None else reference_c)
+            rows += [(name, c, repr(params), *row)
+                     for row in score_folds(y01, oof, (m, c), against, sensitive, folds)]
+        frames[name] = pd.DataFrame(rows, columns=CV_COLUMNS)
+        return select(frames[name], p.candidates[name], p.disparity, max_disparity,
+                      operating_point=operating_point, min_score=floor,
+                      max_auc_drop=max_auc_drop, caller=f"compare_methods ({name!r})",
+                      note="cv_results holds the undefined folds.")
 
-    reference, candidates = p.reference, p.candidates
-    ref_rows = [row for c in range(len(candidates[reference])) for row in scores(p.ref, c, c)]
-    ref_best, ref_means = _choose(reference, candidates[reference], ref_rows, p.disparity,
-                                  max_disparity, p.fixed, None, max_auc_drop)
+    frames = {}
+    chosen = {p.reference: choose(p.ref, None, p.fixed, None)}
+    ref_best, ref_means = chosen[p.reference]
     floor = float(ref_means["auc"].iloc[ref_best]) - max_auc_drop
-    all_rows, chosen = {reference: ref_rows}, {reference: (ref_best, ref_means)}
     for m, name in enumerate(p.names):
-        if name != reference:
-            all_rows[name] = [row for c in range(len(candidates[name]))
-                              for row in scores(m, c, ref_best)]
-            chosen[name] = _choose(name, candidates[name], all_rows[name], p.disparity,
-                                   max_disparity, p.operating_point, floor, max_auc_drop)
-    cv_results = pd.DataFrame(
-        [row for name in p.names for row in all_rows[name]],
-        columns=["method", "candidate", "params", "seed", "fold", "metric", "value"],
-    ).astype({"candidate": int, "seed": int, "fold": int, "value": float})
-    return chosen, cv_results
+        if name != p.reference:
+            chosen[name] = choose(m, ref_best, p.operating_point, floor)
+    cv_results = pd.concat([frames[name] for name in p.names], ignore_index=True)
+    return chosen, cv_results.astype({"candidate": int, "seed": int, "fold": int, "value": float})
 
 
 def _both_selections(chosen, p):
@@ -466,8 +464,7 @@ def _operating_points(oof, picks, p):
             thresholds[mode, name] = matched_thresholds(
                 ref_oof if m == p.ref else pooled(m, picked[name]), ref_oof, p.operating_point)
         thresholds[mode, p.reference].update({
-            same_rate(name): operating_threshold(
-                None, ref_oof, ("rate", float(np.mean(pooled(m, picked[name]) >= p.fixed))))
+            same_rate(name): rate_threshold(ref_oof, pooled(m, picked[name]), p.fixed)
             for m, name in enumerate(p.names) if m != p.ref})
     return thresholds
 
@@ -494,14 +491,12 @@ def _refit_all(p, picks, thresholds, data, weights, checkpoints, n_jobs, verbose
                 todo.setdefault((m, c, seed), []).append((m, stamp, name, point))
     bar = tqdm(total=len(todo), desc="compare methods: refit and audit", unit="fit",
                disable=not verbose or not todo)
-    for done in Parallel(n_jobs=n_jobs, batch_size=1, return_as="generator_unordered")(
+    for done in run_fits((
         delayed(_refit_audit)(p.methods[p.names[m]], p.candidates[p.names[m]][c], seed, data.X,
                               data.y, data.tests, weights, points, checkpoints)
         for (m, c, seed), points in todo.items()
-    ):
+    ), n_jobs, bar):
         audits.update(done)
-        bar.update()
-    bar.close()
     return audits, stamps
 
 
@@ -509,6 +504,7 @@ def _assemble(audits, stamps, picks, tests, p):
     """The per-seed ``results`` and the seed-averaged ``summary`` (values, changes vs the
     reference, changes vs the reference at the same rate)."""
     names, reference, seeds = p.names, p.reference, p.seeds
+    others = [name for name in names if name != reference]
     rows, frames = [], []
     for mode in picks:
         for scenario in tests:
@@ -517,18 +513,15 @@ def _assemble(audits, stamps, picks, tests, p):
             rows += [(mode, scenario, name, s, *key, float(audit[key][0]))
                      for name in names for s, audit in zip(seeds, per[name], strict=True)
                      for key in audit]
-            frames += [combine_seeds(per[name]).assign(
-                selection=mode, scenario=scenario, method=name, comparison="value")
-                for name in names]
-            frames += [combine_seeds(difference(per[name], per[reference]), change=True)
-                       .assign(selection=mode, scenario=scenario, method=name,
-                               comparison=f"change vs {reference}")
-                       for name in names if name != reference]
-            frames += [combine_seeds(_against_same_rate(per[name], per[reference], name,
-                                                        f"{p.fixed:g}"), change=True)
-                       .assign(selection=mode, scenario=scenario, method=name,
-                               comparison=f"change vs {reference} at the same rate")
-                       for name in names if name != reference]
+            tables = [("value", name, per[name]) for name in names]
+            tables += [(f"change vs {reference}", name, difference(per[name], per[reference]))
+                       for name in others]
+            tables += [(f"change vs {reference} at the same rate", name,
+                        _against_same_rate(per[name], per[reference], name, f"{p.fixed:g}"))
+                       for name in others]
+            frames += [combine_seeds(paired, change=comparison != "value").assign(
+                selection=mode, scenario=scenario, method=name, comparison=comparison)
+                for comparison, name, paired in tables]
     results = pd.DataFrame(rows, columns=["selection", "scenario", "method", "seed",
                                           "attribute", "group", "metric", "operating_point",
                                           "value"])
@@ -550,25 +543,12 @@ def _against_same_rate(audits, reference_audits, name, fixed):
     return difference(own, control)
 
 
-def _choose(name, grid, rows, disparity, max_disparity, operating_point, floor, max_auc_drop):
-    """One method's chosen candidate and its common-fold means (see :func:`select`)."""
-    frame = pd.DataFrame(rows, columns=["method", "candidate", "params", "seed", "fold",
-                                        "metric", "value"])
-    return select(frame, grid, disparity, max_disparity, operating_point=operating_point,
-                  min_score=floor, max_auc_drop=max_auc_drop,
-                  caller=f"compare_methods ({name!r})",
-                  note="cv_results holds the undefined folds.")
-
-
 def _refit_audit(estimator, params, seed, X_tr, y_tr, tests, weights, points, checkpoints):
     """One (method, candidate, seed): fit on the training part, audit on each held-out set at
     each of ``points`` (method, stamp, checkpoint name, thresholds); audits by (method, stamp,
     seed)."""
     limit_torch_threads()
-    model = clone(estimator).set_params(**params)
-    if "random_state" in model.get_params():
-        model.set_params(random_state=seed)
-    model.fit(X_tr, y_tr)
+    model = fit_clone(estimator, params, seed, X_tr, y_tr)
     probas = {scenario: np.asarray(model.predict_proba(X_te), dtype=float)[:, 1]
               for scenario, (X_te, _, _) in tests.items()}  # P(classes_[1])
     audits = {}
@@ -591,8 +571,7 @@ def _check_methods(estimators, param_grids):
     for name, est in estimators.items():
         if not isinstance(name, str):
             raise TypeError(f"estimators' keys must be method names (str), got {name!r}.")
-        if not (hasattr(est, "fit") and hasattr(est, "get_params")
-                and hasattr(est, "predict_proba")):
+        if not all(hasattr(est, method) for method in ("fit", "get_params", "predict_proba")):
             raise TypeError(f"estimators[{name!r}] must be a scikit-learn classifier with "
                             f"predict_proba, got {type(est).__name__}.")
     param_grids = {} if param_grids is None else param_grids
@@ -642,8 +621,8 @@ def _check_y(y, n, name="y", of="X", classes=None):
     return y
 
 
-def _check_heldout(heldout, columns, classes, key=""):
-    name = f"heldout{key}"
+def _check_heldout(heldout, columns, classes, scenario):
+    name = "heldout" if scenario == "heldout" else f"heldout[{scenario!r}]"
     if not isinstance(heldout, tuple | list) or len(heldout) != 3:
         raise ValueError(f"{name} must be a tuple (X_test, y_test, sensitive_test), got "
                          f"{type(heldout).__name__}.")
@@ -740,26 +719,17 @@ def plot_method_comparison(summary, *, attribute=None, scenario=None,
     if missing:
         raise ValueError(f"summary lacks the columns {missing}; pass compare_methods(...)"
                          f".summary.")
-    values = summary[summary.comparison == "value"]
-    values = _only(values, "selection", selection)
+    values = _only(summary[summary.comparison == "value"], "selection", selection)
     if "group" in values.columns:
         values = values[values.group == "all"]
     values = _only(values, "operating_point", operating_point, also=[FREE])
-    if "scenario" in values.columns and scenario is None:
-        scenario = values.scenario.iloc[0] if len(values) else None
     values = _only(values, "scenario", scenario)
-    attributes = [a for a in pd.unique(values.attribute) if a != "all"]
-    attribute = attributes[0] if attribute is None and attributes else attribute
-    if attribute not in attributes:
-        raise ValueError(f"attribute={attribute!r} is not in summary; choose one of "
-                         f"{attributes}.")
-    x = _metric_rows(values, attribute, disparity, "disparity")
+    attribute = _choice(values, "attribute", attribute, also=["all"])
+    methods = list(pd.unique(values.method))
+    x = _metric_rows(values, methods, attribute, disparity, "disparity")
     y_attribute = "all" if ((values.attribute == "all") & (values.metric == performance)).any() \
         else attribute
-    y = _metric_rows(values, y_attribute, performance, "performance")
-    methods = list(pd.unique(values.method))
-    x = x.reindex(methods).to_numpy(float).T  # rows: value, ci_low, ci_high
-    y = y.reindex(methods).to_numpy(float).T
+    y = _metric_rows(values, methods, y_attribute, performance, "performance")
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
     # one colour and marker per method, so that overlapping bars stay apart; past 6 methods the
@@ -781,20 +751,29 @@ def plot_method_comparison(summary, *, attribute=None, scenario=None,
     return ax
 
 
-def _only(values, column, value, also=()):
-    """The rows of ``values`` whose ``column`` is ``value`` (or one of ``also``); all rows
-    when ``values`` has no such column."""
-    if column not in values.columns:
-        return values
+def _choice(values, column, value, also=()):
+    """``value``, which must be in ``values[column]`` (other than ``also``); None is the first
+    one there."""
     present = [v for v in pd.unique(values[column]) if v not in also]
+    value = present[0] if value is None and present else value
     if value not in present:
         raise ValueError(f"{column}={value!r} is not in summary; choose one of {present}.")
-    return values[values[column].isin([value, *also])]
+    return value
 
 
-def _metric_rows(values, attribute, metric, axis):
+def _only(values, column, value, also=()):
+    """The rows of ``values`` whose ``column`` is ``value`` (None: the first one, see
+    :func:`_choice`) or one of ``also``; all rows when ``values`` has no such column."""
+    if column not in values.columns:
+        return values
+    return values[values[column].isin([_choice(values, column, value, also), *also])]
+
+
+def _metric_rows(values, methods, attribute, metric, axis):
+    """Per method (columns) the value, ci_low and ci_high (rows) of ``metric``."""
     rows = values[(values.attribute == attribute) & (values.metric == metric)]
     if rows.empty:
         raise ValueError(f"summary has no {axis} metric {metric!r} for {attribute!r}; it has "
                          f"{sorted(values.metric.unique())}.")
-    return rows.set_index("method")[["value", "ci_low", "ci_high"]]
+    rows = rows.set_index("method")[["value", "ci_low", "ci_high"]].reindex(methods)
+    return rows.to_numpy(float).T

@@ -80,13 +80,10 @@ def audit_model(y, proba, features, sensitive, weights, thresholds=None):
         squared coefficient of variation of the class's incidence across neurons.
     """
     thresholds = {"0.5": 0.5} if thresholds is None else thresholds
-    ones = np.ones((1, len(y)))
     out = {}
-
-    def record(attribute, labels, metric, op, point, boot):
-        for j, label in enumerate(labels):
-            out[(attribute, label, metric, op)] = (point[0, j], boot[:, j])
-
+    # per operating point: the predictions, the metrics (-> their base in replicates), the gaps
+    readings = [(FREE, y, {"auc": "auc"}, ["auc_difference"])] + [
+        (op, (proba >= threshold).astype(int), RATES, GAPS) for op, threshold in thresholds.items()]
     columns = [(attribute, sensitive[attribute].astype(str).to_numpy())
                for attribute in sensitive.columns]
     # replicates gives (B, G + 1) per metric, the overall value last: the overall rows are
@@ -94,23 +91,16 @@ def audit_model(y, proba, features, sensitive, weights, thresholds=None):
     for attribute, groups in [("all", np.zeros(len(y), int))] + columns:
         names = [] if attribute == "all" else sorted(set(groups))
         codes = np.searchsorted(names, groups) if names else groups
-        labels, keep = (["all"], slice(-1, None)) if attribute == "all" else (names,
-                                                                             slice(None, -1))
-        point = replicates(ones, y, y, proba, codes, len(names), ["auc"])
-        boot = replicates(weights, y, y, proba, codes, len(names), ["auc"])
-        record(attribute, labels, "auc", FREE, point["auc"][:, keep], boot["auc"][:, keep])
-        if attribute != "all":
-            out[(attribute, "all", "auc_difference", FREE)] = (
-                disparities(point)["auc_difference"][0], disparities(boot)["auc_difference"])
-        for op, threshold in thresholds.items():
-            y_hat = (proba >= threshold).astype(int)
-            point = replicates(ones, y, y_hat, proba, codes, len(names), list(RATES.values()))
-            boot = replicates(weights, y, y_hat, proba, codes, len(names), list(RATES.values()))
-            for metric, base in RATES.items():
-                record(attribute, labels, metric, op, point[base][:, keep], boot[base][:, keep])
-            if attribute != "all":
+        labels = dict(enumerate(names)) if names else {-1: "all"}  # column -> group
+        for op, y_hat, metrics, gaps in readings:
+            point, boot = (replicates(w, y, y_hat, proba, codes, len(names), list(metrics.values()))
+                           for w in (np.ones((1, len(y))), weights))
+            for metric, base in metrics.items():
+                for j, label in labels.items():
+                    out[(attribute, label, metric, op)] = (point[base][0, j], boot[base][:, j])
+            if names:
                 point_gap, boot_gap = disparities(point), disparities(boot)
-                for gap in GAPS:
+                for gap in gaps:
                     out[(attribute, "all", gap, op)] = (point_gap[gap][0], boot_gap[gap])
     if features is not None:
         _mechanism(out, y, proba, features, columns, weights)
@@ -121,8 +111,7 @@ def _mechanism(out, y, proba, features, columns, weights):
     """The paper's mechanism metrics of :func:`audit_model`, added to ``out``."""
     ones = np.ones((1, len(y)))
     class_proba = np.c_[1 - proba, proba]
-    mass = class_proba.sum(axis=0)
-    incidence = class_proba.T @ features / mass[:, None]  # (2, n_neurons)
+    incidence = class_proba.T @ features / class_proba.sum(axis=0)[:, None]  # (2, n_neurons)
     top = incidence.argmax(axis=1)
     for c, name in [(1, "positive"), (0, "negative")]:
         p = class_proba[:, c]
@@ -136,25 +125,25 @@ def _mechanism(out, y, proba, features, columns, weights):
         for c, name in [(1, "positive"), (0, "negative")]:
             p = class_proba[:, c]
             a = p * features[:, top[c]]
-
-            def excess(w, a=a, p=p, member=member):
-                per_label = []
-                for label in (0, 1):
-                    cell = y == label
-                    high = (w @ (a * (member & cell))) / (w @ (p * (member & cell)))
-                    low = (w @ (a * (~member & cell))) / (w @ (p * (~member & cell)))
-                    per_label.append(high / low - 1)
-                with np.errstate(invalid="ignore"):
-                    return 100 * np.mean(per_label, axis=0)
-
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[(attribute, "all", f"coactivation_{name}", FREE)] = (
-                    excess(ones)[0], excess(weights))
+                    _excess(ones, y, a, p, member)[0], _excess(weights, y, a, p, member))
+
+
+def _excess(w, y, a, p, member):
+    """Per row of ``w``, the percentage by which the members' incidence ``a / p`` exceeds the
+    others', within each true label, averaged over the two labels."""
+    def incidence(rows):
+        return (w @ (a * rows)) / (w @ (p * rows))
+
+    per_label = [incidence(member & (y == label)) / incidence(~member & (y == label)) - 1
+                 for label in (0, 1)]
+    with np.errstate(invalid="ignore"):
+        return 100 * np.mean(per_label, axis=0)
 
 
 def _cv2(m):
     """Squared coefficient of variation across the last axis (neurons)."""
-    m = np.asarray(m)
     return m.var(axis=-1) / np.abs(m).mean(axis=-1) ** 2
 
 

@@ -4,16 +4,16 @@ import numbers
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 
 from fairskl._constraints import VERBOSE
+from fairskl.experiments._heldout import GAPS
 from fairskl.experiments._selection import (
-    GAPS,
     check_audit_point,
     check_sensitive_features,
     fit_candidates,
+    fit_clone,
     make_folds,
     score_folds,
     select,
@@ -168,9 +168,8 @@ def lambda_study(
     oof = fit_candidates(jobs, X, y, all_folds, n_jobs=n_jobs, verbose=verbose,
                          desc="lambda study (seed x lambda x fold)")
     y01 = (y == np.unique(y)[-1]).astype(int)
-    rows = [(lam, *row) for lam in lambdas for row in score_folds(
-        y01, {seed: oof[lam, seed] for seed in seeds}, {seed: oof[0.0, seed] for seed in seeds},
-        sensitive, all_folds)]
+    rows = [(lam, *row) for lam in lambdas
+            for row in score_folds(y01, oof, (lam,), (0.0,), sensitive, all_folds)]
     results = pd.DataFrame(rows, columns=["lambda_nir", "seed", "fold", "metric", "value"])
     summary = (results.groupby(["lambda_nir", "metric"])["value"]
                .agg(mean="mean", std="std", n="count").reset_index())
@@ -183,13 +182,9 @@ def lambda_study(
     best = lambdas[best]
     # without the group labels: the best mean AUC on the same common folds
     best_without_labels = lambdas[int(np.argmax(means["auc"].to_numpy()))]
-    estimators = {}
-    if refit:
-        for lam in sorted({0.0, best}):
-            model = clone(estimator).set_params(lambda_nir=lam)
-            if "random_state" in model.get_params():
-                model.set_params(random_state=seeds[0])
-            estimators[lam] = model.fit(X, y)
+    refitted = sorted({0.0, best}) if refit else []
+    estimators = {lam: fit_clone(estimator, {"lambda_nir": lam}, seeds[0], X, y)
+                  for lam in refitted}
     return Bunch(results=results, summary=summary, best_lambda=best,
                  best_lambda_without_labels=best_without_labels, oof=oof,
                  estimators=estimators, folds=all_folds)

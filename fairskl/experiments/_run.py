@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import Interval
 from fairskl._constraints import VERBOSE
 from fairskl._io import write_text
 from fairskl.exceptions import FairnessWarning
+from fairskl.experiments._checkpoint import changed_settings
 
 #: the declared rules of the arguments both reproductions take (validate_params)
 RUN_CONSTRAINTS = {
@@ -143,22 +144,18 @@ class RunDirectory:
             raise ValueError(f"--out {str(out)!r} is a file; give a folder.")
         if not (out.exists() and any(out.iterdir())):
             return
-        if self.overwrite:
-            if not (out / "config.json").exists():
-                raise ValueError(f"--overwrite: {str(out)!r} does not hold an earlier fairskl "
-                                 f"run (no config.json), so it is not deleted. Choose another "
-                                 f"--out.")
-            return
-        if not self.resume:
+        saved = out / "config.json"
+        if self.overwrite and not saved.exists():
+            raise ValueError(f"--overwrite: {str(out)!r} does not hold an earlier fairskl "
+                             f"run (no config.json), so it is not deleted. Choose another "
+                             f"--out.")
+        if not (self.overwrite or self.resume):
             raise FileExistsError(
                 f"--out {str(out)!r} exists and is not empty. Pass --resume to continue the "
                 f"run saved there, --overwrite to replace it, or choose another --out."
             )
-        saved = out / "config.json"
-        if saved.exists():
-            old = json.loads(saved.read_text(encoding="utf-8"))
-            new = json.loads(json.dumps(self.config, default=str))
-            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if self.resume and saved.exists():
+            changed = changed_settings(saved, json.loads(json.dumps(self.config, default=str)))
             if changed:
                 raise ValueError(f"--resume: {str(out)!r} holds a run with other {changed}. "
                                  f"Use --overwrite or another --out.")

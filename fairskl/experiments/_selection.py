@@ -37,7 +37,6 @@ __all__ = ["MATCHED", "check_sensitive_features", "fit_candidates", "fold_metric
            "matched_thresholds", "score_folds", "select"]
 
 MATCHED = "matched"
-GAPS = ("tpr_difference", "fpr_difference")
 
 
 def check_audit_point(operating_point):
@@ -80,47 +79,59 @@ def fit_candidates(jobs, X, y, folds, *, n_jobs=None, verbose=1, desc="fits",
     """
     tasks = [(key, k) for key in jobs for k in range(len(folds[key[-1]]))]
     names = {task: "cv_" + "_".join(map(str, task[0])) + f"_f{task[1]}" for task in tasks}
-    done = {}
-    if checkpoints is not None:
-        for task in tasks:
-            saved = checkpoints.load(names[task])
-            if saved is not None:
-                done[task] = saved
+    saved = {task: None if checkpoints is None else checkpoints.load(names[task])
+             for task in tasks}
+    results = {task: proba for task, proba in saved.items() if proba is not None}
+    todo = [task for task in tasks if task not in results]
     bar = tqdm(total=len(tasks), desc=desc, unit="fit", disable=not verbose)
-    bar.update(len(done))
-    results = dict(done)
-    todo = [task for task in tasks if task not in done]
-    # batch_size=1: one fit per task (joblib's auto-batching would put several quick fits on
-    # one worker, e.g. one Dask task, when the first ones finish fast)
-    for task, proba in Parallel(n_jobs=n_jobs, batch_size=1, return_as="generator_unordered")(
+    bar.update(len(results))
+    results.update(run_fits((
         delayed(_fit_predict)(*jobs[key], X, y, folds[key[-1]][k], (key, k), checkpoints,
                               names[key, k])
         for key, k in todo
-    ):
-        results[task] = proba
+    ), n_jobs, bar))
+    oof = {key: np.full(len(y), np.nan) for key in jobs}
+    for (key, k), proba in results.items():
+        oof[key][folds[key[-1]][k][1]] = proba  # the rows that fold k held out
+    return oof
+
+
+def run_fits(calls, n_jobs, bar):
+    """The results of the delayed ``calls`` (one fit each), as each finishes, counted on the
+    progress bar ``bar`` (closed at the end)."""
+    # batch_size=1: one fit per task (joblib's auto-batching would put several quick fits on
+    # one worker, e.g. one Dask task, when the first ones finish fast)
+    for result in Parallel(n_jobs=n_jobs, batch_size=1, return_as="generator_unordered")(calls):
+        yield result
         bar.update()
     bar.close()
-    oof = {}
-    for key in jobs:
-        out = np.full(len(y), np.nan)
-        for k, (_, test) in enumerate(folds[key[-1]]):
-            out[test] = results[key, k]
-        oof[key] = out
-    return oof
 
 
 def _fit_predict(estimator, params, seed, X, y, fold, task, checkpoints, name):
     """One fold: fit a clone on the training rows, P(classes_[1]) on the test rows."""
     limit_torch_threads()
     train, test = fold
-    model = clone(estimator).set_params(**params)
-    if "random_state" in model.get_params():
-        model.set_params(random_state=seed)
-    model.fit(_safe_indexing(X, train), np.asarray(y)[train])
+    model = fit_clone(estimator, params, seed, _safe_indexing(X, train), np.asarray(y)[train])
     proba = np.asarray(model.predict_proba(_safe_indexing(X, test)), dtype=float)[:, 1]
     if checkpoints is not None:
         checkpoints.save(name, proba)
     return task, proba
+
+
+def fit_clone(estimator, params, seed, X, y):
+    """A clone of ``estimator`` with ``params`` (and ``random_state=seed`` when it has one),
+    fitted on ``X``, ``y``."""
+    model = clone(estimator).set_params(**params)
+    if "random_state" in model.get_params():
+        model.set_params(random_state=seed)
+    model.fit(X, y)
+    return model
+
+
+def rate_threshold(proba, reference_proba, at=0.5):
+    """The threshold at which ``proba`` flags as many rows as ``reference_proba`` does at
+    ``at``."""
+    return operating_threshold(None, proba, ("rate", float(np.mean(reference_proba >= at))))
 
 
 def fold_metrics(y01, proba, sensitive, reference_proba=None):
@@ -137,8 +148,7 @@ def fold_metrics(y01, proba, sensitive, reference_proba=None):
            "positive_rate": float(np.mean(proba >= 0.5))}
     thresholds = {"": 0.5}
     if reference_proba is not None:
-        rate = float(np.mean(reference_proba >= 0.5))
-        thresholds["_matched"] = operating_threshold(None, proba, ("rate", rate))
+        thresholds["_matched"] = rate_threshold(proba, reference_proba)
     for suffix, threshold in thresholds.items():
         y_hat = (proba >= threshold).astype(int)
         out["tpr_difference" + suffix] = tpr_difference(y01, y_hat, sensitive_features=sensitive)
@@ -146,17 +156,18 @@ def fold_metrics(y01, proba, sensitive, reference_proba=None):
     return out
 
 
-def score_folds(y01, oof, reference_oof, sensitive, folds):
+def score_folds(y01, oof, key, reference_key, sensitive, folds):
     """:func:`fold_metrics` of every fold: (seed, fold, metric, value) rows from the
-    out-of-fold probabilities by seed (``oof``, ``reference_oof``); a fold's undefined gaps
-    are NaN, reported once by the selection."""
+    out-of-fold probabilities ``oof[(*key, seed)]`` and the reference's
+    ``oof[(*reference_key, seed)]``; a fold's undefined gaps are NaN, reported once by the
+    selection."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FairnessWarning)
         return [(seed, k, metric, value) for seed, splits in folds.items()
                 for k, (_, test) in enumerate(splits)
-                for metric, value in fold_metrics(y01[test], oof[seed][test],
+                for metric, value in fold_metrics(y01[test], oof[(*key, seed)][test],
                                                   _safe_indexing(sensitive, test),
-                                                  reference_oof[seed][test]).items()]
+                                                  oof[(*reference_key, seed)][test]).items()]
 
 
 def matched_thresholds(oof, reference_oof, operating_point):
@@ -168,13 +179,8 @@ def matched_thresholds(oof, reference_oof, operating_point):
     itself (``oof is reference_oof``) is matched at 0.5 exactly.
     """
     fixed = 0.5 if operating_point == MATCHED else operating_point
-    out = {f"{fixed:g}": fixed}
-    if oof is reference_oof:
-        out[MATCHED] = 0.5
-    else:
-        rate = float(np.mean(reference_oof >= 0.5))
-        out[MATCHED] = operating_threshold(None, oof, ("rate", rate))
-    return out
+    matched = 0.5 if oof is reference_oof else rate_threshold(oof, reference_oof)
+    return {f"{fixed:g}": fixed, MATCHED: matched}
 
 
 def select(cv_results, candidates, disparity, max_disparity, *, operating_point=MATCHED,
@@ -236,8 +242,7 @@ def common_fold_means(results, candidates, disparity, *, by="lambda_nir", folds=
                          f"for some {name} (a group without positives or negatives in every "
                          f"fold); use fewer folds or check sensitive_features.")
     if not complete.all():
-        undefined = values[~complete]
-        bad = sorted({c for (_, c), nan in undefined.isna().any().items() if nan})
+        bad = sorted({c for (_, c), nan in values[~complete].isna().any().items() if nan})
         warnings.warn(
             f"{caller}: the {disparity} or the AUC is undefined (NaN) in "
             f"{int((~complete).sum())} of {len(complete)} folds for {name}={bad} (a group "
