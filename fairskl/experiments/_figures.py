@@ -75,11 +75,10 @@ def plot_representation_study(results, metrics=None, *, axes=None):
             boxes = {position: values for position, values in boxes.items() if len(values)}
             if not boxes:
                 continue
-            parts = ax.boxplot(list(boxes.values()), positions=list(boxes), widths=width * 0.85,
-                               patch_artist=True, manage_ticks=False)
             color = colors[k % len(colors)]
-            for box in parts["boxes"]:
-                box.set(facecolor=color, alpha=0.6)
+            ax.boxplot(list(boxes.values()), positions=list(boxes), widths=width * 0.85,
+                       patch_artist=True, manage_ticks=False,
+                       boxprops=dict(facecolor=color, alpha=0.6))
             ax.plot([], [], "s", color=color, alpha=0.6, label=str(group))
         ax.set_xticks(np.arange(len(mixes)), [str(m).replace(" / ", "\n") for m in mixes],
                       fontsize=8)
@@ -167,21 +166,21 @@ def plot_prevalence(labels, groups, *, kind="bar", top=10, axes=None, x=None, y=
         shares = pd.crosstab(labels[level], groups, normalize="columns")
         if kind == "scatter":
             _scatter_prevalence(ax, shares[x], shares[y])
-            gap = (shares[y] - shares[x]).abs().sort_values(ascending=False, kind="stable")
-            to_name.append((ax, shares.loc[gap.index[:_N_NAMED], [x, y]], shares[[x, y]]))
+            to_name.append((ax, shares[[x, y]]))
         else:
             keep = labels[level].value_counts().index[:top]
             shares.loc[shares.index.intersection(keep)].plot.barh(ax=ax, legend=True)
             ax.set(xlabel="share of the group's images", ylabel="")
         ax.set_title(str(level))
-    for figure in {id(ax.figure): ax.figure for ax, _, _ in to_name}.values():
+    for figure in {id(ax.figure): ax.figure for ax, _ in to_name}.values():
         figure.draw_without_rendering()  # settle the layout: names are placed on the screen
-    for ax, named, points in to_name:
-        _name_points(ax, named, points)
+    for ax, points in to_name:
+        _name_points(ax, points)
     return axes
 
 
-#: Conditions named per panel of ``plot_prevalence(kind="scatter")``: the farthest from y = x.
+#: Points named per panel of ``plot_prevalence(kind="scatter")`` and ``plot_error_by_label``:
+#: the farthest from y = x.
 _N_NAMED = 5
 
 
@@ -211,12 +210,13 @@ def _scatter_prevalence(ax, x, y):
            xlabel=f"prevalence among {x.name}", ylabel=f"prevalence among {y.name}")
 
 
-def _name_points(ax, named, points):
-    """Write each named point's name inside the panel, on the point's side of the diagonal,
-    near it, covering few points, where neither it nor its leader line crosses another name
-    or leader: each name takes its cheapest place among offsets growing from its point, given
-    the others' places, for a few rounds. Names are left out of the layout (they stay inside
-    the panel)."""
+def _name_points(ax, points):
+    """Write the names of the :data:`_N_NAMED` points (x, y) farthest from the diagonal inside
+    the panel, each on its point's side of the diagonal, near it, covering few points, where
+    neither it nor its leader line crosses another name or leader: each name takes its
+    cheapest place among offsets growing from its point, given the others' places, for a few
+    rounds. Names are left out of the layout (they stay inside the panel)."""
+    named = points.loc[(points.iloc[:, 1] - points.iloc[:, 0]).abs().nlargest(_N_NAMED).index]
     places = {condition: _places(ax, condition, px, py, points)
               for condition, (px, py) in named.iterrows()}
     chosen = {}
@@ -363,10 +363,7 @@ def _scatter_labels(ax, means, groups, metric):
         pad = 0.08 * (high - low) or 1e-3
         ax.plot([low, high], [low, high], color="grey", lw=1, ls="--", zorder=2)
         ax.set(xlim=(low - pad, high + pad), ylim=(low - pad, high + pad))
-        # name the labels farthest from the diagonal (at most 5), without overlaps
-        points = means[[groups[0], groups[1]]].dropna()
-        far = (points[groups[1]] - points[groups[0]]).abs().nlargest(5).index
-        _name_points(ax, points.loc[far], points)
+        _name_points(ax, means[[groups[0], groups[1]]].dropna())  # without overlaps
     ax.set(xlabel=f"mean {metric}, {groups[0]}", ylabel=f"mean {metric}, {groups[1]}")
 
 

@@ -240,11 +240,9 @@ def t_interval(values, confidence=0.95):
     """Mean, t-interval bounds and degrees of freedom (NaN bounds with fewer than 2 values)."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
-    if len(values) == 0:
-        return np.nan, np.nan, np.nan, 0
-    mean = float(values.mean())
     if len(values) < 2:
-        return mean, np.nan, np.nan, 0
+        return (float(values[0]) if len(values) else np.nan), np.nan, np.nan, 0
+    mean = float(values.mean())
     half = (stats.t.ppf((1 + confidence) / 2, len(values) - 1) * values.std(ddof=1)
             / np.sqrt(len(values)))
     return mean, mean - half, mean + half, len(values) - 1

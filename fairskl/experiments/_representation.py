@@ -20,6 +20,7 @@ from sklearn.metrics import get_scorer, recall_score
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.parallel import Parallel, delayed
+from tqdm.auto import tqdm
 
 from fairskl._constraints import RANDOM_STATE, VERBOSE
 from fairskl._io import write_joblib, write_text
@@ -45,10 +46,8 @@ def reconstruction_mse(estimator, X, y=None):
     if is_path_sequence(X) and hasattr(estimator, "score_samples"):
         return -np.asarray(estimator.score_samples(X), dtype=float)  # images read from disk
     if hasattr(estimator, "reconstruct"):
-        X_rec = estimator.reconstruct(X)
-    else:
-        X_rec = estimator.inverse_transform(estimator.transform(X))
-    return per_sample_mse(X, X_rec)
+        return per_sample_mse(X, estimator.reconstruct(X))
+    return per_sample_mse(X, estimator.inverse_transform(estimator.transform(X)))
 
 
 def latent_std(estimator, X, y=None):
@@ -84,13 +83,8 @@ def _fpr(estimator, X, y):
 
 
 #: Study scorers by name; other strings go to :func:`sklearn.metrics.get_scorer`.
-STUDY_SCORERS = {
-    "reconstruction_mse": reconstruction_mse,
-    "latent_std": latent_std,
-    "vae_uncertainty": vae_uncertainty_scores,
-    "tpr": _tpr,
-    "fpr": _fpr,
-}
+STUDY_SCORERS = dict(reconstruction_mse=reconstruction_mse, latent_std=latent_std,
+                     vae_uncertainty=vae_uncertainty_scores, tpr=_tpr, fpr=_fpr)
 
 
 @validate_params(
@@ -259,53 +253,31 @@ def representation_study(
     mixes = _check_mixes(train_mixes, names)
     excluded = _check_exclude(exclude, n_samples)
     group_codes = np.where(excluded, -1, group_codes)  # never drawn
-    counts = np.bincount(group_codes[group_codes >= 0], minlength=len(names))
-    small = {n: int(c) for n, c in zip(names, counts, strict=True) if c <= n_test_per_group}
-    if small:
-        raise ValueError(
-            f"Each group needs more than n_test_per_group={n_test_per_group} samples (the test "
-            f"set, plus at least one to train on), but {small} have fewer. Lower "
-            f"n_test_per_group or add samples."
-        )
-    _check_pools(mixes, names, counts - n_test_per_group, n_train, replace)
+    _check_pools(mixes, names, group_codes, n_train, n_test_per_group, replace)
     if y is not None and len(y) != n_samples:
         raise ValueError(f"y has {len(y)} samples but X has {n_samples}.")
     scorers = _check_scoring(scoring, estimator, y)
-    if checkpoint_dir is not None and not isinstance(random_state, numbers.Integral):
-        raise ValueError(
-            f"checkpoint_dir needs an int random_state so that a resumed run draws the same "
-            f"samples, got random_state={random_state!r}."
-        )
-    seed = (int(random_state) if isinstance(random_state, numbers.Integral)
-            else int(check_random_state(random_state).randint(2**31 - 1)))
+    seed = _check_seed(random_state, checkpoint_dir)
 
     labels = [_mix_label(mix, names) for mix in mixes]
     cells = [(r, m) for r in range(n_repeats) for m in range(len(mixes))]
-    done = {}
-    folder = None
-    if checkpoint_dir is not None:
-        folder = Path(checkpoint_dir)
-        config = dict(
-            estimator=describe(estimator), n_samples=n_samples, X=joblib.hash(X),
-            groups=joblib.hash(group_codes), group_names=[str(n) for n in names],
-            y=None if y is None else joblib.hash(np.asarray(y)), train_mixes=mixes.tolist(),
-            n_train=int(n_train), n_test_per_group=int(n_test_per_group), random_state=seed,
-            scoring=sorted(scorers), return_samples=bool(return_samples),
-            replace=bool(replace), exclude=joblib.hash(np.flatnonzero(excluded)),
-            return_estimators=bool(return_estimators), protocol=PROTOCOL,
-        )
-        done = _load_checkpoints(folder, config)
+    folder = None if checkpoint_dir is None else Path(checkpoint_dir)
+    done = {} if folder is None else _load_checkpoints(folder, dict(
+        estimator=describe(estimator), n_samples=n_samples, X=joblib.hash(X),
+        groups=joblib.hash(group_codes), group_names=[str(n) for n in names],
+        y=None if y is None else joblib.hash(np.asarray(y)), train_mixes=mixes.tolist(),
+        n_train=int(n_train), n_test_per_group=int(n_test_per_group), random_state=seed,
+        scoring=sorted(scorers), return_samples=bool(return_samples), replace=bool(replace),
+        exclude=joblib.hash(np.flatnonzero(excluded)),
+        return_estimators=bool(return_estimators), protocol=PROTOCOL))
     todo = [cell for cell in cells if cell not in done]
 
-    jobs = (
-        delayed(_run_cell)(
-            estimator, X, y, group_codes, names, mixes[m], labels[m], r, m, seed,
-            int(n_train), int(n_test_per_group), scorers, return_samples, return_estimators,
-            bool(replace), folder,
-        )
-        for r, m in todo
-    )
-    bar = _progress(len(cells), len(cells) - len(todo), verbose)
+    jobs = (delayed(_run_cell)(estimator, X, y, group_codes, names, mixes[m], labels[m], r, m,
+                               seed, int(n_train), int(n_test_per_group), scorers,
+                               return_samples, return_estimators, bool(replace), folder)
+            for r, m in todo)
+    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), unit="fit",
+               desc="representation study (repeat x mix)", disable=not verbose)
     for cell, frames in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
         done[cell] = frames
         bar.update()
@@ -328,11 +300,8 @@ def _run_cell(estimator, X, y, group_codes, names, mix, label, r, m, seed, n_tra
     if "random_state" in fitted.get_params(deep=False):
         fitted.set_params(random_state=int(np.random.SeedSequence([seed, r, m]).generate_state(1)[0]
                                            % (2**31 - 1)))
-    X_train = _safe_indexing(X, train)
-    if y is None:
-        fitted.fit(X_train)
-    else:
-        fitted.fit(X_train, _safe_indexing(y, train))
+    y_train = () if y is None else (_safe_indexing(y, train),)
+    fitted.fit(_safe_indexing(X, train), *y_train)
 
     rows, sample_rows = [], []
     for g, test in enumerate(test_by_group):
@@ -426,9 +395,8 @@ def _check_groups(groups, n_samples):
 
 def _check_exclude(exclude, n_samples):
     """Boolean mask of the samples never drawn."""
-    mask = np.zeros(n_samples, dtype=bool)
     if exclude is None:
-        return mask
+        return np.zeros(n_samples, dtype=bool)
     values = np.asarray(exclude)
     if values.dtype == bool:
         if values.shape != (n_samples,):
@@ -439,12 +407,21 @@ def _check_exclude(exclude, n_samples):
             len(values) and (values.min() < 0 or values.max() >= n_samples)):
         raise ValueError(f"exclude must be positions in X (ints in [0, {n_samples})) or a "
                          f"boolean mask, got {exclude!r}.")
-    mask[values] = True
-    return mask
+    return np.isin(np.arange(n_samples), values)
 
 
-def _check_pools(mixes, names, pools, n_train, replace):
-    """Warn when draws with replacement repeat a group's pool heavily; raise without."""
+def _check_pools(mixes, names, group_codes, n_train, n_test_per_group, replace):
+    """Raise when a group has no sample to train on after its test set; warn when draws with
+    replacement repeat a group's pool heavily; raise when draws without it exceed a pool."""
+    counts = np.bincount(group_codes[group_codes >= 0], minlength=len(names))
+    small = {n: int(c) for n, c in zip(names, counts, strict=True) if c <= n_test_per_group}
+    if small:
+        raise ValueError(
+            f"Each group needs more than n_test_per_group={n_test_per_group} samples (the test "
+            f"set, plus at least one to train on), but {small} have fewer. Lower "
+            f"n_test_per_group or add samples."
+        )
+    pools = counts - n_test_per_group
     for mix in mixes:
         for name, size, pool in zip(names, _split_sizes(mix, n_train), pools, strict=True):
             if not replace and size > pool:
@@ -464,6 +441,18 @@ def _check_pools(mixes, names, pools, n_train, replace):
                 )
 
 
+def _check_seed(random_state, checkpoint_dir):
+    """The int seed of the draws and fits; a resumable run needs it given."""
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state)
+    if checkpoint_dir is not None:
+        raise ValueError(
+            f"checkpoint_dir needs an int random_state so that a resumed run draws the same "
+            f"samples, got random_state={random_state!r}."
+        )
+    return int(check_random_state(random_state).randint(2**31 - 1))
+
+
 def _check_mixes(train_mixes, names):
     try:
         mixes = np.asarray(train_mixes, dtype=float)
@@ -481,12 +470,9 @@ def _check_mixes(train_mixes, names):
 
 def _check_scoring(scoring, estimator, y):
     if scoring is None:
-        if hasattr(estimator, "latent_std"):
-            scoring = ["reconstruction_mse", "latent_std"]
-        elif is_classifier(estimator):
-            scoring = ["roc_auc", "tpr", "fpr"]
-        else:
-            scoring = ["reconstruction_mse"]
+        scoring = (["reconstruction_mse", "latent_std"] if hasattr(estimator, "latent_std")
+                   else ["roc_auc", "tpr", "fpr"] if is_classifier(estimator)
+                   else ["reconstruction_mse"])
     if isinstance(scoring, str) or callable(scoring):
         scoring = [scoring]
     if not isinstance(scoring, dict):
@@ -512,18 +498,15 @@ def _load_checkpoints(folder, config):
     """Saved cells of an earlier run with the same config; raises if the config differs."""
     Checkpoints(folder, config)
     done = {}
-    for path in sorted(folder.glob("cell_r*_m*.csv")):
-        if path.name.endswith(".samples.csv"):
-            continue
+    for path in sorted(folder.glob("cell_r*_m*[0-9].csv")):  # not the .samples.csv
         r, m = (int(part[1:]) for part in path.stem.split("_")[1:])
         samples_path, model_path = path.with_suffix(".samples.csv"), path.with_suffix(".joblib")
         if ((config["return_samples"] and not samples_path.exists())
                 or (config["return_estimators"] and not model_path.exists())):
             continue  # refit: its samples or its estimator were not saved
-        results = pd.read_csv(path)
         samples = pd.read_csv(samples_path) if config["return_samples"] else None
         model = joblib.load(model_path) if config["return_estimators"] else None
-        done[(r, m)] = (results, samples, model)
+        done[(r, m)] = (pd.read_csv(path), samples, model)
     return done
 
 
@@ -534,13 +517,5 @@ def _collect(frames, labels, names, columns):
         return pd.DataFrame(columns=columns)
     out = pd.concat(frames, ignore_index=True)
     out["mix"] = pd.Categorical(out["mix"], categories=labels, ordered=True)
-    by_text = {str(name): name for name in names}
-    out["group"] = out["group"].astype(str).map(by_text)
+    out["group"] = out["group"].astype(str).map({str(name): name for name in names})
     return out.astype({"metric": str, "value": float})
-
-
-def _progress(total, initial, verbose):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="representation study (repeat x mix)",
-                unit="fit", disable=not verbose)

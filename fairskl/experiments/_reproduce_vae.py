@@ -177,13 +177,12 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
     changes = mix_differences(per_repeat, pairs)
     _write_csv(run.path, gaps=gaps, mix_changes=changes)
 
-    _figures(run.path, results, long, samples, meta, groups, models, X)
     _vae_report(report, results[results.metric.isin(["reconstruction_mse", "latent_std"])],
                 run.notes)
     _training_report(report, results)
     _gap_report(report, gaps, changes, level, data, config)
     _uncertainty_report(report, uncertainty, ensemble)
-    _report_figures(report, run.path)
+    _figures(report, run.path, results, long, samples, meta, groups, models, X)
     return run.finish(report)
 
 
@@ -195,11 +194,15 @@ VAE_PARAMETERS = ("image_size", "n_stages", "channel_width", "latent_channels",
 
 
 def _vae(config, device):
-    """The study's PerceptualVAE with the scale's settings."""
+    """The study's PerceptualVAE with the scale's settings; at ``streaming`` it reads image
+    paths (Fitzpatrick17k's) with ``num_workers`` DataLoader workers."""
     from fairskl import PerceptualVAE
 
+    streaming = (dict(resize=config["resize"], iterator_train__num_workers=config["num_workers"],
+                      iterator_valid__num_workers=config["num_workers"])
+                 if config["streaming"] else {})
     return PerceptualVAE(**{name: config[name] for name in VAE_PARAMETERS}, device=device,
-                         verbose=0, **_streaming(config))
+                         verbose=0, **streaming)
 
 
 def _run_study(vae, X, groups, shared, run):
@@ -229,19 +232,6 @@ def _write_csv(folder, **tables):
         write_text(folder / f"{name}.csv", table.to_csv(index=False))
 
 
-def _report_figures(report, out):
-    report.figure(out / "by_mix.png", "Reconstruction MSE and latent std per group, by mix")
-    report.figure(out / "reconstructions.png",
-                  "Test images of repeat 0 over their reconstructions, per mix and group, and "
-                  "prior samples of each mix's model (Figs. 4–5)")
-    report.figure(out / "prevalence.png",
-                  "Prevalence of each condition among light (x) and dark (y) images, per label "
-                  "level (Fig. 7)")
-    report.figure(out / "error_by_label.png",
-                  "Mean reconstruction MSE per label, light vs dark, one panel per training mix "
-                  "(Fig. 8)")
-
-
 def _check_settings(config):
     if config["group_definition"] not in GROUP_DEFINITIONS:
         raise ValueError(f"group_definition={config['group_definition']!r} is not one of "
@@ -252,14 +242,6 @@ def _check_settings(config):
     if config["n_repeats"] < 2 and shared:
         raise ValueError(f"the ensemble score needs n_repeats >= 2 models per mix, got "
                          f"n_repeats={config['n_repeats']}; or set n_shared_per_group=0.")
-
-
-def _streaming(config):
-    """The VAE's parameters that read image paths (Fitzpatrick17k at ``streaming``)."""
-    if not config["streaming"]:
-        return {}
-    return dict(resize=config["resize"], iterator_train__num_workers=config["num_workers"],
-                iterator_valid__num_workers=config["num_workers"])
 
 
 def decoded(X, models):
@@ -353,7 +335,8 @@ def _spearman(a, b):
     return (ra * rb).sum(axis=1) / np.sqrt((ra ** 2).sum(axis=1) * (rb ** 2).sum(axis=1))
 
 
-def _figures(out, results, long, samples, meta, groups, models, X):
+def _figures(report, out, results, long, samples, meta, groups, models, X):
+    """Draw the four figures into ``out`` and add them to the report."""
     from fairskl.experiments import (
         plot_error_by_label,
         plot_prevalence,
@@ -361,8 +344,9 @@ def _figures(out, results, long, samples, meta, groups, models, X):
         plot_representation_study,
     )
 
-    _save(plot_representation_study(results, ["reconstruction_mse", "latent_std"]),
-          "Per-group scores by training mix (each box: repeats)", out / "by_mix.png")
+    _save(report, plot_representation_study(results, ["reconstruction_mse", "latent_std"]),
+          out / "by_mix.png", "Per-group scores by training mix (each box: repeats)",
+          "Reconstruction MSE and latent std per group, by mix")
 
     first_repeat = samples["repeat"].min()
     first = samples[samples["repeat"] == first_repeat]
@@ -376,19 +360,24 @@ def _figures(out, results, long, samples, meta, groups, models, X):
             originals[f"{mix}: {group}"] = images
             reconstructions[f"{mix}: {group}"] = model.reconstruct(images)
         priors[f"{mix}: prior samples"] = model.sample(6, random_state=0)
-    _save(plot_reconstructions(originals, reconstructions, samples=priors),
-          "Reconstructions (repeat 0) and prior samples", out / "reconstructions.png")
-    _save(plot_prevalence(meta[LABEL_LEVELS[::-1]], groups, kind="scatter"),
-          "Condition prevalence, light vs dark", out / "prevalence.png")
-    _save(plot_error_by_label(long, meta["label"].to_numpy(), min_count=3),
+    _save(report, plot_reconstructions(originals, reconstructions, samples=priors),
+          out / "reconstructions.png", "Reconstructions (repeat 0) and prior samples",
+          "Test images of repeat 0 over their reconstructions, per mix and group, and prior "
+          "samples of each mix's model (Figs. 4–5)")
+    _save(report, plot_prevalence(meta[LABEL_LEVELS[::-1]], groups, kind="scatter"),
+          out / "prevalence.png", "Condition prevalence, light vs dark",
+          "Prevalence of each condition among light (x) and dark (y) images, per label level "
+          "(Fig. 7)")
+    _save(report, plot_error_by_label(long, meta["label"].to_numpy(), min_count=3),
+          out / "error_by_label.png",
           "Mean reconstruction MSE ([0, 1] scale) per label, light vs dark, per training mix",
-          out / "error_by_label.png")
+          "Mean reconstruction MSE per label, light vs dark, one panel per training mix (Fig. 8)")
 
 
-def _save(axes, title, path):
-    """Title the figure of ``axes`` and save it."""
+def _save(report, axes, path, title, caption):
+    """Title the figure of ``axes``, save it and add it to the report with ``caption``."""
     axes[0].figure.suptitle(title)
-    save_figure(axes[0].figure, path)
+    report.figure(save_figure(axes[0].figure, path), caption)
 
 
 def _vae_precision(amp, device):

@@ -34,14 +34,13 @@ def nir_data(data, attribute, config, data_home, seed):
     ``config["streaming"]`` a real data set's X are its image paths (read by the estimators
     batch by batch), not the decoded images.
     """
+    from fairskl.datasets import load_ham10000, load_harvard_glaucoma, make_skin_lesions
     from fairskl.datasets._base import age_binary
     from fairskl.model_selection import train_val_test_split
 
     attribute_column(data, attribute)  # checks the pair
     columns = ATTRIBUTES[data]
     if data == "synthetic":
-        from fairskl.datasets import make_skin_lesions
-
         def draw(n, bias, offset):
             bunch = make_skin_lesions(n, config["image_size"], bias=bias,
                                       artefact_strength=config.get("artefact_strength", 1.0),
@@ -56,14 +55,10 @@ def nir_data(data, attribute, config, data_home, seed):
 
     notes = []
     if data == "ham10000":
-        from fairskl.datasets import load_ham10000
-
         bunch = load_ham10000(data_home=data_home, image_size=config["image_size"],
                               return_paths=config.get("streaming", False))
         split = None
     else:
-        from fairskl.datasets import load_harvard_glaucoma
-
         bunch = load_harvard_glaucoma(data_home=data_home, image_size=config["image_size"],
                                       as_frame=True, return_paths=config.get("streaming", False))
         bunch.sensitive["age_binary"] = age_binary(bunch.sensitive["age"].to_numpy())
@@ -71,9 +66,7 @@ def nir_data(data, attribute, config, data_home, seed):
     X, y, groups = bunch.images, np.asarray(bunch.target), np.asarray(bunch.groups)
     A = pd.DataFrame({name: bunch.sensitive[col] for name, col in columns.items()})
     A = A.reset_index(drop=True)
-    known = np.ones(len(y), bool)
-    for name in A.columns:
-        known &= (A[name].astype(str) != "unknown").to_numpy() & A[name].notna().to_numpy()
+    known = (A.notna() & (A.astype(str) != "unknown")).all(axis=1).to_numpy()
     if not known.all():
         notes.append(f"{int((~known).sum())} of {len(A)} images with an unknown "
                      f"{' or '.join(A.columns)} are left out of the study.")
@@ -83,18 +76,17 @@ def nir_data(data, attribute, config, data_home, seed):
             if isinstance(A[name].dtype, pd.CategoricalDtype):
                 A[name] = A[name].cat.remove_unused_categories()
     if split is not None:
-        test_mask = split[known] == "test"
+        te = split[known] == "test"
         notes.append("Held-out set: Harvard-GF's own test split.")
     else:
         index = np.arange(len(y))
         _, _, test = train_val_test_split(index, groups=groups,
                                           stratify=np.c_[y, A[attribute].astype(str)],
                                           val_size=0.0, test_size=0.3, random_state=seed)
-        test_mask = np.isin(index, test)
-    tr, te = ~test_mask, test_mask
-    train = (X[tr], y[tr], A[tr].reset_index(drop=True))
+        te = np.isin(index, test)
+    train = (X[~te], y[~te], A[~te].reset_index(drop=True))
     tests = {"test": (X[te], y[te], A[te].reset_index(drop=True))}
-    return train, tests, groups[tr], notes
+    return train, tests, groups[~te], notes
 
 
 #: the VAE study's group definitions: name -> (FST column, light types, dark types, words)
@@ -118,14 +110,13 @@ def vae_data(data, config, data_home, seed):
     ``config["streaming"]`` Fitzpatrick17k's images are its paths, read by the VAE batch by
     batch.
     """
+    from fairskl.datasets import load_fitzpatrick17k, make_skin_conditions
+
     definition = config.get("group_definition", "fst12-56")
     if definition not in GROUP_DEFINITIONS:
         raise ValueError(f"group_definition={definition!r} is not one of "
                          f"{sorted(GROUP_DEFINITIONS)}.")
-    notes = []
     if data == "synthetic":
-        from fairskl.datasets import make_skin_conditions
-
         bunch = make_skin_conditions(config["n_samples"], config["image_size"],
                                      tone_effect=config.get("tone_effect", 0.0),
                                      random_state=seed)
@@ -135,8 +126,6 @@ def vae_data(data, config, data_home, seed):
                              **{level: frame[level] for level in LABEL_LEVELS},
                              "source": frame["source"].astype(str)})
     elif data == "fitzpatrick17k":
-        from fairskl.datasets import load_fitzpatrick17k
-
         bunch = load_fitzpatrick17k(data_home=data_home, image_size=config["image_size"],
                                     target="label", as_frame=True,
                                     resize=config.get("resize", "squash"),
@@ -154,8 +143,8 @@ def vae_data(data, config, data_home, seed):
     fst = meta[column].to_numpy()
     group = np.select([np.isin(fst, light), np.isin(fst, dark)], ["light", "dark"], default="")
     keep = group != ""
-    notes.append(f"{int(keep.sum())} of {len(keep)} images kept: {words}; light "
-                 f"{int((group == 'light').sum())}, dark {int((group == 'dark').sum())}; other "
-                 f"and unknown skin types left out.")
+    note = (f"{int(keep.sum())} of {len(keep)} images kept: {words}; light "
+            f"{int((group == 'light').sum())}, dark {int((group == 'dark').sum())}; other "
+            f"and unknown skin types left out.")
     groups = pd.Categorical(group[keep], categories=["light", "dark"])
-    return bunch.images[keep], groups, meta[keep].reset_index(drop=True), notes
+    return bunch.images[keep], groups, meta[keep].reset_index(drop=True), [note]

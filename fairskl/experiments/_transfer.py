@@ -99,10 +99,9 @@ def pretrain_small_cnn(image_size=32, *, n_samples=6000, max_epochs=6, lr=1e-3, 
         return path
     data = make_skin_lesions(n_samples, image_size, bias=0.0, artefact_strength=0.0,
                              random_state=random_state + SOURCE_SEED_OFFSET, as_frame=True)
-    frame = data.frame
-    target = ((frame["skin_type"].to_numpy(dtype=int) - 1) * 4
-              + 2 * frame["has_hair"].to_numpy(dtype=int)
-              + frame["has_vignette"].to_numpy(dtype=int))
+    target = ((data.frame["skin_type"].to_numpy(dtype=int) - 1) * 4
+              + 2 * data.frame["has_hair"].to_numpy(dtype=int)
+              + data.frame["has_vignette"].to_numpy(dtype=int))
     net = NIRClassifier(
         "small_cnn", lambda_nir=0.0, max_epochs=max_epochs, lr=lr, batch_size=batch_size,
         random_state=random_state, verbose=verbose, classes=np.arange(24),
