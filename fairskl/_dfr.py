@@ -275,6 +275,8 @@ class DFRClassifier(_RegularizedClassifier):
     def decision_function(self, X):
         """The refit last layer's logits: (n_samples,) logit of ``classes_[1]`` for two
         classes, else one column per class."""
+        if isinstance(X, torch.utils.data.Dataset):  # skorch's scoring during training
+            return super().decision_function(X)
         features = self._head_input(X)  # checks that the classifier is fitted
         return self.last_layer_.decision_function(features)
 

@@ -93,6 +93,31 @@ def test_paper_protocol_end_to_end_on_cpu_with_a_local_resnet18(tmp_path):
     assert "TPR gap by age" in (out / "report.md").read_text()
 
 
+def test_every_compared_method_trains_with_the_paper_scales_early_stopping():
+    """``--scale paper --compare``: each method is the study's network with its callbacks, so
+    early stopping scores the validation AUC during training, also for the two-stage methods
+    (DFR scored its not yet fitted last layer and failed)."""
+    from skorch.helper import SliceDict
+
+    from fairskl.experiments._nir_compare import _estimators
+
+    config = {**_reproduce_nir.NIR_SCALES["paper"], "backbone": "mlp", "weights": None,
+              "max_epochs": 3, "streaming": False, "augment": None, "batch_size": 32}
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(240, 6)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * rng.normal(size=240) > 0).astype(int)
+    sex = np.where(rng.rand(240) < 0.5, "male", "female")
+    for name, estimator in _estimators(_reproduce_nir._classifier(config, "cpu"),
+                                       "tpr_difference").items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FairnessWarning)
+            estimator.fit(SliceDict(X=X, split_groups=np.arange(240) // 2, groups=sex), y)
+        network = getattr(estimator, "estimator_", estimator)  # the post-processor's ERM
+        assert "valid_auc" in network.history[-1], name
+        proba = estimator.predict_proba(SliceDict(X=X[:5], groups=sex[:5]))
+        assert proba.shape == (5, 2), name
+
+
 def test_paper_scale_on_ham10000_files_streams_augments_and_keeps_lesions_whole(
         tmp_path, monkeypatch):
     """``--scale paper`` on generated JPEGs in HAM10000's layout: the classifiers train on
