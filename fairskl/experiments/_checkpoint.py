@@ -12,9 +12,11 @@ study hashes its data once, into ``config.json``.
 """
 
 import json
+import numbers
 from pathlib import Path
 
 import joblib
+from sklearn.utils import check_random_state
 
 from fairskl._io import write_joblib, write_text
 
@@ -77,6 +79,16 @@ def changed_settings(path, config):
     dict as JSON reads it back)."""
     saved = json.loads(Path(path).read_text(encoding="utf-8"))
     return sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
+
+
+def checkpoint_seed(random_state, checkpoint_dir):
+    """The int seed of a study's draws; a resumable run (``checkpoint_dir``) needs it given."""
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state)
+    if checkpoint_dir is not None:
+        raise ValueError(f"checkpoint_dir needs an int random_state so that a resumed run draws "
+                         f"the same samples, got random_state={random_state!r}.")
+    return int(check_random_state(random_state).randint(2**31 - 1))
 
 
 def describe(estimator):

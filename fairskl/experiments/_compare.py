@@ -14,7 +14,7 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import ParameterGrid, train_test_split
-from sklearn.utils import Bunch, _safe_indexing, check_random_state
+from sklearn.utils import Bunch, _safe_indexing
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
@@ -26,12 +26,11 @@ from sklearn.utils.parallel import delayed
 from sklearn.utils.validation import _num_samples
 from tqdm.auto import tqdm
 
-from fairskl._constraints import N_BOOTSTRAP, RANDOM_STATE, VERBOSE
+from fairskl._constraints import N_BOOTSTRAP, RANDOM_STATE
 from fairskl._parallel import limit_torch_threads
-from fairskl.experiments._checkpoint import Checkpoints, describe, hash_frame
+from fairskl.experiments._checkpoint import Checkpoints, checkpoint_seed, describe, hash_frame
 from fairskl.experiments._heldout import (
     FREE,
-    GAPS,
     TABLE_COLUMNS,
     audit_model,
     combine_seeds,
@@ -40,6 +39,7 @@ from fairskl.experiments._heldout import (
 )
 from fairskl.experiments._selection import (
     MATCHED,
+    SELECTION_RULES,
     check_audit_point,
     check_sensitive_features,
     fit_candidates,
@@ -65,28 +65,18 @@ WITH_LABELS, WITHOUT_LABELS = "group labels", "no labels"
 
 @validate_params(
     {
+        **SELECTION_RULES,
         "estimators": [dict],
-        "X": "no_validation",  # arrays, DataFrames, SliceDicts, image paths: _n_rows checks
-        "y": ["array-like"],
-        "sensitive_features": "no_validation",  # checked against X and y
         "param_grids": [dict, None],
-        "cv": [Interval(numbers.Integral, 2, None, closed="left")],
         "test_size": [Interval(RealNotInt, 0, 1, closed="neither"), None],
         "heldout": "no_validation",  # (X, y, sensitive) or a dict of them: _check_heldout
-        "groups": ["array-like", None],
         "seeds": "no_validation",  # distinct ints: _check_seeds
         "select_on": [str, None],
-        "disparity": [StrOptions(set(GAPS))],
-        "max_disparity": [Interval(numbers.Real, 0, None, closed="left")],
-        "operating_point": "no_validation",  # "matched" or a number: check_audit_point
-        "max_auc_drop": [Interval(numbers.Real, 0, None, closed="left")],
         "cv_seeds": "no_validation",
         "n_bootstrap": N_BOOTSTRAP,
         "reference": [str, None],
-        "n_jobs": [numbers.Integral, None],
         "checkpoint_dir": [str, os.PathLike, None],
         "random_state": RANDOM_STATE,
-        "verbose": VERBOSE,
     },
     prefer_skip_nested_validation=False,  # the estimators' parameters are checked too
 )
@@ -285,11 +275,7 @@ def compare_methods(
     3  group labels      tree             0.5      0.500
     4  group labels      tree         matched      0.742
     """
-    if checkpoint_dir is not None and not isinstance(random_state, numbers.Integral):
-        raise ValueError(f"checkpoint_dir needs an int random_state (the same split, folds and "
-                         f"resamples on a rerun), got random_state={random_state!r}.")
-    random_state = (int(random_state) if isinstance(random_state, numbers.Integral)
-                    else int(check_random_state(random_state).randint(2**31 - 1)))
+    random_state = checkpoint_seed(random_state, checkpoint_dir)
     p = _check_arguments(estimators, param_grids, X, y, sensitive_features, groups,
                          reference, disparity, cv, seeds, cv_seeds, n_bootstrap, random_state,
                          max_disparity, max_auc_drop, operating_point, select_on)

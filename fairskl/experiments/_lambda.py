@@ -5,11 +5,10 @@ import numbers
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 
-from fairskl._constraints import VERBOSE
-from fairskl.experiments._heldout import GAPS
 from fairskl.experiments._selection import (
+    SELECTION_RULES,
     check_audit_point,
     check_sensitive_features,
     fit_candidates,
@@ -24,21 +23,11 @@ __all__ = ["lambda_study", "plot_lambda_tradeoff"]
 
 @validate_params(
     {
+        **SELECTION_RULES,
         "estimator": [HasMethods(["fit", "predict_proba", "get_params"])],
-        "X": "no_validation",  # arrays, SliceDicts, image paths: the estimator checks them
-        "y": ["array-like"],
-        "sensitive_features": "no_validation",  # checked against X and y
         "lambdas": ["array-like"],
-        "cv": [Interval(numbers.Integral, 2, None, closed="left")],
-        "groups": ["array-like", None],
         "seeds": ["array-like"],
-        "disparity": [StrOptions(set(GAPS))],
-        "max_disparity": [Interval(numbers.Real, 0, None, closed="left")],
-        "operating_point": "no_validation",  # "matched" or a number: check_audit_point
-        "max_auc_drop": [Interval(numbers.Real, 0, None, closed="left")],
         "refit": ["boolean"],
-        "n_jobs": [numbers.Integral, None],
-        "verbose": VERBOSE,
     },
     prefer_skip_nested_validation=False,  # the estimator's parameters are checked too
 )

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone, is_classifier
 from sklearn.metrics import get_scorer, recall_score
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
@@ -26,7 +26,7 @@ from fairskl._constraints import RANDOM_STATE, VERBOSE
 from fairskl._io import write_joblib, write_text
 from fairskl._parallel import limit_torch_threads
 from fairskl.datasets._files import is_path_sequence
-from fairskl.experiments._checkpoint import Checkpoints, describe
+from fairskl.experiments._checkpoint import Checkpoints, checkpoint_seed, describe
 from fairskl.metrics._group_metrics import per_sample_mse
 
 __all__ = ["representation_study"]
@@ -257,7 +257,7 @@ def representation_study(
     if y is not None and len(y) != n_samples:
         raise ValueError(f"y has {len(y)} samples but X has {n_samples}.")
     scorers = _check_scoring(scoring, estimator, y)
-    seed = _check_seed(random_state, checkpoint_dir)
+    seed = checkpoint_seed(random_state, checkpoint_dir)
 
     labels = [_mix_label(mix, names) for mix in mixes]
     cells = [(r, m) for r in range(n_repeats) for m in range(len(mixes))]
@@ -439,18 +439,6 @@ def _check_pools(mixes, names, group_codes, n_train, n_test_per_group, replace):
                     f"with a smaller n_train to train on distinct samples.",
                     UserWarning, stacklevel=3,
                 )
-
-
-def _check_seed(random_state, checkpoint_dir):
-    """The int seed of the draws and fits; a resumable run needs it given."""
-    if isinstance(random_state, numbers.Integral):
-        return int(random_state)
-    if checkpoint_dir is not None:
-        raise ValueError(
-            f"checkpoint_dir needs an int random_state so that a resumed run draws the same "
-            f"samples, got random_state={random_state!r}."
-        )
-    return int(check_random_state(random_state).randint(2**31 - 1))
 
 
 def _check_mixes(train_mixes, names):

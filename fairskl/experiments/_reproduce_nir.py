@@ -26,7 +26,7 @@ from fairskl.experiments._nir_compare import COMPARE_GRIDS, report_comparison, r
 from fairskl.experiments._report import Cells, Report, save_figure
 from fairskl.experiments._run import RUN_CONSTRAINTS, RunDirectory, resolve_config
 from fairskl.experiments._selection import MATCHED, matched_thresholds
-from fairskl.experiments._study_data import ATTRIBUTES, attribute_column, nir_data
+from fairskl.experiments._study_data import ATTRIBUTES, check_attribute, nir_data
 
 __all__ = ["reproduce_nir"]
 
@@ -211,7 +211,7 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
 
 def _check_study(config, data, attribute):
     """The checks of the study's own settings, before any work."""
-    attribute_column(data, attribute)  # a wrong pair fails before anything else
+    check_attribute(data, attribute)  # a wrong pair fails before anything else
     if config["testbed"] not in ("scratch", "transfer"):
         raise ValueError(f"testbed must be 'scratch' or 'transfer', got {config['testbed']!r}.")
     if config["testbed"] == "transfer" and (data != "synthetic"

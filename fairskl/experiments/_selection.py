@@ -11,6 +11,7 @@ many rows of the fold as the reference configuration flags at 0.5 (a label-free 
 training-part rows).
 """
 
+import numbers
 import warnings
 
 import numpy as np
@@ -19,11 +20,14 @@ from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
 
+from fairskl._constraints import VERBOSE
 from fairskl._parallel import limit_torch_threads
 from fairskl.exceptions import FairnessWarning
+from fairskl.experiments._heldout import GAPS
 from fairskl.metrics import (
     TradeoffRefit,
     auc_difference,
@@ -37,6 +41,21 @@ __all__ = ["MATCHED", "check_sensitive_features", "fit_candidates", "fold_metric
            "matched_thresholds", "score_folds", "select"]
 
 MATCHED = "matched"
+
+#: the declared rules (validate_params) of the arguments lambda_study and compare_methods share
+SELECTION_RULES = {
+    "X": "no_validation",  # arrays, DataFrames, SliceDicts, image paths: checked by the callers
+    "y": ["array-like"],
+    "sensitive_features": "no_validation",  # check_sensitive_features, against X and y
+    "cv": [Interval(numbers.Integral, 2, None, closed="left")],
+    "groups": ["array-like", None],
+    "disparity": [StrOptions(set(GAPS))],
+    "max_disparity": [Interval(numbers.Real, 0, None, closed="left")],
+    "operating_point": "no_validation",  # "matched" or a number: check_audit_point
+    "max_auc_drop": [Interval(numbers.Real, 0, None, closed="left")],
+    "n_jobs": [numbers.Integral, None],
+    "verbose": VERBOSE,
+}
 
 
 def check_audit_point(operating_point):

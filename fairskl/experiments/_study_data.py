@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-__all__ = ["attribute_column", "nir_data", "vae_data"]
+__all__ = ["check_attribute", "nir_data", "vae_data"]
 
 #: NIR study: data set -> attribute -> sensitive column of the loader
 ATTRIBUTES = {
@@ -13,14 +13,11 @@ ATTRIBUTES = {
 }
 
 
-def attribute_column(data, attribute):
-    """The sensitive column of ``data``'s loader that the NIR study audits for ``attribute``."""
-    if data not in ATTRIBUTES:
-        raise ValueError(f"data={data!r} is not one of {sorted(ATTRIBUTES)} for the NIR study.")
+def check_attribute(data, attribute):
+    """Refuse an ``attribute`` that the NIR study cannot audit on ``data`` (a declared name)."""
     if attribute not in ATTRIBUTES[data]:
         raise ValueError(f"attribute={attribute!r} is not available for data={data!r}; choose "
                          f"one of {sorted(ATTRIBUTES[data])}.")
-    return ATTRIBUTES[data][attribute]
 
 
 def nir_data(data, attribute, config, data_home, seed):
@@ -38,7 +35,6 @@ def nir_data(data, attribute, config, data_home, seed):
     from fairskl.datasets._base import age_binary
     from fairskl.model_selection import train_val_test_split
 
-    attribute_column(data, attribute)  # checks the pair
     columns = ATTRIBUTES[data]
     if data == "synthetic":
         def draw(n, bias, offset):
@@ -112,10 +108,6 @@ def vae_data(data, config, data_home, seed):
     """
     from fairskl.datasets import load_fitzpatrick17k, make_skin_conditions
 
-    definition = config.get("group_definition", "fst12-56")
-    if definition not in GROUP_DEFINITIONS:
-        raise ValueError(f"group_definition={definition!r} is not one of "
-                         f"{sorted(GROUP_DEFINITIONS)}.")
     if data == "synthetic":
         bunch = make_skin_conditions(config["n_samples"], config["image_size"],
                                      tone_effect=config.get("tone_effect", 0.0),
@@ -125,7 +117,7 @@ def vae_data(data, config, data_home, seed):
                              "fst_centaur": frame["fitzpatrick_centaur"].astype(float),
                              **{level: frame[level] for level in LABEL_LEVELS},
                              "source": frame["source"].astype(str)})
-    elif data == "fitzpatrick17k":
+    else:  # "fitzpatrick17k" (reproduce_vae_fairness declares the two)
         bunch = load_fitzpatrick17k(data_home=data_home, image_size=config["image_size"],
                                     target="label", as_frame=True,
                                     resize=config.get("resize", "squash"),
@@ -136,10 +128,8 @@ def vae_data(data, config, data_home, seed):
                                  dtype=float),
                              **{level: frame[level].to_numpy() for level in LABEL_LEVELS},
                              "source": np.asarray(bunch.source, dtype=str)})
-    else:
-        raise ValueError(f"data={data!r} is not one of ['fitzpatrick17k', 'synthetic'] for the "
-                         f"VAE fairness study.")
-    column, light, dark, words = GROUP_DEFINITIONS[definition]
+    # the group definition is checked by the reproduction (_check_settings) before loading
+    column, light, dark, words = GROUP_DEFINITIONS[config["group_definition"]]
     fst = meta[column].to_numpy()
     group = np.select([np.isin(fst, light), np.isin(fst, dark)], ["light", "dark"], default="")
     keep = group != ""
