@@ -16,6 +16,7 @@ from fairskl.experiments._heldout import (
     FREE,
     GAPS,
     PRIVILEGED,
+    TABLE_COLUMNS,
     audit_model,
     combine_seeds,
     difference,
@@ -387,10 +388,7 @@ def _heldout_table(audits, lambdas, seeds, tests):
         if len(lambdas) == 2:
             frames.append(combine_seeds(difference(per[lambdas[1]], per[0.0]), change=True)
                           .assign(scenario=scenario, method="change"))
-    table = pd.concat(frames, ignore_index=True)
-    return table[["scenario", "method", "attribute", "group", "metric", "operating_point",
-                  "value", "ci_low", "ci_high", "half_width", "df", "p_value", "seed_sd",
-                  "n_seeds"]]
+    return pd.concat(frames, ignore_index=True)[["scenario", "method", *TABLE_COLUMNS]]
 
 
 def _primary(tests, attribute, gap_metric):
