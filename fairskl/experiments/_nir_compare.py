@@ -9,7 +9,6 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
-from fairskl._io import write_text
 from fairskl.datasets._files import is_path_sequence
 from fairskl.experiments._compare import (
     WITH_LABELS,
@@ -149,10 +148,9 @@ def run_comparison(net, train, tests, groups, attribute, gap_metric, run):
             reference=REFERENCE, checkpoint_dir=out / "compare",
             random_state=config["random_state"], verbose=run.verbose)
     result.notes = notes
-    write_text(out / "compare_summary.csv", result.summary.to_csv(index=False))
-    write_text(out / "compare_selection.csv",
-               result.selection.drop(columns="params_dict").to_csv(index=False))
-    write_text(out / "compare_cv.csv", result.cv_results.to_csv(index=False))
+    run.write_csv(compare_summary=result.summary,
+                  compare_selection=result.selection.drop(columns="params_dict"),
+                  compare_cv=result.cv_results)
     save_figure(_plot(result.summary, gap_metric), out / "compare.png")
     return result
 

@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import StrOptions, validate_params
 from tqdm.auto import tqdm
 
-from fairskl._io import write_joblib, write_text
+from fairskl._io import write_joblib
 from fairskl.experiments._checkpoint import Checkpoints
 from fairskl.experiments._heldout import (
     FREE,
@@ -200,7 +200,7 @@ def reproduce_nir(out_dir, *, data="synthetic", attribute="age", data_home=None,
         comparison = run_comparison(net, train, tests, groups, attribute, gap_metric, run)
     run.say("[3/3] report")
     heldout = _heldout_table(audits, lambdas, seeds, tests)
-    write_text(run.path / "heldout.csv", heldout.to_csv(index=False))
+    run.write_csv(heldout=heldout)
     _nir_report(report, data, attribute, heldout, summary, best, compared,
                 run.notes + choice_notes, config, gap_metric, tests, thresholds)
     if config["compare"]:
@@ -370,9 +370,8 @@ def _lambda_step(net, X, y, A, groups, gap_metric, run):
                                   f", not λ={study.best_lambda:g}."))
     oof = {float(lam): np.concatenate([study.oof[float(lam), seed] for seed in cv_seeds])
            for lam in config["lambdas"]}
-    write_text(out / "lambda_study.csv", study.results.to_csv(index=False))
-    write_text(out / "lambda_oof.csv", pd.DataFrame({f"{lam!r}": p for lam, p in oof.items()})
-               .to_csv(index=False))
+    run.write_csv(lambda_study=study.results,
+                  lambda_oof=pd.DataFrame({f"{lam!r}": p for lam, p in oof.items()}))
     return checkpoints.save("study", (study.results, study.summary, study.best_lambda, oof,
                                       notes))
 

@@ -12,7 +12,6 @@ from scipy.stats import rankdata, spearmanr
 from sklearn.metrics import roc_auc_score
 from sklearn.utils._param_validation import StrOptions, validate_params
 
-from fairskl._io import write_text
 from fairskl.datasets._files import as_image_files, is_path_sequence
 from fairskl.experiments._gaps import (
     adjusted_gap,
@@ -166,16 +165,16 @@ def reproduce_vae_fairness(out_dir, *, data="synthetic", data_home=None, scale="
     shared = _shared_set(groups, config["n_shared_per_group"], random_state)
     results, long, models = _run_study(_vae(config, device), X, groups, shared, run)
     samples = per_image_table(long, meta)
-    _write_csv(run.path, results=results, samples=samples)
+    run.write_csv(results=results, samples=samples)
     uncertainty = uncertainty_table(samples)
     ensemble = ensemble_table(models, X, groups, shared, random_state)
-    _write_csv(run.path, uncertainty=pd.concat([uncertainty, ensemble]))
+    run.write_csv(uncertainty=pd.concat([uncertainty, ensemble]))
     level = choose_condition_level(samples, LABEL_LEVELS)
     gaps, per_repeat = adjusted_gap(samples, adjust_for=[level, "source"])
     mixes = list(results["mix"].cat.categories)
     pairs = [*zip(mixes, mixes[1:], strict=False), (mixes[0], mixes[-1])]
     changes = mix_differences(per_repeat, pairs)
-    _write_csv(run.path, gaps=gaps, mix_changes=changes)
+    run.write_csv(gaps=gaps, mix_changes=changes)
 
     _vae_report(report, results[results.metric.isin(["reconstruction_mse", "latent_std"])],
                 run.notes)
@@ -224,12 +223,6 @@ def _run_study(vae, X, groups, shared, run):
             checkpoint_dir=run.path / "checkpoints", return_samples=True,
             return_estimators=True, verbose=run.verbose,
         )
-
-
-def _write_csv(folder, **tables):
-    """Write each table to ``folder/<name>.csv``."""
-    for name, table in tables.items():
-        write_text(folder / f"{name}.csv", table.to_csv(index=False))
 
 
 def _check_settings(config):

@@ -109,6 +109,11 @@ class RunDirectory:
         write_text(self.path / "config.json", json.dumps(self.config, indent=1, default=str))
         return self.path
 
+    def write_csv(self, **tables):
+        """Write each table to ``<name>.csv`` in the folder (atomically, without the index)."""
+        for name, table in tables.items():
+            write_text(self.path / f"{name}.csv", table.to_csv(index=False))
+
     @contextmanager
     def notes_from_warnings(self):
         """Collect the :class:`~fairskl.FairnessWarning` s raised inside as notes: said now, in
