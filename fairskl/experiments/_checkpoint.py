@@ -51,14 +51,10 @@ class Checkpoints:
         else:
             write_text(path, json.dumps(self.config, indent=1))
 
-    def path(self, name):
-        """The path of the piece ``name`` (a file name)."""
-        return self.folder / name
-
     def load(self, name, stamp=None):
         """The piece ``name`` saved with ``stamp`` (any value with ``==``), or None when it is
         missing or was saved with another stamp (e.g. other thresholds: to be redone)."""
-        path = self.path(f"{name}.joblib")
+        path = self.folder / f"{name}.joblib"
         if not path.exists():
             return None
         saved = joblib.load(path)
@@ -70,7 +66,7 @@ class Checkpoints:
 
     def save(self, name, value, stamp=None):
         """Save ``value`` as the piece ``name`` (atomically) and return it."""
-        write_joblib(self.path(f"{name}.joblib"), {"stamp": stamp, "value": value})
+        write_joblib(self.folder / f"{name}.joblib", {"stamp": stamp, "value": value})
         return value
 
 

@@ -24,7 +24,6 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.parallel import delayed
 from sklearn.utils.validation import _num_samples
-from tqdm.auto import tqdm
 
 from fairskl._constraints import N_BOOTSTRAP, RANDOM_STATE
 from fairskl._parallel import limit_torch_threads
@@ -277,12 +276,10 @@ def compare_methods(
     """
     random_state = checkpoint_seed(random_state, checkpoint_dir)
     p = _check_arguments(estimators, param_grids, X, y, sensitive_features, groups,
-                         reference, disparity, cv, seeds, cv_seeds, n_bootstrap, random_state,
-                         max_disparity, max_auc_drop, operating_point, select_on)
-    data = _training_and_tests(X, p, heldout, test_size, random_state)
+                         reference, disparity, seeds, cv_seeds, random_state,
+                         operating_point, select_on)
+    data = _training_and_tests(X, p, heldout, test_size, n_bootstrap, random_state)
     folds = make_folds(_strata(data.y, data.A[p.select_on]), data.groups, cv, p.cv_seeds)
-    weights = {k: resample_weights(len(t[1]), n_bootstrap, random_state)
-               for k, t in data.tests.items()}
     checkpoints = None
     if checkpoint_dir is not None:
         checkpoints = Checkpoints(checkpoint_dir, dict(
@@ -306,8 +303,7 @@ def compare_methods(
     chosen, cv_results = _select_all(oof, data, folds, p, max_disparity, max_auc_drop)
     picks, selection = _both_selections(chosen, p)
     thresholds = _operating_points(oof, picks, p)
-    audits, stamps = _refit_all(p, picks, thresholds, data, weights, checkpoints, n_jobs,
-                                verbose)
+    audits, stamps = _refit_all(p, picks, thresholds, data, checkpoints, n_jobs, verbose)
     results, summary = _assemble(audits, stamps, picks, data.tests, p)
     threshold_table = pd.DataFrame(
         [(mode, name, op, t) for (mode, name), named in thresholds.items()
@@ -318,8 +314,7 @@ def compare_methods(
 
 
 def _check_arguments(estimators, param_grids, X, y, sensitive_features, groups, reference,
-                     disparity, cv, seeds, cv_seeds, n_bootstrap, random_state, max_disparity,
-                     max_auc_drop, operating_point, select_on):
+                     disparity, seeds, cv_seeds, random_state, operating_point, select_on):
     """The validated arguments of :func:`compare_methods`, as one Bunch."""
     methods, candidates = _check_methods(estimators, param_grids)
     names = list(methods)
@@ -358,8 +353,9 @@ def _check_seeds(seeds, name, note=""):
     return [int(s) for s in seeds]
 
 
-def _training_and_tests(X, p, heldout, test_size, random_state):
-    """The training part (X, y, A, groups) and the held-out sets by scenario name."""
+def _training_and_tests(X, p, heldout, test_size, n_bootstrap, random_state):
+    """The training part (X, y, A, groups), the held-out sets by scenario name and their
+    bootstrap ``weights`` (shared by every model)."""
     y, A, groups = p.y, p.A, p.groups
     if heldout is None:
         if test_size is None:
@@ -383,6 +379,8 @@ def _training_and_tests(X, p, heldout, test_size, random_state):
             raise ValueError(f"The held-out set {scenario!r} has only the label "
                              f"{np.unique(y_te)}; it needs both to audit the AUC and the gaps. "
                              f"Raise test_size or check heldout.")
+    data.weights = {k: resample_weights(len(t[1]), n_bootstrap, random_state)
+                    for k, t in data.tests.items()}
     return data
 
 
@@ -455,7 +453,7 @@ def _operating_points(oof, picks, p):
     return thresholds
 
 
-def _refit_all(p, picks, thresholds, data, weights, checkpoints, n_jobs, verbose):
+def _refit_all(p, picks, thresholds, data, checkpoints, n_jobs, verbose):
     """Each chosen configuration refitted once per seed (shared by the two selections when
     they agree) and audited on the held-out rows at every set of thresholds it is read at
     (the reference's differ between the selections when a method's pick does); audits by
@@ -475,13 +473,11 @@ def _refit_all(p, picks, thresholds, data, weights, checkpoints, n_jobs, verbose
                 audits[m, stamp, seed] = saved
             else:  # one fit per (method, candidate, seed), audited at each of its thresholds
                 todo.setdefault((m, c, seed), []).append((m, stamp, name, point))
-    bar = tqdm(total=len(todo), desc="compare methods: refit and audit", unit="fit",
-               disable=not verbose or not todo)
     for done in run_fits((
         delayed(_refit_audit)(p.methods[p.names[m]], p.candidates[p.names[m]][c], seed, data.X,
-                              data.y, data.tests, weights, points, checkpoints)
+                              data.y, data.tests, data.weights, points, checkpoints)
         for (m, c, seed), points in todo.items()
-    ), n_jobs, bar):
+    ), n_jobs, "compare methods: refit and audit", verbose, len(todo)):
         audits.update(done)
     return audits, stamps
 
@@ -539,9 +535,8 @@ def _refit_audit(estimator, params, seed, X_tr, y_tr, tests, weights, points, ch
               for scenario, (X_te, _, _) in tests.items()}  # P(classes_[1])
     audits = {}
     for m, stamp, name, thresholds in points:
-        audit = {scenario: audit_model((np.asarray(y_te) == model.classes_[1]).astype(int),
-                                       probas[scenario], None, A_te, weights[scenario],
-                                       thresholds)
+        audit = {scenario: audit_model((y_te == model.classes_[1]).astype(int), probas[scenario],
+                                       None, A_te, weights[scenario], thresholds)
                  for scenario, (_, y_te, A_te) in tests.items()}
         if checkpoints is not None:
             checkpoints.save(name, audit, stamp=stamp)

@@ -138,8 +138,7 @@ def _excess(w, y, a, p, member):
 
     per_label = [incidence(member & (y == label)) / incidence(~member & (y == label)) - 1
                  for label in (0, 1)]
-    with np.errstate(invalid="ignore"):
-        return 100 * np.mean(per_label, axis=0)
+    return 100 * np.mean(per_label, axis=0)
 
 
 def _cv2(m):
@@ -185,8 +184,7 @@ def combine_seeds(audits, ci=0.95, *, change=False):
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN metric stays NaN
             test_var = np.nanvar(reps.mean(axis=0), ddof=1) if n_boot > 1 else 0.0
         total = test_var + seed_var
-        denominator = (seed_var ** 2 / (n_seeds - 1) if n_seeds > 1 else 0.0) \
-            + test_var ** 2 / max(n_boot - 1, 1)
+        denominator = seed_var ** 2 / max(n_seeds - 1, 1) + test_var ** 2 / max(n_boot - 1, 1)
         df = total ** 2 / denominator if denominator > 0 else np.inf
         se = np.sqrt(total)
         half = stats.t.ppf(0.5 + ci / 2, df) * se if np.isfinite(total) else np.nan

@@ -171,9 +171,8 @@ def lambda_study(
     best = lambdas[best]
     # without the group labels: the best mean AUC on the same common folds
     best_without_labels = lambdas[int(np.argmax(means["auc"].to_numpy()))]
-    refitted = sorted({0.0, best}) if refit else []
     estimators = {lam: fit_clone(estimator, {"lambda_nir": lam}, seeds[0], X, y)
-                  for lam in refitted}
+                  for lam in sorted({0.0, best})} if refit else {}
     return Bunch(results=results, summary=summary, best_lambda=best,
                  best_lambda_without_labels=best_without_labels, oof=oof,
                  estimators=estimators, folds=all_folds)

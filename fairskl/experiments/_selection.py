@@ -98,26 +98,25 @@ def fit_candidates(jobs, X, y, folds, *, n_jobs=None, verbose=1, desc="fits",
     """
     tasks = [(key, k) for key in jobs for k in range(len(folds[key[-1]]))]
     names = {task: "cv_" + "_".join(map(str, task[0])) + f"_f{task[1]}" for task in tasks}
-    saved = {task: None if checkpoints is None else checkpoints.load(names[task])
-             for task in tasks}
+    saved = {} if checkpoints is None else {task: checkpoints.load(names[task]) for task in tasks}
     results = {task: proba for task, proba in saved.items() if proba is not None}
     todo = [task for task in tasks if task not in results]
-    bar = tqdm(total=len(tasks), desc=desc, unit="fit", disable=not verbose)
-    bar.update(len(results))
     results.update(run_fits((
         delayed(_fit_predict)(*jobs[key], X, y, folds[key[-1]][k], (key, k), checkpoints,
                               names[key, k])
         for key, k in todo
-    ), n_jobs, bar))
+    ), n_jobs, desc, verbose, len(tasks), done=len(results)))
     oof = {key: np.full(len(y), np.nan) for key in jobs}
     for (key, k), proba in results.items():
         oof[key][folds[key[-1]][k][1]] = proba  # the rows that fold k held out
     return oof
 
 
-def run_fits(calls, n_jobs, bar):
-    """The results of the delayed ``calls`` (one fit each), as each finishes, counted on the
-    progress bar ``bar`` (closed at the end)."""
+def run_fits(calls, n_jobs, desc, verbose, total, done=0):
+    """The results of the delayed ``calls`` (one fit each), as each finishes, counted (with
+    ``verbose``) on a progress bar of ``total`` fits, ``done`` of them already."""
+    bar = tqdm(total=total, desc=desc, unit="fit", disable=not verbose or not total)
+    bar.update(done)
     # batch_size=1: one fit per task (joblib's auto-batching would put several quick fits on
     # one worker, e.g. one Dask task, when the first ones finish fast)
     for result in Parallel(n_jobs=n_jobs, batch_size=1, return_as="generator_unordered")(calls):
@@ -153,21 +152,19 @@ def rate_threshold(proba, reference_proba, at=0.5):
     return operating_threshold(None, proba, ("rate", float(np.mean(reference_proba >= at))))
 
 
-def fold_metrics(y01, proba, sensitive, reference_proba=None):
+def fold_metrics(y01, proba, sensitive, reference_proba):
     """The selection's numbers of one fold, from held-out probabilities.
 
     ``auc``, ``equity_scaled_auc``, ``auc_difference`` (threshold-free), ``positive_rate`` and
-    the TPR and FPR gaps at 0.5, and with ``reference_proba`` the gaps ``<gap>_matched`` at the
-    threshold where ``proba`` flags as many of the fold's rows as ``reference_proba`` at 0.5.
+    the TPR and FPR gaps at 0.5, and the gaps ``<gap>_matched`` at the threshold where
+    ``proba`` flags as many of the fold's rows as ``reference_proba`` at 0.5.
     Gaps are positive numbers; an undefined one is NaN (with fairskl's FairnessWarning).
     """
     out = {"auc": roc_auc_score(y01, proba) if 0 < y01.sum() < len(y01) else np.nan,
            "equity_scaled_auc": equity_scaled_auc(y01, proba, sensitive_features=sensitive),
            "auc_difference": auc_difference(y01, proba, sensitive_features=sensitive),
            "positive_rate": float(np.mean(proba >= 0.5))}
-    thresholds = {"": 0.5}
-    if reference_proba is not None:
-        thresholds["_matched"] = rate_threshold(proba, reference_proba)
+    thresholds = {"": 0.5, "_matched": rate_threshold(proba, reference_proba)}
     for suffix, threshold in thresholds.items():
         y_hat = (proba >= threshold).astype(int)
         out["tpr_difference" + suffix] = tpr_difference(y01, y_hat, sensitive_features=sensitive)
@@ -204,10 +201,10 @@ def matched_thresholds(oof, reference_oof, operating_point):
 
 def select(cv_results, candidates, disparity, max_disparity, *, operating_point=MATCHED,
            reference=None, min_score=None, max_auc_drop=0.01, caller="selection",
-           name="candidate", by="candidate", values=None, folds=("seed", "fold"), note=""):
+           name="candidate", by="candidate", values=None, note=""):
     """The candidate chosen by :class:`~fairskl.metrics.TradeoffRefit` on common-fold means.
 
-    ``cv_results`` is tidy (``by``, ``*folds``, ``metric``, ``value``) for one method;
+    ``cv_results`` is tidy (``by``, ``seed``, ``fold``, ``metric``, ``value``) for one method;
     ``candidates`` the parameter dicts in the order of ``values``, the values of ``by`` (None:
     0, 1, ...); the gap is
     ``disparity`` at the operating point (``<disparity>_matched`` when matched). ``reference``
@@ -223,8 +220,7 @@ def select(cv_results, candidates, disparity, max_disparity, *, operating_point=
     """
     gap = disparity + ("_matched" if operating_point == MATCHED else "")
     values = list(range(len(candidates))) if values is None else list(values)
-    means = common_fold_means(cv_results, values, gap, by=by, folds=folds, caller=caller,
-                              name=name, note=note)
+    means = common_fold_means(cv_results, values, gap, by=by, caller=caller, name=name, note=note)
     if len(candidates) == 1:  # nothing to choose, nothing to warn about
         return 0, means
     rule = TradeoffRefit("auc", gap, max_disparity=max_disparity, max_drop=max_auc_drop,
@@ -239,21 +235,20 @@ def select(cv_results, candidates, disparity, max_disparity, *, operating_point=
     return best, means
 
 
-def common_fold_means(results, candidates, disparity, *, by="lambda_nir", folds=("seed", "fold"),
-                      caller="lambda_study", name="λ",
-                      note="summary's n_undefined counts them per λ."):
+def common_fold_means(results, candidates, disparity, *, by="lambda_nir", caller="lambda_study",
+                      name="λ", note="summary's n_undefined counts them per λ."):
     """Mean AUC and gap per candidate over the folds where every candidate has both defined.
 
     A gap is undefined (NaN) in a fold that lacks a group's positives (or negatives); comparing
     candidates on different folds would favour the one whose hard folds dropped out, so such a
     fold is left out for every candidate, with a :class:`~fairskl.FairnessWarning`.
 
-    ``results`` is tidy (``by``, ``*folds``, ``metric``, ``value``); ``candidates`` are the
-    values of ``by`` in the order of the returned rows; ``caller``, ``name`` and ``note`` word
-    the messages (the defaults are the λ study's).
+    ``results`` is tidy (``by``, ``seed``, ``fold``, ``metric``, ``value``); ``candidates``
+    are the values of ``by`` in the order of the returned rows; ``caller``, ``name`` and
+    ``note`` word the messages (the defaults are the λ study's).
     """
     values = (results[results.metric.isin(["auc", disparity])]
-              .pivot_table(index=list(folds), columns=["metric", by], values="value",
+              .pivot_table(index=["seed", "fold"], columns=["metric", by], values="value",
                            dropna=False))
     complete = values.notna().all(axis=1)
     if not complete.any():
@@ -268,8 +263,7 @@ def common_fold_means(results, candidates, disparity, *, by="lambda_nir", folds=
             f"without positives or negatives in the fold); {name} is chosen on the "
             f"{int(complete.sum())} folds where every {name} is defined. {note}",
             FairnessWarning, stacklevel=3)
-    means = values[complete].mean()
-    return pd.DataFrame({metric: means[metric] for metric in ("auc", disparity)}).loc[candidates]
+    return values[complete].mean().unstack("metric")[["auc", disparity]].loc[candidates]
 
 
 def check_sensitive_features(sensitive_features, n, name, y=None, X=None):
