@@ -412,6 +412,23 @@ def test_validation_errors_name_the_argument(change, match):
                         sensitive_features=A)
 
 
+def test_misaligned_pandas_inputs_are_refused_not_paired_by_position():
+    """sensitive_features (or a held-out sensitive_test) whose index differs from y's or X's
+    would be paired with the wrong rows: compare_methods raises, as lambda_study does."""
+    X, y, A = _data()
+    kwargs = dict(estimators={"lr": LogisticRegression()}, verbose=0)
+    shifted = pd.Series(y, index=np.arange(len(y)) + 100)
+    with pytest.raises(ValueError, match="sensitive_features and y are pandas objects with "
+                                         "different indexes"):
+        compare_methods(X=X, y=shifted, sensitive_features=A, **kwargs)
+    with pytest.raises(ValueError, match="sensitive_features and X are pandas objects"):
+        compare_methods(X=pd.DataFrame(X, index=shifted.index), y=y, sensitive_features=A,
+                        **kwargs)
+    heldout = (X[:50], shifted.iloc[:50], A.iloc[:50])
+    with pytest.raises(ValueError, match="heldout's sensitive_test and y are pandas objects"):
+        compare_methods(X=X, y=y, sensitive_features=A, heldout=heldout, **kwargs)
+
+
 def test_plot_method_comparison_draws_one_point_per_method(tmp_path):
     X, y, A = _data()
     result = compare_methods(

@@ -327,8 +327,8 @@ def _check_arguments(estimators, param_grids, X, y, sensitive_features, groups, 
     cv_seeds = _check_seeds([int(random_state)] if cv_seeds is None else cv_seeds, "cv_seeds",
                             " (one cross-validation each)")
     n = _n_rows(X, "X")
+    A = check_sensitive_features(sensitive_features, n, "sensitive_features", y, X)
     y = _check_y(y, n)
-    A = check_sensitive_features(sensitive_features, n, "sensitive_features", y)
     select_on = A.columns[0] if select_on is None else str(select_on)
     if select_on not in A.columns:
         raise ValueError(f"select_on={select_on!r} is not a column of sensitive_features; "
@@ -609,8 +609,8 @@ def _check_heldout(heldout, columns, classes, scenario):
                          f"{type(heldout).__name__}.")
     X_te, y_te, A_te = heldout
     n = _n_rows(X_te, f"{name}'s X_test")
+    A_te = check_sensitive_features(A_te, n, f"{name}'s sensitive_test", y_te, X_te)
     y_te = _check_y(y_te, n, f"{name}'s y_test", "X_test", classes)
-    A_te = check_sensitive_features(A_te, n, f"{name}'s sensitive_test")
     if list(A_te.columns) != list(columns):
         raise ValueError(f"{name}'s sensitive_test has columns {list(A_te.columns)}, "
                          f"sensitive_features has {list(columns)}; they must be the same.")
