@@ -226,12 +226,11 @@ def _check_study(config, data, attribute):
 def _refit_and_audit(net, X, y, tests, lambdas, seeds, thresholds, run):
     """Refit λ=0 and the compared λ once per seed and audit each on every held-out set (or
     reload the audits saved in the run); the first seed's networks are kept for the maps."""
-    config = run.config
     run.say(f"[2/3] refitting lambda in {lambdas} with {len(seeds)} seeds on {len(y)} images; "
             f"auditing on {', '.join(f'{k} ({len(v[1])} images)' for k, v in tests.items())}")
-    weights_by_test = {name: resample_weights(len(t[1]), config["n_bootstrap"],
-                                              config["random_state"])
-                       for name, t in tests.items()}
+    weights_by_test = {name: resample_weights(len(ty), run.config["n_bootstrap"],
+                                              run.config["random_state"])
+                       for name, (_, ty, _) in tests.items()}
     audits, first = {}, {}
     for lam, seed in tqdm(list(product(lambdas, seeds)), desc="refit and audit (lambda x seed)",
                           unit="fit", disable=not run.verbose):
@@ -245,8 +244,7 @@ def _refit_and_audit(net, X, y, tests, lambdas, seeds, thresholds, run):
             # the first seed's network is kept for the incidence maps
             saved = {"audit": audit, "thresholds": thresholds[lam],
                      "model": model if seed == seeds[0] else None}
-            path.parent.mkdir(exist_ok=True)
-            write_joblib(path, saved)
+            write_joblib(path, saved)  # creates models/
         audits[lam, seed] = saved["audit"]
         if seed == seeds[0]:
             first[lam] = saved["model"]
@@ -260,19 +258,16 @@ def _nir_figures(report, out, summary, heldout, best, compared, first, tests, at
     from fairskl.experiments import plot_lambda_tradeoff
     from fairskl.inspection import NeuronIncidenceDisplay
 
+    report.figure(save_figure(_plot_gaps(heldout, compared), out / "heldout_gaps.png"),
+                  "Held-out gaps per scenario and attribute at the matched operating point, at "
+                  "0.5 and without a threshold (AUC gap), seed mean with 95% intervals")
     ax = plot_lambda_tradeoff(summary, disparity=f"{gap_metric}_matched", best_lambda=best)
     ax.set_title(f"Cross-validated {attribute} gap (matched) vs AUC", fontsize=10)
-    save_figure(ax.figure, out / "lambda_tradeoff.png")
-    save_figure(_plot_gaps(heldout, compared), out / "heldout_gaps.png")
-    report.figure(out / "heldout_gaps.png", "Held-out gaps per scenario and attribute at the "
-                  "matched operating point, at 0.5 and without a threshold (AUC gap), seed "
-                  "mean with 95% intervals")
-    report.figure(out / "lambda_tradeoff.png",
+    report.figure(save_figure(ax.figure, out / "lambda_tradeoff.png"),
                   f"Cross-validated {gap_metric.split('_')[0].upper()} gap at the matched "
                   f"operating point against AUC per λ")
-    scenario = next(iter(tests))
+    scenario, (tX, ty, tA) = next(iter(tests.items()))
     for lam, name in [(0.0, "before"), (compared, "after")]:
-        tX, ty, tA = tests[scenario]
         display = NeuronIncidenceDisplay.from_estimator(
             first[lam], tX, sensitive_features=tA[attribute], y=ty)
         display.figure_.suptitle(f"Neuron incidence by {attribute}, λ={lam:g} "
@@ -305,14 +300,12 @@ def _classifier(config, device):
         streaming = dict(image_size=config["image_size"],
                          iterator_train__num_workers=config["num_workers"],
                          iterator_valid__num_workers=config["num_workers"])
-    if config["augment"] is not None:
-        streaming["augment"] = config["augment"]
     return NIRClassifier(
         config["backbone"], weights=config["weights"], max_epochs=config["max_epochs"],
         lr=config["lr"], batch_size=config["batch_size"], train_split=train_split,
         callbacks=callbacks, iterator_valid__batch_size=config["predict_batch_size"],
         nir_normalize=config["nir_normalize"], nir_detach=config["nir_detach"],
-        device=device, verbose=0, **streaming,
+        augment=config["augment"], device=device, verbose=0, **streaming,
     )
 
 
@@ -390,16 +383,10 @@ def _heldout_table(audits, lambdas, seeds, tests):
     return pd.concat(frames, ignore_index=True)[["scenario", "method", *TABLE_COLUMNS]]
 
 
-def _primary(tests, attribute, gap_metric):
-    """The study's primary endpoint: (scenario, attribute, metric, operating point)."""
-    scenario = "shortcut" if "shortcut" in tests else next(iter(tests))
-    return (scenario, attribute, gap_metric, MATCHED)
-
-
 def _adjust(table, primary):
     """``p_holm`` on the change rows: Holm over every change but the primary endpoint's, which
     is tested alone at 5%; the family is the rows the report gives a verdict on."""
-    table = table.copy()
+    table = table.assign(p_holm=np.nan)
     change = table.method == "change"
     verdicts = change & (table.group == "all") & table.metric.isin(
         [*GAPS, "auc", "auc_difference", "coactivation_positive", "coactivation_negative",
@@ -408,7 +395,6 @@ def _adjust(table, primary):
     is_primary = ((table.scenario == primary[0]) & (table.attribute == primary[1])
                   & (table.metric == primary[2]) & (table.operating_point == primary[3]))
     family = verdicts & ~is_primary
-    table["p_holm"] = np.nan
     table.loc[family, "p_holm"] = holm(table.loc[family, "p_value"].to_numpy())
     table.loc[change & is_primary, "p_holm"] = table.loc[change & is_primary, "p_value"]
     return table
@@ -463,7 +449,9 @@ def _nir_report(report, data, attribute, heldout, summary, best, compare, notes,
     lam = f"{compare:g}"
     methods = [("λ=0", "0"), (f"λ={lam}", lam), ("change", "change")]
     gap_label = gap_metric.split("_")[0].upper()
-    primary = _primary(tests, attribute, gap_metric)
+    # the primary endpoint: (scenario, attribute, metric, operating point)
+    scenario = "shortcut" if "shortcut" in tests else next(iter(tests))
+    primary = (scenario, attribute, gap_metric, MATCHED)
     heldout = _adjust(heldout, primary)
     cells = Cells(heldout, CELL_KEYS)
     report.text(
@@ -606,8 +594,7 @@ def _plot_gaps(heldout, lam):
 
     names = [f"{g.split('_')[0].upper()} gap\n{op if op != FREE else 'no threshold'}"
              for g, op in READINGS]
-    gaps = heldout[(heldout.group == "all") & heldout.method.isin(["0", f"{lam:g}"])
-                   & (heldout.attribute != "all")]
+    gaps = heldout[(heldout.group == "all") & (heldout.attribute != "all")]
     panels = gaps.groupby(["scenario", "attribute"], sort=False)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), sharey=True,
                              layout="constrained", squeeze=False)

@@ -105,9 +105,8 @@ class RunDirectory:
         """Create the folder (emptied with ``overwrite``) and write ``config.json``."""
         if self.overwrite and self.path.exists():
             shutil.rmtree(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        # write_text creates the folder
         write_text(self.path / "config.json", json.dumps(self.config, indent=1, default=str))
-        return self.path
 
     def write_csv(self, **tables):
         """Write each table to ``<name>.csv`` in the folder (atomically, without the index)."""
