@@ -82,8 +82,7 @@ def plot_representation_study(results, metrics=None, *, axes=None):
             ax.plot([], [], "s", color=color, alpha=0.6, label=str(group))
         ax.set_xticks(np.arange(len(mixes)), [str(m).replace(" / ", "\n") for m in mixes],
                       fontsize=8)
-        ax.set_xlabel("training mix")
-        ax.set_ylabel(metric)
+        ax.set(xlabel="training mix", ylabel=metric)
         ax.legend(title="test group", fontsize=8)
     return axes
 

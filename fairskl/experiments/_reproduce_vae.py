@@ -247,9 +247,8 @@ def decoded(X, models):
 
 
 def _shared_set(groups, n_per_group, seed):
-    """Positions of the shared evaluation set: ``n_per_group`` images of each group."""
-    if not n_per_group:
-        return np.empty(0, dtype=int)
+    """Positions of the shared evaluation set: ``n_per_group`` images of each group (none
+    at 0)."""
     rng = np.random.default_rng([seed, 7])
     codes = np.asarray(pd.Categorical(groups).codes)
     return np.sort(np.concatenate([rng.choice(np.flatnonzero(codes == g), n_per_group,
@@ -261,7 +260,6 @@ def per_image_table(long, meta):
     """One row per (repeat, mix, test image): the group, the image's metadata and scores."""
     wide = long.pivot_table(index=["repeat", "mix", "group", "sample"], columns="metric",
                             values="value", observed=True).reset_index()
-    wide.columns.name = None
     info = meta.iloc[wide["sample"].to_numpy()].reset_index(drop=True)
     scores = [s for s in SCORES if s in wide.columns]
     return pd.concat([wide[["repeat", "mix", "group", "sample"]], info, wide[scores]], axis=1)

@@ -112,22 +112,18 @@ def vae_data(data, config, data_home, seed):
         bunch = make_skin_conditions(config["n_samples"], config["image_size"],
                                      tone_effect=config.get("tone_effect", 0.0),
                                      random_state=seed)
-        frame = bunch.frame
-        meta = pd.DataFrame({"fst": frame["skin_type"].astype(float),
-                             "fst_centaur": frame["fitzpatrick_centaur"].astype(float),
-                             **{level: frame[level] for level in LABEL_LEVELS},
-                             "source": frame["source"].astype(str)})
+        # the frame holds the skin types (with the second annotation) and the source
+        fst_column, annotations, source = "skin_type", bunch.frame, bunch.frame["source"]
     else:  # "fitzpatrick17k" (reproduce_vae_fairness declares the two)
         bunch = load_fitzpatrick17k(data_home=data_home, image_size=config["image_size"],
                                     target="label", as_frame=True,
                                     resize=config.get("resize", "squash"),
                                     return_paths=config.get("streaming", False))
-        frame = bunch.frame.reset_index(drop=True)
-        meta = pd.DataFrame({"fst": bunch.sensitive["fitzpatrick"].to_numpy(dtype=float),
-                             "fst_centaur": bunch.sensitive["fitzpatrick_centaur"].to_numpy(
-                                 dtype=float),
-                             **{level: frame[level].to_numpy() for level in LABEL_LEVELS},
-                             "source": np.asarray(bunch.source, dtype=str)})
+        fst_column, annotations, source = "fitzpatrick", bunch.sensitive, bunch.source
+    meta = pd.DataFrame({"fst": annotations[fst_column].to_numpy(dtype=float),
+                         "fst_centaur": annotations["fitzpatrick_centaur"].to_numpy(dtype=float),
+                         **{level: bunch.frame[level].to_numpy() for level in LABEL_LEVELS},
+                         "source": np.asarray(source, dtype=str)})
     # the group definition is checked by the reproduction (_check_settings) before loading
     column, light, dark, words = GROUP_DEFINITIONS[config["group_definition"]]
     fst = meta[column].to_numpy()
