@@ -45,8 +45,6 @@ from fairskl.model_selection._split import encode_groups
 #: and per-sample groups (lesion, patient) for a grouped validation split when they differ
 X_KEYS = ("X", "groups", "split_groups")
 #: skorch's own datasets (the training data it splits for validation): passed through
-SKORCH_DATASETS = (skorch.dataset.Dataset, torch.utils.data.Subset)
-
 #: The parameters every method shares, for the methods' docstrings ("%(shared)s").
 SHARED_PARAMETERS = """\
     weights : None, str or path-like, default=None
@@ -390,7 +388,7 @@ GroupedValidSplit`)."""
 
     def predict(self, X):
         """The most probable label of each sample."""
-        if isinstance(X, torch.utils.data.Dataset):
+        if is_training_split(X):
             # skorch's own scoring (valid_acc) compares with the encoded targets it holds
             return super().predict(X)
         proba = self.predict_proba(X)  # checks that the classifier is fitted
@@ -427,7 +425,7 @@ GroupedValidSplit`)."""
         """
         if not reset:
             check_is_fitted(self, "label_encoder_")
-        if isinstance(X, SKORCH_DATASETS):  # skorch's own split of the training data
+        if is_training_split(X):  # skorch's own split of the training data
             return X, None
         groups = split_groups = None
         if isinstance(X, Mapping) and not issparse(X):  # scipy's dok format is a dict
@@ -519,6 +517,18 @@ def dataset_first_input(dataset, name):
             f"fairskl.datasets.ImageFiles reads image files so."
         )
     return x
+
+
+def is_training_split(X, wrapper=None):
+    """Whether ``X`` is the training data as skorch holds it during ``fit``: a skorch Dataset,
+    the estimator's wrapper of a user's Dataset (``wrapper``; the classifiers'
+    :class:`StreamedInputs` by default), or a Subset of one, as its validation split is. That
+    is what skorch's scoring passes to ``predict`` while training, already checked. A user's
+    own Dataset (a Subset of it too, e.g. from ``random_split``) is not: it is checked and
+    gets the fitted estimator's answers (labels, a refitted last layer)."""
+    if isinstance(X, torch.utils.data.Subset):
+        X = X.dataset
+    return isinstance(X, (skorch.dataset.Dataset, wrapper or StreamedInputs))
 
 
 class StreamedInputs(torch.utils.data.Dataset):

@@ -17,6 +17,7 @@ from fairskl._base import (
     SHARED_ATTRIBUTES,
     SHARED_PARAMETERS,
     _RegularizedClassifier,
+    is_training_split,
 )
 from fairskl._docstrings import fill_doc
 from fairskl.exceptions import FairnessWarning
@@ -267,7 +268,7 @@ class DFRClassifier(_RegularizedClassifier):
     def predict_proba(self, X):
         """Class probabilities of the refit last layer, columns in the order of
         ``classes_``."""
-        if isinstance(X, torch.utils.data.Dataset):  # skorch's scoring during training
+        if is_training_split(X):  # skorch's scoring during training
             return super().predict_proba(X)
         features = self._head_input(X)  # checks that the classifier is fitted
         return self.last_layer_.predict_proba(features)
@@ -275,7 +276,7 @@ class DFRClassifier(_RegularizedClassifier):
     def decision_function(self, X):
         """The refit last layer's logits: (n_samples,) logit of ``classes_[1]`` for two
         classes, else one column per class."""
-        if isinstance(X, torch.utils.data.Dataset):  # skorch's scoring during training
+        if is_training_split(X):  # skorch's scoring during training
             return super().decision_function(X)
         features = self._head_input(X)  # checks that the classifier is fitted
         return self.last_layer_.decision_function(features)

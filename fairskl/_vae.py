@@ -15,7 +15,7 @@ from skorch.callbacks import Callback, GradientNormClipping, PassthroughScoring
 from torch import nn
 from torch.nn import functional as F
 
-from fairskl._base import SKORCH_DATASETS, dataset_first_input, image_files
+from fairskl._base import dataset_first_input, image_files, is_training_split
 from fairskl._constraints import SEED
 from fairskl._io import atomic_path
 from fairskl._parallel import limit_torch_threads
@@ -473,7 +473,7 @@ class PerceptualVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingM
         items are so scaled (image paths, a user's Dataset)."""
         if not reset:
             check_is_fitted(self, "input_shape_")
-        if isinstance(X, SKORCH_DATASETS + (ScaledImages,)):  # skorch's split, already checked
+        if is_training_split(X, ScaledImages):  # skorch's split, already checked
             return X
         groups = _groups(X)
         if isinstance(X, Mapping):

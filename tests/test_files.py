@@ -93,6 +93,33 @@ def test_a_classifier_trains_the_same_from_files_as_from_the_array(lesion_files,
         streamed.predict_proba(ImageFiles(files.paths, image_size=16))
 
 
+def test_a_users_dataset_gets_the_fitted_estimators_answers(lesion_files):
+    """A user's Dataset, or a Subset of it (random_split), is read like the array: string
+    labels from predict, DFR's refitted last layer, the VAE's [-1, 1] scaling. Only skorch's
+    own split of the training data is passed through as it is, during fit."""
+    from fairskl import DFRClassifier, NIRClassifier, PerceptualVAE
+
+    files, X, y = lesion_files
+    rows = np.arange(0, 120, 7)
+    subset = torch.utils.data.Subset(files, rows)
+    labels = np.where(y == 1, "malignant", "benign")
+    net = NIRClassifier("small_cnn", max_epochs=1, random_state=0, verbose=0).fit(X, labels)
+    np.testing.assert_array_equal(net.predict(files), net.predict(X))
+    np.testing.assert_array_equal(net.predict(subset), net.predict(X[rows]))
+    with pytest.raises(ValueError, match="X gives inputs of shape"):
+        net.predict(torch.utils.data.Subset(ImageFiles(files.paths, image_size=16), rows))
+    dfr = DFRClassifier("small_cnn", max_epochs=1, random_state=0, verbose=0).fit(X, y)
+    for name in ("predict_proba", "decision_function"):
+        expected = getattr(dfr, name)(X)
+        np.testing.assert_allclose(getattr(dfr, name)(files), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(getattr(dfr, name)(subset), expected[rows], rtol=1e-5,
+                                   atol=1e-6)
+    vae = PerceptualVAE(channel_width=8, latent_channels=4, perceptual_weight=0, max_epochs=1,
+                        batch_size=16, random_state=0, verbose=0).fit(X)
+    np.testing.assert_allclose(vae.score_samples(subset), vae.score_samples(X[rows]),
+                               rtol=1e-5, atol=1e-7)
+
+
 def test_a_dataset_without_targets_needs_y(lesion_files):
     from fairskl import NIRClassifier
 
