@@ -43,6 +43,7 @@ from fairskl.experiments._selection import (
     check_sensitive_features,
     fit_candidates,
     fit_clone,
+    label_strata,
     make_folds,
     matched_thresholds,
     rate_threshold,
@@ -279,7 +280,7 @@ def compare_methods(
                          reference, disparity, seeds, cv_seeds, random_state,
                          operating_point, select_on)
     data = _training_and_tests(X, p, heldout, test_size, n_bootstrap, random_state)
-    folds = make_folds(_strata(data.y, data.A[p.select_on]), data.groups, cv, p.cv_seeds)
+    folds = make_folds(label_strata(data.y, data.A[p.select_on]), data.groups, cv, p.cv_seeds)
     checkpoints = None
     if checkpoint_dir is not None:
         checkpoints = Checkpoints(checkpoint_dir, dict(
@@ -392,26 +393,26 @@ def _select_all(oof, data, folds, p, max_disparity, max_auc_drop):
     sensitive = data.A[p.select_on].to_numpy()
 
     def choose(m, reference_c, operating_point, floor):
-        """Method ``m``'s fold numbers (into ``frames``), each candidate matched to the
-        reference's candidate ``reference_c`` (None: to itself), and its pick by the rule."""
+        """Method ``m``'s fold numbers, each candidate matched to the reference's candidate
+        ``reference_c`` (None: to itself), and its pick by the rule."""
         name, rows = p.names[m], []
         for c, params in enumerate(p.candidates[name]):
             against = (p.ref, c if reference_c is None else reference_c)
             rows += [(name, c, repr(params), *row)
                      for row in score_folds(y01, oof, (m, c), against, sensitive, folds)]
-        frames[name] = pd.DataFrame(rows, columns=CV_COLUMNS)
-        return select(frames[name], p.candidates[name], p.disparity, max_disparity,
-                      operating_point=operating_point, min_score=floor,
-                      max_auc_drop=max_auc_drop, caller=f"compare_methods ({name!r})",
-                      note="cv_results holds the undefined folds.")
+        frame = pd.DataFrame(rows, columns=CV_COLUMNS)
+        return frame, select(frame, p.candidates[name], p.disparity, max_disparity,
+                             operating_point=operating_point, min_score=floor,
+                             max_auc_drop=max_auc_drop, caller=f"compare_methods ({name!r})",
+                             note="cv_results holds the undefined folds.")
 
-    frames = {}
-    chosen = {p.reference: choose(p.ref, None, p.fixed, None)}
+    frames, chosen = {}, {}
+    frames[p.reference], chosen[p.reference] = choose(p.ref, None, p.fixed, None)
     ref_best, ref_means = chosen[p.reference]
     floor = float(ref_means["auc"].iloc[ref_best]) - max_auc_drop
     for m, name in enumerate(p.names):
         if name != p.reference:
-            chosen[name] = choose(m, ref_best, p.operating_point, floor)
+            frames[name], chosen[name] = choose(m, ref_best, p.operating_point, floor)
     cv_results = pd.concat([frames[name] for name in p.names], ignore_index=True)
     return chosen, cv_results.astype({"candidate": int, "seed": int, "fold": int, "value": float})
 
@@ -617,16 +618,12 @@ def _check_heldout(heldout, columns, classes, scenario):
     return X_te, y_te, A_te
 
 
-def _strata(y, sensitive):
-    return pd.Series(np.asarray(y).astype(str)) + "|" + pd.Series(sensitive).astype(str).to_numpy()
-
-
 def _split(y, sensitive, groups, test_size, random_state):
     """Sorted training and held-out positions, stratified by label × group."""
     index = np.arange(len(y))
     if groups is None:
         train, test = train_test_split(index, test_size=test_size, random_state=random_state,
-                                       stratify=_strata(y, sensitive))
+                                       stratify=label_strata(y, sensitive))
     else:
         train, _, test = train_val_test_split(
             index, groups=groups, stratify=pd.DataFrame({"y": y, "a": np.asarray(sensitive)}),

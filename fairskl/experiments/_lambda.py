@@ -13,6 +13,7 @@ from fairskl.experiments._selection import (
     check_sensitive_features,
     fit_candidates,
     fit_clone,
+    label_strata,
     make_folds,
     score_folds,
     select,
@@ -148,10 +149,9 @@ def lambda_study(
     operating_point = check_audit_point(operating_point)
     A = check_sensitive_features(sensitive_features, len(y), "sensitive_features", y, X)
     y = np.asarray(y)
-    strata = pd.Series(y.astype(str)) + "|" + A.astype(str).agg("|".join, axis=1)
     sensitive = A.iloc[:, 0].to_numpy() if A.shape[1] == 1 else A
 
-    all_folds = make_folds(strata, groups, cv, seeds)
+    all_folds = make_folds(label_strata(y, A), groups, cv, seeds)
     jobs = {(lam, seed): (estimator, {"lambda_nir": lam}, seed)
             for seed in seeds for lam in lambdas}
     oof = fit_candidates(jobs, X, y, all_folds, n_jobs=n_jobs, verbose=verbose,

@@ -70,6 +70,13 @@ def check_audit_point(operating_point):
                      f"{operating_point!r}.")
 
 
+def label_strata(y, sensitive):
+    """Each row's label × group stratum, ``"<label>|<group>"`` (one group per column of a
+    DataFrame ``sensitive``, joined by ``|``), for stratified splits."""
+    groups = pd.DataFrame(sensitive).astype(str).agg("|".join, axis=1)
+    return pd.Series(np.asarray(y).astype(str)) + "|" + groups.to_numpy()
+
+
 def make_folds(strata, groups, cv, seeds):
     """One cross-validation per seed: ``cv`` shuffled folds stratified by ``strata`` (and
     grouped by ``groups``), as lists of (train, test) positions by seed."""
