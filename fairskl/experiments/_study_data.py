@@ -72,17 +72,17 @@ def nir_data(data, attribute, config, data_home, seed):
             if isinstance(A[name].dtype, pd.CategoricalDtype):
                 A[name] = A[name].cat.remove_unused_categories()
     if split is not None:
-        te = split[known] == "test"
+        held_out = split[known] == "test"
         notes.append("Held-out set: Harvard-GF's own test split.")
     else:
         index = np.arange(len(y))
         _, _, test = train_val_test_split(index, groups=groups,
                                           stratify=np.c_[y, A[attribute].astype(str)],
                                           val_size=0.0, test_size=0.3, random_state=seed)
-        te = np.isin(index, test)
-    train = (X[~te], y[~te], A[~te].reset_index(drop=True))
-    tests = {"test": (X[te], y[te], A[te].reset_index(drop=True))}
-    return train, tests, groups[~te], notes
+        held_out = np.isin(index, test)
+    train = (X[~held_out], y[~held_out], A[~held_out].reset_index(drop=True))
+    tests = {"test": (X[held_out], y[held_out], A[held_out].reset_index(drop=True))}
+    return train, tests, groups[~held_out], notes
 
 
 #: the VAE study's group definitions: name -> (FST column, light types, dark types, words)
